@@ -1,0 +1,1 @@
+"""Kiln: bare-metal provisioning for GPU fleets."""

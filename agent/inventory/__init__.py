@@ -1,0 +1,1 @@
+"""Read-only hardware discovery from sysfs, procfs and the udev database."""
