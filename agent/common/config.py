@@ -1,0 +1,38 @@
+"""Kiln's configuration: every option is declared with oslo.config here or in ``opts/``."""
+
+from __future__ import annotations
+
+import importlib
+
+from oslo_config import cfg
+
+CONF = cfg.CONF
+
+# Each module defines ``GROUP`` (a name or None for DEFAULT) and ``OPTS``.
+# Add a module here when an area gains options; keep the list sorted.
+_OPT_MODULES = [
+    "agent.common.opts.inventory",
+]
+
+
+def _modules() -> list:
+    return [importlib.import_module(name) for name in _OPT_MODULES]
+
+
+def register_opts(conf: cfg.ConfigOpts = CONF) -> cfg.ConfigOpts:
+    """Register every Kiln option on ``conf`` (idempotent)."""
+    for mod in _modules():
+        conf.register_opts(mod.OPTS, group=mod.GROUP)
+    return conf
+
+
+def list_opts() -> list[tuple[str | None, list]]:
+    """Return (group, options) pairs for oslo-config-generator."""
+    return [(mod.GROUP, list(mod.OPTS)) for mod in _modules()]
+
+
+def parse_args(argv: list[str] | None = None, conf: cfg.ConfigOpts = CONF, **kwargs) -> cfg.ConfigOpts:
+    """Register options and parse the command line and config files."""
+    register_opts(conf)
+    conf(argv, project="kiln", **kwargs)
+    return conf

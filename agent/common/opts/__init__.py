@@ -1,0 +1,1 @@
+"""Option definitions, one module per area; ``agent.common.config`` gathers them."""
