@@ -1,0 +1,136 @@
+"""Kiln's exceptions. Each message says what failed, on which node or device, and what to do."""
+
+from __future__ import annotations
+
+
+class KilnException(Exception):
+    """Base of every Kiln error; ``code`` is the HTTP status the API answers with."""
+
+    code = 500
+    message = "An unknown error occurred."
+
+    def __init__(self, message: str | None = None, **kwargs) -> None:
+        self.kwargs = kwargs
+        if message is None:
+            try:
+                message = self.message % kwargs
+            except (KeyError, TypeError):
+                message = self.message
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return self.args[0] if self.args else self.message
+
+
+class Invalid(KilnException):
+    code = 400
+    message = "Invalid input: %(reason)s"
+
+
+class InvalidParameterValue(Invalid):
+    message = "%(err)s"
+
+
+class MissingParameterValue(Invalid):
+    message = "%(err)s"
+
+
+class InvalidState(KilnException):
+    code = 409
+    message = "Invalid state: %(reason)s"
+
+
+class InvalidStateRequested(Invalid):
+    message = (
+        'The requested action "%(action)s" can not be performed on node "%(node)s" '
+        'while it is in state "%(state)s".'
+    )
+
+
+class NotFound(KilnException):
+    code = 404
+    message = "Resource could not be found."
+
+
+class NodeNotFound(NotFound):
+    message = "Node %(node)s could not be found."
+
+
+class PortNotFound(NotFound):
+    message = "Port %(port)s could not be found."
+
+
+class ConductorNotFound(NotFound):
+    message = "No conductor is alive to handle %(what)s."
+
+
+class Conflict(KilnException):
+    code = 409
+    message = "Conflict."
+
+
+class DuplicateName(Conflict):
+    message = "A node with name %(name)s already exists."
+
+
+class MACAlreadyExists(Conflict):
+    message = "A port with MAC address %(mac)s already exists."
+
+
+class NodeAlreadyExists(Conflict):
+    message = "A node with UUID %(uuid)s already exists."
+
+
+class NodeLocked(Conflict):
+    message = (
+        "Node %(node)s is locked by host %(host)s, please retry after the current operation is completed."
+    )
+
+
+class NodeNotLocked(KilnException):
+    message = "Node %(node)s found not to be locked by host %(host)s on release."
+
+
+class NodeInMaintenance(Conflict):
+    message = "The %(op)s operation can't be performed on node %(node)s because it's in maintenance mode."
+
+
+class DriverNotFound(NotFound):
+    message = "Could not find the following driver(s) or hardware type(s): %(driver_name)s."
+
+
+class InterfaceNotFoundInEntrypoint(Invalid):
+    message = "Could not find the following interface in the %(iface)s entrypoint: %(name)s."
+
+
+class Unauthorized(KilnException):
+    code = 401
+    message = "Not authorized: %(reason)s"
+
+
+class InvalidAgentToken(Unauthorized):
+    message = "Agent token for node %(node)s is missing or wrong; the message was rejected."
+
+
+class DiscoveryDisabled(NotFound):
+    message = (
+        "No node matches the lookup (MACs %(macs)s, system UUID %(uuid)s) and discovery is off; "
+        "enroll the node or set [conductor]enable_discovery."
+    )
+
+
+class AgentCommandFailed(KilnException):
+    message = "Agent command %(command)s failed on node %(node)s: %(error)s"
+
+
+class ImageChecksumError(KilnException):
+    code = 400
+    message = "Image %(image)s checksum mismatch: expected %(expected)s, got %(actual)s."
+
+
+class InventoryInvalid(Invalid):
+    message = "Inventory from node %(node)s is invalid: %(reason)s"
+
+
+class PowerStateFailure(KilnException):
+    message = "Failed to set node power state to %(pstate)s."
