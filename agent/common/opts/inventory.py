@@ -10,6 +10,9 @@ OPTS = [
     cfg.BoolOpt(
         "use_nvml",
         default=True,
-        help="Enrich GPUs with NVML (UUID, serial, memory, MIG mode) when nvidia-ml-py and the driver are present.",
+        help=(
+            "Enrich GPUs with NVML (UUID, serial, memory, MIG mode) "
+            "when nvidia-ml-py and the driver are present."
+        ),
     ),
 ]
