@@ -1,0 +1,130 @@
+"""Property tests: garbage, truncation, removal and link loops never make the inventory raise."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from agent.inventory import base
+from agent.inventory.collect import collect
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "sysfs")
+TREES = sorted(
+    t
+    for t in ("host-kvm", "hgx-h100", "mi300x", "storage-sas", "vm")
+    if os.path.isdir(os.path.join(FIXTURES, t))
+)
+
+ACTIONS = ("garbage", "nul", "truncate", "remove", "loop", "dir")
+
+
+def _reads(tree: str) -> dict[str, tuple[str, str]]:
+    """Run a pristine inventory and map each file it read (real path) to (host path, how it was read)."""
+    seen: dict[str, tuple[str, str]] = {}
+    orig_bytes, orig_read = base.Root.read_bytes, base.Root.read
+
+    def read_bytes(self, rel, **kw):
+        real = os.path.realpath(self.host(rel))
+        seen.setdefault(real, (rel, "bytes"))
+        return orig_bytes(self, rel, **kw)
+
+    def read(self, rel, **kw):
+        real = os.path.realpath(self.host(rel))
+        seen[real] = (rel, "text")
+        return orig_read(self, rel, **kw)
+
+    base.Root.read_bytes, base.Root.read = read_bytes, read
+    try:
+        collect(tree, use_nvml=False)
+    finally:
+        base.Root.read_bytes, base.Root.read = orig_bytes, orig_read
+    return seen
+
+
+_READ_CACHE: dict[str, dict] = {}
+
+
+def _files_read(name: str) -> list[tuple[str, str, str]]:
+    src = os.path.join(FIXTURES, name)
+    if name not in _READ_CACHE:
+        _READ_CACHE[name] = _reads(src)
+    real_src = os.path.realpath(src)
+    out = []
+    for real, (rel, how) in sorted(_READ_CACHE[name].items()):
+        if real.startswith(real_src + os.sep) and os.path.isfile(real):
+            out.append((os.path.relpath(real, real_src), rel, how))
+    return out
+
+
+def _mutate(path: str, action: str, garbage: bytes) -> None:
+    if action == "garbage":
+        with open(path, "wb") as f:
+            f.write(garbage)
+    elif action == "nul":
+        with open(path, "wb") as f:
+            f.write(b"12\x00\xff" + garbage + b"\x00zz")
+    elif action == "truncate":
+        with open(path, "rb+") as f:
+            f.truncate(len(f.read()) // 2)
+    elif action == "remove":
+        os.unlink(path)
+    elif action == "loop":
+        os.unlink(path)
+        os.symlink(os.path.basename(path), path)
+    elif action == "dir":
+        os.unlink(path)
+        os.mkdir(path)
+
+
+@pytest.mark.skipif(not TREES, reason="no fixture trees present")
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    tree=st.sampled_from(TREES or ["none"]),
+    picks=st.lists(
+        st.tuples(st.integers(0, 10**6), st.sampled_from(ACTIONS), st.binary(max_size=64)), max_size=6
+    ),
+)
+def test_mutated_tree_never_raises_and_records_errors(tree: str, picks) -> None:
+    """Whatever happens to the files the inventory reads, it returns and names each broken file."""
+    files = _files_read(tree)
+    assert files, f"the inventory read no file of {tree}"
+    with tempfile.TemporaryDirectory() as tmp:
+        dst = os.path.join(tmp, tree)
+        shutil.copytree(os.path.join(FIXTURES, tree), dst, symlinks=True)
+        must_report: set[str] = set()
+        done: set[str] = set()
+        for idx, action, garbage in picks:
+            relfile, hostpath, how = files[idx % len(files)]
+            if relfile in done:
+                continue
+            done.add(relfile)
+            _mutate(os.path.join(dst, relfile), action, garbage)
+            # A loop or a directory can never be read; NUL bytes in a text attribute are never valid.
+            if action in ("loop", "dir") or (action == "nul" and how == "text"):
+                must_report.add(hostpath)
+        inv = collect(dst, use_nvml=False)
+        assert set(inv) >= {"system", "cpu", "memory", "disks", "nics", "gpus", "errors"}
+        reported = {e["path"] for e in inv["errors"]}
+        missing = sorted(p for p in must_report if not any(r == p for r in reported))
+        assert not missing, f"broken files not reported: {missing}; reported {sorted(reported)[:20]}"
+
+
+@pytest.mark.skipif(not TREES, reason="no fixture trees present")
+@pytest.mark.parametrize("tree", TREES)
+def test_device_directory_loop_is_survived(tree: str, tmp_path) -> None:
+    """A symlink loop in place of a whole class directory is reported, not followed forever."""
+    dst = tmp_path / tree
+    shutil.copytree(os.path.join(FIXTURES, tree), dst, symlinks=True)
+    net = dst / "sys" / "class" / "net"
+    if net.exists():
+        shutil.rmtree(net) if net.is_dir() and not net.is_symlink() else net.unlink()
+    net.parent.mkdir(parents=True, exist_ok=True)
+    os.symlink("net", net)
+    inv = collect(str(dst), use_nvml=False)
+    assert inv["nics"] == []
+    assert any(e["path"].startswith("/sys/class/net") and "ELOOP" in e["error"] for e in inv["errors"])
