@@ -75,11 +75,19 @@ def _secure_boot(root: Root) -> bool | None:
 
 
 def parse_bootif(value: str) -> str | None:
-    """Turn a BOOTIF value ('01-aa-bb-cc-dd-ee-ff' or 'aa:bb:...') into 'aa:bb:...'; None if invalid."""
-    octets = re.split(r"[-:]", value.strip().lower())
-    if len(octets) == 7 and octets[0] == "01":  # ARP hardware type 1: Ethernet
-        octets = octets[1:]
-    mac = ":".join(octets)
+    """Turn a BOOTIF value into 'aa:bb:...'; None if invalid.
+
+    PXELINUX writes the ARP hardware type first ('01-aa-bb-cc-dd-ee-ff', 01 = Ethernet);
+    iPXE scripts often pass the bare MAC with colons ('aa:bb:cc:dd:ee:ff').
+    """
+    value = value.strip().lower()
+    if ":" in value:
+        mac = value
+    else:
+        octets = value.split("-")
+        if len(octets) != 7 or octets[0] != "01":
+            return None
+        mac = ":".join(octets[1:])
     return mac if _MAC_RE.match(mac) else None
 
 
