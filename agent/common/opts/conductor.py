@@ -1,0 +1,135 @@
+"""Options of the conductor: identity, liveness, drivers, hash ring and node locks."""
+
+import socket
+
+from oslo_config import cfg
+
+GROUP = "conductor"
+
+_INTERFACES = ("boot", "deploy", "inspect", "management", "network", "power")
+
+# Ironic's names; only the fake/noop implementations exist so far, so they are the defaults.
+_DEFAULT_ENABLED = {
+    "boot": ["fake"],
+    "deploy": ["fake"],
+    "inspect": ["fake", "no-inspect"],
+    "management": ["fake"],
+    "network": ["noop"],
+    "power": ["fake"],
+}
+
+OPTS = [
+    cfg.StrOpt(
+        "host",
+        default=socket.gethostname(),
+        sample_default="localhost",
+        help="Name of this conductor: unique among conductors sharing a database; it holds node locks.",
+    ),
+    cfg.StrOpt(
+        "conductor_group",
+        default="",
+        help="Conductor group this conductor serves; nodes with the same conductor_group map to it.",
+    ),
+    cfg.IntOpt(
+        "heartbeat_interval", default=10, min=1, help="Seconds between this conductor's liveness updates."
+    ),
+    cfg.IntOpt(
+        "heartbeat_timeout",
+        default=60,
+        min=2,
+        help="Seconds without a liveness update after which a conductor counts as dead and loses its nodes.",
+    ),
+    cfg.IntOpt(
+        "agent_heartbeat_interval",
+        default=30,
+        min=1,
+        help="Seconds between agent heartbeats; handed to each agent at lookup.",
+    ),
+    cfg.IntOpt(
+        "agent_heartbeat_timeout",
+        default=300,
+        min=2,
+        help="Seconds without an agent heartbeat after which the node is flagged.",
+    ),
+    cfg.BoolOpt(
+        "enable_discovery",
+        default=True,
+        help="Enroll unknown nodes that look up (state enroll, with their ports); when off they are refused.",
+    ),
+    cfg.StrOpt(
+        "discovery_driver",
+        default="fake-hardware",
+        help="Hardware type given to nodes enrolled by discovery.",
+    ),
+    cfg.ListOpt(
+        "enabled_hardware_types",
+        default=["fake-hardware"],
+        help="Hardware types this conductor loads (entry points in kiln.hardware_types).",
+    ),
+    *[
+        cfg.ListOpt(
+            f"enabled_{iface}_interfaces",
+            default=_DEFAULT_ENABLED[iface],
+            help=f"{iface.capitalize()} interfaces this conductor loads "
+            f"(entry points in kiln.hardware.interfaces.{iface}).",
+        )
+        for iface in _INTERFACES
+    ],
+    *[
+        cfg.StrOpt(
+            f"default_{iface}_interface",
+            help=f"{iface.capitalize()} interface for nodes that name none; unset: the first of the "
+            "hardware type's supported interfaces that is enabled.",
+        )
+        for iface in _INTERFACES
+    ],
+    cfg.IntOpt(
+        "hash_ring_replicas",
+        default=1,
+        min=1,
+        help="How many conductors each node maps to on the hash ring (the first one manages it).",
+    ),
+    cfg.IntOpt(
+        "hash_partition_exponent",
+        default=7,
+        min=1,
+        max=16,
+        help="Each conductor gets 2**N points on the hash ring; more points spread nodes more evenly.",
+    ),
+    cfg.IntOpt(
+        "hash_ring_reset_interval",
+        default=15,
+        min=0,
+        help="Seconds a built hash ring is reused before the list of live conductors is read again.",
+    ),
+    cfg.IntOpt(
+        "node_locked_retry_attempts",
+        default=3,
+        min=1,
+        help="Attempts to take a node's lock before giving up with NodeLocked.",
+    ),
+    cfg.FloatOpt(
+        "node_locked_retry_interval",
+        default=1.0,
+        min=0,
+        help="Seconds between attempts to take a node's lock.",
+    ),
+    cfg.IntOpt(
+        "workers_pool_size",
+        default=100,
+        min=2,
+        help="Threads for background work started by tasks (deploy, clean, power changes).",
+    ),
+    cfg.IntOpt(
+        "deploy_callback_timeout",
+        default=1800,
+        min=0,
+        help="Seconds a node may wait for its agent in a wait state before it fails; 0 disables.",
+    ),
+    cfg.IntOpt(
+        "sync_power_state_interval",
+        default=60,
+        min=0,
+        help="Seconds between power state syncs with the BMC; 0 disables.",
+    ),
+]

@@ -1,0 +1,231 @@
+"""Driver interfaces: one narrow contract per concern, as in Ironic's composable drivers.
+
+Every method takes the task (``agent.conductor.task_manager.TaskManager``) so an implementation
+reads ``task.node`` and persists through ``task.update_node``; an interface instance holds no
+per-node state and is shared by all tasks.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any
+
+from agent.conductor import states
+
+# Boot devices (Ironic's names), as get/set_boot_device take them.
+PXE = "pxe"
+DISK = "disk"
+CDROM = "cdrom"
+BIOS = "bios"
+SAFE = "safe"
+UEFIHTTP = "uefihttp"
+BOOT_DEVICES = (PXE, DISK, CDROM, BIOS, SAFE, UEFIHTTP)
+
+# Boot modes.
+BOOT_MODE_BIOS = "bios"
+BOOT_MODE_UEFI = "uefi"
+BOOT_MODES = (BOOT_MODE_BIOS, BOOT_MODE_UEFI)
+
+
+def deploy_step(priority: int, argsinfo: dict[str, Any] | None = None):
+    """Mark an interface method as a deploy step run at ``priority`` (0: only when asked for)."""
+
+    def mark(func):
+        func._is_deploy_step = True
+        func._deploy_step_priority = priority
+        func._deploy_step_argsinfo = argsinfo or {}
+        return func
+
+    return mark
+
+
+class BaseInterface(abc.ABC):
+    """What every interface has: a type name, its properties and a validate()."""
+
+    interface_type: str = "base"
+
+    def get_properties(self) -> dict[str, str]:
+        """Return the driver_info keys this interface reads, with a description of each."""
+        return {}
+
+    @abc.abstractmethod
+    def validate(self, task) -> None:
+        """Check the node's driver_info for this interface; raise InvalidParameterValue if unusable."""
+
+
+class PowerInterface(BaseInterface):
+    """Reads and changes a node's power state."""
+
+    interface_type = "power"
+
+    @abc.abstractmethod
+    def get_power_state(self, task) -> str:
+        """Return the node's current power state (states.POWER_ON / POWER_OFF, or states.ERROR)."""
+
+    @abc.abstractmethod
+    def set_power_state(self, task, power_state: str, timeout: int | None = None) -> None:
+        """Put the node into ``power_state``; raise PowerStateFailure when it does not get there."""
+
+    @abc.abstractmethod
+    def reboot(self, task, timeout: int | None = None) -> None:
+        """Power the node off and on again, ending powered on."""
+
+    def get_supported_power_states(self, task) -> list[str]:
+        """Return the power states set_power_state accepts."""
+        return [states.POWER_ON, states.POWER_OFF, states.REBOOT]
+
+
+class ManagementInterface(BaseInterface):
+    """Boot device and boot mode of a node."""
+
+    interface_type = "management"
+
+    @abc.abstractmethod
+    def get_supported_boot_devices(self, task) -> list[str]:
+        """Return the boot devices set_boot_device accepts."""
+
+    @abc.abstractmethod
+    def set_boot_device(self, task, device: str, persistent: bool = False) -> None:
+        """Boot the node from ``device`` next time (every time when ``persistent``)."""
+
+    @abc.abstractmethod
+    def get_boot_device(self, task) -> dict[str, Any]:
+        """Return {"boot_device": device or None, "persistent": bool or None}."""
+
+    def get_supported_boot_modes(self, task) -> list[str]:
+        """Return the boot modes set_boot_mode accepts; empty when it cannot change them."""
+        return []
+
+    def set_boot_mode(self, task, mode: str) -> None:
+        """Switch the node's firmware to boot ``mode``; unsupported unless overridden."""
+        raise NotImplementedError(f"{type(self).__name__} cannot set the boot mode")
+
+    def get_boot_mode(self, task) -> str | None:
+        """Return the node's current boot mode, or None when unknown."""
+        return None
+
+
+class BootInterface(BaseInterface):
+    """How a node boots: the deploy ramdisk, then the instance."""
+
+    interface_type = "boot"
+
+    @abc.abstractmethod
+    def prepare_ramdisk(self, task, ramdisk_params: dict[str, Any]) -> None:
+        """Make the node boot the agent ramdisk with ``ramdisk_params`` on its kernel command line."""
+
+    @abc.abstractmethod
+    def clean_up_ramdisk(self, task) -> None:
+        """Undo prepare_ramdisk."""
+
+    @abc.abstractmethod
+    def prepare_instance(self, task) -> None:
+        """Make the node boot the deployed instance."""
+
+    @abc.abstractmethod
+    def clean_up_instance(self, task) -> None:
+        """Undo prepare_instance."""
+
+
+class DeployInterface(BaseInterface):
+    """Puts an image on a node and takes it off again."""
+
+    interface_type = "deploy"
+
+    @abc.abstractmethod
+    def deploy(self, task) -> str | None:
+        """Start the deployment; return states.DEPLOYWAIT when it continues asynchronously, else None."""
+
+    @abc.abstractmethod
+    def tear_down(self, task) -> str:
+        """Tear the instance down; return states.DELETED when done (or DELETING/wait to continue)."""
+
+    @abc.abstractmethod
+    def prepare(self, task) -> None:
+        """Prepare the environment (networks, boot) before deploy()."""
+
+    @abc.abstractmethod
+    def clean_up(self, task) -> None:
+        """Remove what prepare() and deploy() left behind."""
+
+    @abc.abstractmethod
+    def take_over(self, task) -> None:
+        """Take over a node another conductor was managing."""
+
+    def get_deploy_steps(self, task) -> list[dict[str, Any]]:
+        """Return the deploy steps this interface offers: [{"step", "priority", "argsinfo", "interface"}]."""
+        steps = []
+        for name in sorted(dir(type(self))):
+            method = getattr(type(self), name, None)
+            if callable(method) and getattr(method, "_is_deploy_step", False):
+                steps.append(
+                    {
+                        "step": name,
+                        "priority": method._deploy_step_priority,
+                        "argsinfo": method._deploy_step_argsinfo,
+                        "interface": self.interface_type,
+                    }
+                )
+        return steps
+
+    def execute_deploy_step(self, task, step: dict[str, Any]) -> str | None:
+        """Run one step from get_deploy_steps; return a wait state to continue asynchronously."""
+        name = step.get("step")
+        method = getattr(self, name, None) if name else None
+        if method is None or not getattr(method, "_is_deploy_step", False):
+            raise NotImplementedError(f'{type(self).__name__} has no deploy step "{name}"')
+        return method(task, **(step.get("args") or {}))
+
+
+class NetworkInterface(BaseInterface):
+    """Wires a node's ports to the provisioning and tenant networks."""
+
+    interface_type = "network"
+
+    @abc.abstractmethod
+    def add_provisioning_network(self, task) -> None:
+        """Attach the node's ports to the provisioning network."""
+
+    @abc.abstractmethod
+    def remove_provisioning_network(self, task) -> None:
+        """Detach the node's ports from the provisioning network."""
+
+    @abc.abstractmethod
+    def configure_tenant_networks(self, task) -> None:
+        """Attach the node's ports to its tenant networks."""
+
+    @abc.abstractmethod
+    def unconfigure_tenant_networks(self, task) -> None:
+        """Detach the node's ports from its tenant networks."""
+
+    def add_cleaning_network(self, task) -> None:
+        """Attach the node's ports to the cleaning network (default: nothing to do)."""
+
+    def remove_cleaning_network(self, task) -> None:
+        """Detach the node's ports from the cleaning network (default: nothing to do)."""
+
+
+class InspectInterface(BaseInterface):
+    """Discovers a node's hardware properties."""
+
+    interface_type = "inspect"
+
+    @abc.abstractmethod
+    def inspect_hardware(self, task) -> str | None:
+        """Inspect the node; return states.INSPECTWAIT to finish asynchronously, else None when done."""
+
+
+INTERFACE_CLASSES: dict[str, type[BaseInterface]] = {
+    cls.interface_type: cls
+    for cls in (
+        BootInterface,
+        DeployInterface,
+        InspectInterface,
+        ManagementInterface,
+        NetworkInterface,
+        PowerInterface,
+    )
+}
+"""The interface types a node composes, by name."""
+
+INTERFACE_TYPES: tuple[str, ...] = tuple(sorted(INTERFACE_CLASSES))

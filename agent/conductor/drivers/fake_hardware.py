@@ -1,0 +1,39 @@
+"""The fake-hardware hardware type: fake interfaces only, for tests and kiln-demo."""
+
+from __future__ import annotations
+
+from agent.conductor.drivers import hardware_type
+
+
+class FakeHardware(hardware_type.AbstractHardwareType):
+    """Every interface fake (network noop; inspect fake or no-inspect)."""
+
+    @property
+    def supported_boot_interfaces(self) -> list[str]:
+        """Fake boot."""
+        return ["fake"]
+
+    @property
+    def supported_deploy_interfaces(self) -> list[str]:
+        """Fake deploy."""
+        return ["fake"]
+
+    @property
+    def supported_management_interfaces(self) -> list[str]:
+        """Fake management."""
+        return ["fake"]
+
+    @property
+    def supported_power_interfaces(self) -> list[str]:
+        """Fake power."""
+        return ["fake"]
+
+    @property
+    def supported_network_interfaces(self) -> list[str]:
+        """No network wiring."""
+        return ["noop"]
+
+    @property
+    def supported_inspect_interfaces(self) -> list[str]:
+        """Fake inspection, or none."""
+        return ["fake", "no-inspect"]
