@@ -38,7 +38,7 @@ def _device_dir(tree: Tree, bdf: str) -> str:
 
 
 def switch_tree(tree: Tree) -> None:
-    """Root port 15:01.0 -> switch upstream 16:00.0 -> downstream 17:00.0/17:01.0 -> GPU 18:00.0, NIC 19:00.0."""
+    """Root port 15:01.0, switch 16:00.0 (downstream 17:00.0, 17:01.0), GPU 18:00.0, NIC 19:00.0."""
     add_function(tree, "0000:15:01.0", "0x8086", "0x352a", "0x060400")
     add_function(tree, "0000:16:00.0", "0x1000", "0xc030", "0x060400", parent="0000:15:01.0")
     add_function(tree, "0000:17:00.0", "0x1000", "0xc030", "0x060400", parent="0000:16:00.0")
