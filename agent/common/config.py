@@ -11,6 +11,7 @@ CONF = cfg.CONF
 # Each module defines ``GROUP`` (a name or None for DEFAULT) and ``OPTS``.
 # Add a module here when an area gains options; keep the list sorted.
 _OPT_MODULES = [
+    "agent.common.opts.agent",
     "agent.common.opts.conductor",
     "agent.common.opts.inventory",
 ]

@@ -1,0 +1,68 @@
+"""Client the conductor uses to command one agent (topic ``kiln.agent``, server = node UUID).
+
+API version history:
+    1.0 - ping, get_inventory, run_step.
+"""
+
+from __future__ import annotations
+
+import oslo_messaging as messaging
+
+from agent.common import rpc
+
+
+class AgentAPI:
+    """Calls to the agent of one node; every call carries that node's agent token."""
+
+    RPC_API_VERSION = "1.0"
+
+    def __init__(
+        self,
+        transport: messaging.Transport | None = None,
+        topic: str = rpc.AGENT_TOPIC,
+        version_cap: str | None = None,
+        timeout: float | None = None,
+        retry: int | None = None,
+    ) -> None:
+        self.topic = topic
+        self.client = rpc.get_client(
+            transport or rpc.init(),
+            topic,
+            version=self.RPC_API_VERSION,
+            version_cap=version_cap,
+            timeout=timeout,
+            retry=retry,
+        )
+
+    def _prepare(self, node_uuid: str, version: str, timeout: float | None) -> messaging.RPCClient:
+        if not node_uuid:
+            raise ValueError("an agent call needs the node UUID of the agent to call")
+        kwargs: dict = {"server": node_uuid, "version": version}
+        if timeout is not None:
+            kwargs["timeout"] = timeout
+        return self.client.prepare(**kwargs)
+
+    def ping(self, ctxt: dict, node_uuid: str, agent_token: str, *, timeout: float | None = None) -> dict:
+        """Check the agent answers; returns {"node_uuid", "version"}."""
+        return self._prepare(node_uuid, "1.0", timeout).call(ctxt, "ping", agent_token=agent_token)
+
+    def get_inventory(
+        self, ctxt: dict, node_uuid: str, agent_token: str, *, timeout: float | None = None
+    ) -> dict:
+        """Have the agent collect and return its inventory now."""
+        return self._prepare(node_uuid, "1.0", timeout).call(ctxt, "get_inventory", agent_token=agent_token)
+
+    def run_step(
+        self,
+        ctxt: dict,
+        node_uuid: str,
+        agent_token: str,
+        step: str,
+        args: dict | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> dict:
+        """Run one step (deploy, clean, ...) on the agent and return its result."""
+        return self._prepare(node_uuid, "1.0", timeout).call(
+            ctxt, "run_step", agent_token=agent_token, step=step, args=args or {}
+        )

@@ -1,0 +1,1 @@
+"""The daemon on each node: lookup, inventory reports, heartbeat, hardware watch, RPC endpoints."""

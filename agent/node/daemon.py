@@ -1,0 +1,317 @@
+"""kiln-agent's lifecycle: inventory, lookup, report, serve, heartbeat, watch, stop."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+import time
+from collections.abc import Callable
+from functools import partial
+
+import oslo_messaging as messaging
+from oslo_config import cfg
+
+from agent.common import exception, rpc
+from agent.common.conductor_api import ConductorAPI
+from agent.node import changes as changes_mod
+from agent.node.backoff import Backoff, GaveUp, Stopped, retry
+from agent.node.credentials import Credentials, TokenStore
+from agent.node.endpoints import AgentEndpoint
+from agent.node.heartbeat import Heartbeater
+from agent.node.notify import Notifier, WatchdogPetter
+from agent.node.watch import HardwareWatcher
+
+LOG = logging.getLogger(__name__)
+ZERO_MACS = {"00:00:00:00:00:00", "ff:ff:ff:ff:ff:ff"}
+
+
+def agent_version() -> str:
+    """The installed kiln version."""
+    try:
+        from importlib.metadata import version
+
+        return version("kiln")
+    except Exception:  # noqa: BLE001 - not installed as a distribution
+        return "unknown"
+
+
+def lookup_macs(inventory: dict) -> list[str]:
+    """MACs of the node's device NICs (PCI functions, not VFs); every valid MAC when none has one."""
+    nics = [n for n in inventory.get("nics") or [] if isinstance(n, dict)]
+
+    def mac(n: dict) -> str | None:
+        m = n.get("mac_address")
+        return m.lower() if isinstance(m, str) and m and m.lower() not in ZERO_MACS else None
+
+    devices = [n for n in nics if n.get("pci_address") and not n.get("is_virtual_function")]
+    chosen = [mac(n) for n in devices if mac(n)] or [mac(n) for n in nics if mac(n)]
+    return sorted(set(chosen))
+
+
+class NoToken(Exception):
+    """The conductor issued no token (it hands one out once) and none is stored here."""
+
+
+class Agent:
+    """One node's agent. ``start()`` returns at once; ``run()`` blocks until ``request_stop()``."""
+
+    def __init__(
+        self,
+        conf: cfg.ConfigOpts = cfg.CONF,
+        *,
+        root: str | None = None,
+        state_dir: str | None = None,
+        collector: Callable[[], dict] | None = None,
+        transport: messaging.Transport | None = None,
+        notifier: Notifier | None = None,
+    ) -> None:
+        opts = conf.agent
+        self.conf = conf
+        self.root = root or opts.root or conf.inventory.root
+        if collector is None:
+            from agent.inventory.collect import collect
+
+            collector = partial(
+                collect,
+                self.root,
+                use_nvml=conf.inventory.use_nvml,
+                include_md=conf.inventory.include_md_devices,
+            )
+        self._collector = collector
+        self._collect_lock = threading.Lock()
+        self.store = TokenStore(state_dir or opts.state_dir)
+        self.backoff = Backoff(opts.backoff_initial, opts.backoff_factor, opts.backoff_max)
+        self._own_transport = transport is None
+        self.transport = transport or rpc.get_transport(conf)
+        self.conductor = ConductorAPI(
+            self.transport,
+            topic=opts.conductor_topic,
+            version_cap=opts.conductor_version_cap,
+            retry=opts.rpc_send_retries,
+        )
+        self.notifier = notifier or Notifier()
+        self.stop_event = threading.Event()
+        self.ready = threading.Event()
+        self.exit_code = 0
+        self.creds: Credentials | None = None
+        self.config: dict = {}
+        self.last_reported: dict | None = None
+        self.reports_acked = 0
+        self._started_at = time.monotonic()
+        self._changed = threading.Event()
+        self._server = None
+        self._heartbeater: Heartbeater | None = None
+        self._watcher: HardwareWatcher | None = None
+        self._watchdog = WatchdogPetter(self.notifier, alive=self.healthy)
+        self._threads: list[threading.Thread] = []
+
+    # -- inventory ------------------------------------------------------------------------
+    def collect(self) -> dict:
+        """Collect the inventory now (one collection at a time)."""
+        with self._collect_lock:
+            return self._collector()
+
+    # -- lookup and token -----------------------------------------------------------------
+    def _lookup_once(self, inventory: dict) -> Credentials:
+        system = inventory.get("system") or {}
+        macs = lookup_macs(inventory)
+        answer = self.conductor.lookup(
+            {},
+            macs,
+            system.get("uuid"),
+            system.get("pxe_interface"),
+            timeout=self.conf.agent.lookup_timeout,
+        )
+        node = (answer or {}).get("node") or {}
+        uuid = node.get("uuid")
+        if not uuid:
+            raise RuntimeError(f"the conductor's lookup answer names no node: {answer!r}")
+        self.config = answer.get("config") or {}
+        token = answer.get("agent_token")
+        if token:
+            creds = Credentials(uuid, token)
+            self.store.save(creds)
+        else:
+            stored = self.store.load()
+            if stored is None or stored.node_uuid != uuid:
+                raise NoToken(
+                    f"the conductor found node {uuid} but issued no agent token (it hands one out once) "
+                    f"and {self.store.path} holds none for it; reset the node's agent token on the conductor"
+                )
+            creds = stored
+        LOG.info("Lookup found node %s (%s), MACs %s", uuid, node.get("name"), ", ".join(macs) or "none")
+        return creds
+
+    def _register(self, inventory: dict) -> Credentials:
+        self.notifier.status("looking up this node on the conductor")
+        self.creds = retry(
+            lambda: self._lookup_once(inventory),
+            what="lookup",
+            stop=self.stop_event,
+            backoff=self.backoff,
+            attempts=self.conf.agent.lookup_max_attempts,
+        )
+        return self.creds
+
+    def token(self) -> str | None:
+        """The current agent token."""
+        return self.creds.agent_token if self.creds else None
+
+    # -- reports --------------------------------------------------------------------------
+    def report(self, inventory: dict, changes: dict | None = None) -> dict:
+        """report_inventory until the conductor acknowledges it; re-lookup if the token is refused."""
+
+        def attempt() -> dict:
+            creds = self.creds or self._lookup_once(inventory)
+            self.creds = creds
+            try:
+                return self.conductor.report_inventory(
+                    {},
+                    creds.node_uuid,
+                    creds.agent_token,
+                    inventory,
+                    changes,
+                    timeout=self.conf.agent.report_timeout,
+                )
+            except exception.InvalidAgentToken:
+                LOG.error(
+                    "The conductor refused the agent token of node %s; looking up again", creds.node_uuid
+                )
+                self.store.clear()
+                self.creds = None
+                raise
+
+        answer = retry(
+            attempt,
+            what="report_inventory",
+            stop=self.stop_event,
+            backoff=self.backoff,
+            attempts=self.conf.agent.report_max_attempts,
+        )
+        self.last_reported = copy.deepcopy(inventory)
+        self.reports_acked += 1
+        LOG.info("Inventory report acknowledged (%s)", changes_mod.summary(changes) if changes else "full")
+        return answer or {}
+
+    def _report_changes(self) -> None:
+        while not self.stop_event.is_set():
+            self._changed.wait(0.5)
+            if not self._changed.is_set():
+                continue
+            self._changed.clear()
+            try:
+                inventory = self.collect()
+                diff = changes_mod.diff_inventory(self.last_reported, inventory)
+                if not changes_mod.has_changes(diff):
+                    continue
+                LOG.info("Hardware changed: %s", changes_mod.summary(diff))
+                self.notifier.status(f"reporting hardware change: {changes_mod.summary(diff)}"[:200])
+                self.report(inventory, diff)
+                self.notifier.status(f"serving node {self.creds.node_uuid if self.creds else '?'}")
+            except (Stopped, GaveUp) as exc:
+                LOG.warning("Change report not sent: %s", exc)
+            except Exception:  # noqa: BLE001 - keep watching after a failed re-collect
+                LOG.exception("Reporting a hardware change failed")
+
+    def hardware_changed(self, reason: str) -> None:
+        """Schedule a re-collect and report (called by the watcher)."""
+        LOG.debug("Hardware change trigger: %s", reason)
+        self._changed.set()
+
+    # -- heartbeat ------------------------------------------------------------------------
+    def _beat(self) -> None:
+        creds = self.creds
+        if creds is None:
+            return
+        status = {
+            "version": agent_version(),
+            "uptime_s": round(time.monotonic() - self._started_at, 1),
+            "reports_acked": self.reports_acked,
+            "watch": self._watcher.source if self._watcher else None,
+        }
+        self.conductor.heartbeat({}, creds.node_uuid, creds.agent_token, status)
+
+    def healthy(self) -> bool:
+        """Say whether the agent works (for the systemd watchdog)."""
+        if not self.ready.is_set():
+            return not self.stop_event.is_set()
+        return self._heartbeater is not None and self._heartbeater.alive()
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def _serve(self, creds: Credentials) -> None:
+        endpoint = AgentEndpoint(creds.node_uuid, self.token, self.collect, version=agent_version())
+        topic = self.config.get("agent_topic") or rpc.AGENT_TOPIC
+        self._server = rpc.get_server(self.transport, topic, creds.node_uuid, [endpoint])
+        self._server.start()
+        LOG.info("Serving RPC on topic %s, server %s", topic, creds.node_uuid)
+
+    def _lifecycle(self) -> None:
+        try:
+            self.notifier.status("collecting the inventory")
+            inventory = self.collect()
+            creds = self._register(inventory)
+            self.notifier.status(f"reporting the inventory of node {creds.node_uuid}")
+            self.report(inventory)
+            self._serve(self.creds or creds)
+            interval = float(self.config.get("heartbeat_interval") or self.conf.agent.heartbeat_interval)
+            self._heartbeater = Heartbeater(self._beat, interval, self.conf.agent.heartbeat_jitter)
+            self._heartbeater.start()
+            if self.conf.agent.watch:
+                self._watcher = HardwareWatcher(
+                    self.root,
+                    self.hardware_changed,
+                    self.conf.agent.watch_interval,
+                    self.conf.agent.watch_settle,
+                )
+                self._watcher.start()
+                self._spawn(self._report_changes, "change-reporter")
+            self.ready.set()
+            self.notifier.ready(f"serving node {creds.node_uuid}")
+        except Stopped:
+            LOG.info("Stopped during start-up")
+        except Exception as exc:  # noqa: BLE001 - any start-up failure ends the agent with an error
+            LOG.error("kiln-agent could not start: %s", exc, exc_info=not isinstance(exc, GaveUp))
+            self.exit_code = 1
+            self.stop_event.set()
+
+    def _spawn(self, target, name: str) -> None:
+        t = threading.Thread(target=target, name=name, daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def start(self) -> None:
+        """Start the agent in the background."""
+        self._watchdog.start()
+        self._spawn(self._lifecycle, "lifecycle")
+
+    def request_stop(self) -> None:
+        """Ask the agent to stop (safe from a signal handler)."""
+        self.stop_event.set()
+
+    def shutdown(self) -> None:
+        """Stop heartbeat, RPC server and watcher; close the transport."""
+        self.stop_event.set()
+        self.notifier.stopping()
+        if self._heartbeater is not None:
+            self._heartbeater.stop()
+        if self._watcher is not None:
+            self._watcher.stop()
+        if self._server is not None:
+            rpc.stop_server(self._server, self.conf.agent.rpc_stop_timeout)
+        self._watchdog.stop()
+        for t in self._threads:
+            t.join(0.5)
+        if self._own_transport:
+            self.transport.cleanup()
+        LOG.info("kiln-agent stopped")
+
+    def run(self) -> int:
+        """Start, wait until asked to stop, shut down; return the exit code."""
+        self.start()
+        try:
+            while not self.stop_event.wait(1.0):
+                pass
+        finally:
+            self.shutdown()
+        return self.exit_code
