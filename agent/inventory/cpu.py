@@ -109,26 +109,77 @@ def _frequency(root: Root, first_cpu: int | None, blocks: list[dict[str, str]]) 
         return None
 
 
-def _topology(root: Root, online: list[int], blocks: list[dict[str, str]]) -> tuple[int | None, ...]:
-    """Count sockets, physical cores and threads per core from sysfs (else cpuinfo)."""
+def _cpulist(root: Root, rel: str) -> list[int] | None:
+    text = root.read(rel, optional=True)
+    cpus = parse_cpulist(text)
+    if cpus is None and text is not None:
+        root.note(rel, f"garbled: not a cpulist: {text[:40]!r}")
+    return cpus
+
+
+Topology = tuple[int | None, int | None, int | None]  # sockets, cores, threads per core
+
+
+def _topology_from_lists(root: Root, online: list[int]) -> Topology | None:
+    """Count from the sibling lists: one read per core and one per socket, not two per CPU."""
+    online_set = set(online)
+    in_core: set[int] = set()
+    in_package: set[int] = set()
+    cores = threads = sockets = 0
+    for cpu in online:
+        if cpu in in_core:
+            continue
+        base = f"{CPU}/cpu{cpu}/topology"
+        siblings = _cpulist(root, f"{base}/thread_siblings_list")
+        if not siblings or cpu not in siblings:
+            return None
+        siblings = [c for c in siblings if c in online_set]
+        in_core.update(siblings)
+        cores, threads = cores + 1, max(threads, len(siblings))
+        if cpu not in in_package:
+            package = _cpulist(root, f"{base}/core_siblings_list")
+            if not package or cpu not in package:
+                return None
+            in_package.update(package)
+            sockets += 1
+    return (sockets, cores, threads) if cores else None
+
+
+def _topology_from_ids(root: Root, online: list[int]) -> Topology | None:
+    """Count distinct (physical_package_id, core_id) pairs."""
     cores: dict[tuple[int, int], int] = {}
     for cpu in online:
         base = f"{CPU}/cpu{cpu}/topology"
         package = root.read_int(f"{base}/physical_package_id", optional=True)
         core = root.read_int(f"{base}/core_id", optional=True)
         if package is None or core is None:
-            cores.clear()
-            break
+            return None
         cores[(package, core)] = cores.get((package, core), 0) + 1
-    if not cores:  # no topology in sysfs: x86 cpuinfo carries the same ids
-        for block in blocks:
-            package, core = _int0(block.get("physical id")), _int0(block.get("core id"))
-            if package is None or core is None:
-                return None, None, None
-            cores[(package, core)] = cores.get((package, core), 0) + 1
+    return (len({p for p, _ in cores}), len(cores), max(cores.values())) if cores else None
+
+
+def _topology_from_cpuinfo(text: str) -> Topology:
+    """Count from x86 /proc/cpuinfo's 'physical id' and 'core id' lines."""
+    cores: dict[tuple[int, int], int] = {}
+    for block in parse_cpuinfo(text):
+        if "processor" not in block:
+            continue
+        package, core = _int0(block.get("physical id")), _int0(block.get("core id"))
+        if package is None or core is None:
+            return None, None, None
+        cores[(package, core)] = cores.get((package, core), 0) + 1
     if not cores:
         return None, None, None
     return len({p for p, _ in cores}), len(cores), max(cores.values())
+
+
+def _topology(root: Root, online: list[int], text: str) -> Topology:
+    """Count sockets, physical cores and threads per core from sysfs, else from cpuinfo."""
+    if online and root.exists(f"{CPU}/cpu{online[0]}/topology"):
+        found = _topology_from_lists(root, online) or _topology_from_ids(root, online)
+        if found:
+            return found
+    return _topology_from_cpuinfo(text)
 
 
 def read_numa_nodes(root: Root) -> list[NumaNode]:
@@ -174,33 +225,31 @@ def _node_memory(root: Root, rel: str) -> int | None:
 
 def read_cpu(root: Root) -> Cpu:
     """Read the processors' model, architecture, topology, frequency, flags and NUMA nodes."""
-    text = root.read("/proc/cpuinfo")
-    blocks = parse_cpuinfo(text) if text else []
-    processors = [b for b in blocks if "processor" in b]
+    text = root.read("/proc/cpuinfo") or ""
+    first = parse_cpuinfo(text.split("\n\n", 1)[0])  # every processor block repeats the same facts
     online_text = root.read(f"{CPU}/online", optional=True)
     online = parse_cpulist(online_text)
     if online is None and online_text is not None:
         root.note(f"{CPU}/online", f"garbled: not a cpulist: {online_text[:40]!r}")
     if not online:
-        online = [_int0(b["processor"]) or 0 for b in processors] if processors else []
-    count = len(online) or None
-    model = _first(blocks, "model name")
-    vendor = _first(blocks, "vendor_id")
-    flags = _first(blocks, "flags") or _first(blocks, "Features") or ""
-    if "CPU implementer" in (blocks[0] if blocks else {}):
-        arm_vendor, arm_model = _arm_names(blocks)
+        online = [int(n) for n in re.findall(r"^processor\s*:\s*(\d+)", text, re.MULTILINE)]
+    model = _first(first, "model name")
+    vendor = _first(first, "vendor_id")
+    flags = _first(first, "flags") or _first(first, "Features") or ""
+    if _first(first, "CPU implementer") is not None:
+        arm_vendor, arm_model = _arm_names(first)
         vendor = vendor or arm_vendor
         model = model or arm_model
-    sockets, cores, threads = _topology(root, online, processors)
+    sockets, cores, threads = _topology(root, online, text)
     return {
         "model_name": model,
-        "architecture": _architecture(root, blocks),
+        "architecture": _architecture(root, first),
         "vendor": vendor,
-        "count": count,
+        "count": len(online) or None,
         "sockets": sockets,
         "cores": cores,
         "threads_per_core": threads,
-        "frequency_mhz": _frequency(root, online[0] if online else None, blocks),
+        "frequency_mhz": _frequency(root, online[0] if online else None, first),
         "flags": flags.split(),
         "numa_nodes": read_numa_nodes(root),
     }

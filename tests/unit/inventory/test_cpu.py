@@ -21,7 +21,7 @@ def _x86_block(n: int, package: int, core: int) -> str:
     )
 
 
-def _x86_tree(tmp_path, *, topology: bool = True) -> Tree:
+def _x86_tree(tmp_path, *, topology: bool = True, lists: bool = True) -> Tree:
     """Two sockets, two cores each, two threads per core: CPUs 0-7 (siblings n and n+4)."""
     tree = Tree(tmp_path)
     layout = {n: (n // 2 % 2, n % 2) for n in range(8)}  # cpu -> (package, core)
@@ -30,6 +30,12 @@ def _x86_tree(tmp_path, *, topology: bool = True) -> Tree:
     for n, (package, core) in layout.items():
         if topology:
             tree.files(f"{CPU}/cpu{n}/topology", physical_package_id=str(package), core_id=str(core))
+        if topology and lists:
+            tree.files(
+                f"{CPU}/cpu{n}/topology",
+                thread_siblings_list=f"{n % 4},{n % 4 + 4}",
+                core_siblings_list="0-1,4-5" if package == 0 else "2-3,6-7",
+            )
     tree.write(f"{CPU}/cpu0/cpufreq/cpuinfo_max_freq", "3800000")
     for node, cpus in ((0, "0-1,4-5"), (1, "2-3,6-7")):
         tree.files(
@@ -68,6 +74,23 @@ def test_x86_topology_and_numa(tmp_path):
         },
     ]
     assert root.errors == []
+
+
+def test_topology_from_ids_without_sibling_lists(tmp_path):
+    _x86_tree(tmp_path, lists=False)
+    root = Root(str(tmp_path))
+    cpu = read_cpu(root)
+    assert (cpu["count"], cpu["sockets"], cpu["cores"], cpu["threads_per_core"]) == (8, 2, 4, 2)
+    assert root.errors == []
+
+
+def test_garbled_sibling_list_is_recorded_and_ids_used(tmp_path):
+    tree = _x86_tree(tmp_path)
+    tree.write(f"{CPU}/cpu1/topology/thread_siblings_list", "1,x")
+    root = Root(str(tmp_path))
+    cpu = read_cpu(root)
+    assert (cpu["sockets"], cpu["cores"], cpu["threads_per_core"]) == (2, 4, 2)
+    assert [p.path for p in root.errors] == [f"{CPU}/cpu1/topology/thread_siblings_list"]
 
 
 def test_topology_from_cpuinfo_without_sysfs(tmp_path):
