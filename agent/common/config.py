@@ -13,6 +13,8 @@ CONF = cfg.CONF
 _OPT_MODULES = [
     "agent.common.opts.agent",
     "agent.common.opts.conductor",
+    "agent.common.opts.database",
+    "agent.common.opts.default",
     "agent.common.opts.inventory",
 ]
 

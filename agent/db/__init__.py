@@ -1,0 +1,1 @@
+"""Kiln's database: SQLAlchemy models, queries (``agent.db.api``) and alembic migrations."""

@@ -1,0 +1,131 @@
+"""Engines and sessions: one engine per process, SQLite tuned for several processes sharing a file."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+import sqlalchemy
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import StaticPool
+
+from agent.common import config, exception
+
+_ENGINE: Engine | None = None
+_WRITER: Engine | None = None
+
+# Execution option that asks SQLite for BEGIN IMMEDIATE: a writer takes the write lock up front
+# and waits for it (busy timeout) instead of failing with "database is locked" mid-transaction.
+_IMMEDIATE = "kiln_sqlite_immediate"
+
+
+def _options():
+    return config.register_opts().database
+
+
+def default_url() -> str:
+    """Return [database]connection (by default a SQLite file under [DEFAULT]state_path)."""
+    return _options().connection
+
+
+def _parse(url: str) -> URL:
+    try:
+        return make_url(url)
+    except ArgumentError as exc:
+        raise exception.InvalidParameterValue(
+            err=f"Invalid database URL {url!r} ([database]connection or --database-url): {exc}"
+        ) from exc
+
+
+def _prepare_sqlite_file(url: URL) -> None:
+    path = url.database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    parent = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(parent, exist_ok=True)
+    except OSError as exc:
+        raise exception.KilnException(
+            f"Cannot create directory {parent} for the SQLite database {path}: {exc}; "
+            "set [DEFAULT]state_path or [database]connection."
+        ) from exc
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    _prepare_sqlite_file(url)
+    memory = not url.database or url.database == ":memory:"
+    kwargs: dict = {"connect_args": {"timeout": _options().sqlite_busy_timeout, "check_same_thread": False}}
+    if memory:
+        kwargs["poolclass"] = StaticPool
+    engine = sqlalchemy.create_engine(url, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record) -> None:
+        # Let SQLAlchemy (below) emit BEGIN itself, and enforce foreign keys like the other backends.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_IMMEDIATE) else "BEGIN")
+
+    return engine
+
+
+def create_engine(url: str) -> Engine:
+    """Create an engine for ``url`` with Kiln's settings for its backend."""
+    parsed = _parse(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(parsed)
+    opts = _options()
+    if backend == "mysql" and "charset" not in parsed.query:
+        parsed = parsed.update_query_dict({"charset": "utf8mb4"})
+    try:
+        return sqlalchemy.create_engine(
+            parsed, pool_pre_ping=True, pool_size=opts.pool_size, pool_recycle=opts.pool_recycle
+        )
+    except (ArgumentError, ImportError) as exc:
+        raise exception.InvalidParameterValue(err=f"Cannot use database URL {parsed!r}: {exc}") from exc
+
+
+def configure(url: str | None = None) -> Engine:
+    """Make ``url`` (default [database]connection) this process's database and return its engine."""
+    global _ENGINE, _WRITER
+    engine = create_engine(url or default_url())
+    if _ENGINE is not None:
+        _ENGINE.dispose()
+    _ENGINE = engine
+    _WRITER = engine.execution_options(**{_IMMEDIATE: True})
+    return engine
+
+
+def get_engine() -> Engine:
+    """Return this process's engine, configuring it from the options on first use."""
+    if _ENGINE is None:
+        configure()
+    assert _ENGINE is not None
+    return _ENGINE
+
+
+def dispose() -> None:
+    """Close every pooled connection and forget the engine (after fork, or at the end of tests)."""
+    global _ENGINE, _WRITER
+    if _ENGINE is not None:
+        _ENGINE.dispose()
+    _ENGINE = _WRITER = None
+
+
+@contextlib.contextmanager
+def session(write: bool = False) -> Iterator[Session]:
+    """Yield a session inside one transaction; committed on success, rolled back on error."""
+    get_engine()
+    bind = _WRITER if write else _ENGINE
+    with Session(bind=bind, expire_on_commit=False) as sess, sess.begin():
+        yield sess

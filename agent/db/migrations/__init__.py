@@ -1,0 +1,1 @@
+"""Alembic migrations of Kiln's schema (run them with ``kiln-dbsync upgrade``)."""

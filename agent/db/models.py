@@ -1,0 +1,270 @@
+"""SQLAlchemy models of Kiln's database: nodes, ports, inventories, conductors and allocations."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Explicit names let alembic compare and alter constraints the same way on every backend.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uniq_%(table_name)s0%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime.datetime:
+    """Return the current time as an aware UTC datetime."""
+    return datetime.datetime.now(datetime.UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """A timestamp stored as naive UTC and read back as an aware UTC datetime.
+
+    SQLite and MySQL keep no time zone, so every value is converted to UTC on the way in.
+    MySQL gets microsecond precision (DATETIME(6)) so heartbeats and reservations order correctly.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        """Pick DATETIME(6) on MySQL/MariaDB, a plain DateTime elsewhere."""
+        if dialect.name == "mysql":
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(DateTime())
+
+    def process_bind_param(
+        self, value: datetime.datetime | None, dialect: Dialect
+    ) -> datetime.datetime | None:
+        """Convert an aware value to naive UTC; a naive value is taken to be UTC already."""
+        if value is None:
+            return None
+        if not isinstance(value, datetime.datetime):
+            raise TypeError(f"expected a datetime, got {type(value).__name__}: {value!r}")
+        if value.tzinfo is not None:
+            value = value.astimezone(datetime.UTC).replace(tzinfo=None)
+        return value
+
+    def process_result_value(
+        self, value: datetime.datetime | None, dialect: Dialect
+    ) -> datetime.datetime | None:
+        """Attach UTC to the naive value read from the database."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=datetime.UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base with the shared naming convention and a dict export."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the row's column values as a plain dict."""
+        return {c.key: getattr(self, c.key) for c in self.__table__.columns}
+
+
+class TimestampMixin:
+    """created_at on insert, updated_at on every update."""
+
+    created_at: Mapped[datetime.datetime | None] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime.datetime | None] = mapped_column(UTCDateTime(), onupdate=utcnow)
+
+
+INTERFACES = (
+    "bios",
+    "boot",
+    "console",
+    "deploy",
+    "inspect",
+    "management",
+    "network",
+    "power",
+    "raid",
+    "rescue",
+    "storage",
+    "vendor",
+)
+
+
+class Node(TimestampMixin, Base):
+    """A bare-metal node, with Ironic's fields."""
+
+    __tablename__ = "nodes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), nullable=False, unique=True)
+    name: Mapped[str | None] = mapped_column(String(255), unique=True)
+    system_uuid: Mapped[str | None] = mapped_column(String(36), index=True)
+    driver: Mapped[str] = mapped_column(String(255), nullable=False)
+    bios_interface: Mapped[str | None] = mapped_column(String(255))
+    boot_interface: Mapped[str | None] = mapped_column(String(255))
+    console_interface: Mapped[str | None] = mapped_column(String(255))
+    deploy_interface: Mapped[str | None] = mapped_column(String(255))
+    inspect_interface: Mapped[str | None] = mapped_column(String(255))
+    management_interface: Mapped[str | None] = mapped_column(String(255))
+    network_interface: Mapped[str | None] = mapped_column(String(255))
+    power_interface: Mapped[str | None] = mapped_column(String(255))
+    raid_interface: Mapped[str | None] = mapped_column(String(255))
+    rescue_interface: Mapped[str | None] = mapped_column(String(255))
+    storage_interface: Mapped[str | None] = mapped_column(String(255))
+    vendor_interface: Mapped[str | None] = mapped_column(String(255))
+    provision_state: Mapped[str | None] = mapped_column(String(32), index=True)
+    target_provision_state: Mapped[str | None] = mapped_column(String(32))
+    provision_updated_at: Mapped[datetime.datetime | None] = mapped_column(UTCDateTime())
+    power_state: Mapped[str | None] = mapped_column(String(32))
+    target_power_state: Mapped[str | None] = mapped_column(String(32))
+    maintenance: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    maintenance_reason: Mapped[str | None] = mapped_column(Text)
+    fault: Mapped[str | None] = mapped_column(String(255))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    reservation: Mapped[str | None] = mapped_column(String(255), index=True)
+    conductor_affinity: Mapped[int | None] = mapped_column(Integer)
+    conductor_group: Mapped[str] = mapped_column(String(255), nullable=False, default="")
+    properties: Mapped[dict | None] = mapped_column(JSON, default=dict)
+    instance_info: Mapped[dict | None] = mapped_column(JSON, default=dict)
+    instance_uuid: Mapped[str | None] = mapped_column(String(36), unique=True)
+    driver_info: Mapped[dict | None] = mapped_column(JSON, default=dict)
+    driver_internal_info: Mapped[dict | None] = mapped_column(JSON, default=dict)
+    extra: Mapped[dict | None] = mapped_column(JSON, default=dict)
+    resource_class: Mapped[str | None] = mapped_column(String(80))
+    owner: Mapped[str | None] = mapped_column(String(255))
+    lessee: Mapped[str | None] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    automated_clean: Mapped[bool | None] = mapped_column(Boolean)
+    protected: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    protected_reason: Mapped[str | None] = mapped_column(Text)
+    retired: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    retired_reason: Mapped[str | None] = mapped_column(Text)
+    console_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    inspection_started_at: Mapped[datetime.datetime | None] = mapped_column(UTCDateTime())
+    inspection_finished_at: Mapped[datetime.datetime | None] = mapped_column(UTCDateTime())
+    agent_token_hash: Mapped[str | None] = mapped_column(String(255))
+    last_heartbeat_at: Mapped[datetime.datetime | None] = mapped_column(UTCDateTime())
+
+    trait_rows: Mapped[list[NodeTrait]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan", order_by="NodeTrait.trait"
+    )
+
+    @property
+    def traits(self) -> list[str]:
+        """The node's traits as a sorted list of strings."""
+        return [t.trait for t in self.trait_rows]
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the node's columns and its traits as a plain dict."""
+        values = super().as_dict()
+        values["traits"] = self.traits
+        return values
+
+    def __repr__(self) -> str:
+        return f"<Node {self.uuid} name={self.name!r} state={self.provision_state!r}>"
+
+
+class NodeTrait(Base):
+    """One trait (e.g. CUSTOM_GPU_COUNT_8) of one node."""
+
+    __tablename__ = "node_traits"
+
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id", ondelete="CASCADE"), primary_key=True)
+    trait: Mapped[str] = mapped_column(String(255), primary_key=True)
+
+
+class Port(TimestampMixin, Base):
+    """A NIC of a node, identified by its MAC address."""
+
+    __tablename__ = "ports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), nullable=False, unique=True)
+    address: Mapped[str] = mapped_column(String(18), nullable=False, unique=True)
+    node_id: Mapped[int | None] = mapped_column(ForeignKey("nodes.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str | None] = mapped_column(String(255), unique=True)
+    pxe_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    local_link_connection: Mapped[dict | None] = mapped_column(JSON, default=dict)
+    physical_network: Mapped[str | None] = mapped_column(String(64))
+    extra: Mapped[dict | None] = mapped_column(JSON, default=dict)
+    is_smartnic: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    portgroup_id: Mapped[int | None] = mapped_column(Integer)
+
+    def __repr__(self) -> str:
+        return f"<Port {self.uuid} address={self.address} node_id={self.node_id}>"
+
+
+class NodeInventory(Base):
+    """The current hardware inventory of a node (one row per node)."""
+
+    __tablename__ = "node_inventory"
+
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id", ondelete="CASCADE"), primary_key=True)
+    inventory: Mapped[dict | None] = mapped_column(JSON)
+    plugin_data: Mapped[dict | None] = mapped_column(JSON)
+    created_at: Mapped[datetime.datetime | None] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class NodeInventoryHistory(Base):
+    """An earlier inventory of a node and what changed from the one before it."""
+
+    __tablename__ = "node_inventory_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    node_id: Mapped[int] = mapped_column(
+        ForeignKey("nodes.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    inventory: Mapped[dict | None] = mapped_column(JSON)
+    changes: Mapped[dict | None] = mapped_column(JSON)
+    created_at: Mapped[datetime.datetime | None] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Conductor(TimestampMixin, Base):
+    """A conductor service; updated_at is its last heartbeat."""
+
+    __tablename__ = "conductors"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    hostname: Mapped[str] = mapped_column(String(255), nullable=False, unique=True)
+    online: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    drivers: Mapped[list | None] = mapped_column(JSON, default=list)
+    conductor_group: Mapped[str] = mapped_column(String(255), nullable=False, default="")
+
+    def __repr__(self) -> str:
+        return f"<Conductor {self.hostname} online={self.online}>"
+
+
+class Allocation(TimestampMixin, Base):
+    """A request to allocate a node matching a resource class and traits."""
+
+    __tablename__ = "allocations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), nullable=False, unique=True)
+    name: Mapped[str | None] = mapped_column(String(255), unique=True)
+    node_id: Mapped[int | None] = mapped_column(ForeignKey("nodes.id", ondelete="SET NULL"), index=True)
+    state: Mapped[str] = mapped_column(String(15), nullable=False, default="allocating")
+    last_error: Mapped[str | None] = mapped_column(Text)
+    resource_class: Mapped[str | None] = mapped_column(String(80))
+    candidate_nodes: Mapped[list | None] = mapped_column(JSON, default=list)
+    traits: Mapped[list | None] = mapped_column(JSON, default=list)
+    owner: Mapped[str | None] = mapped_column(String(255))
+    extra: Mapped[dict | None] = mapped_column(JSON, default=dict)
+    conductor_affinity: Mapped[int | None] = mapped_column(Integer)
+
+    def __repr__(self) -> str:
+        return f"<Allocation {self.uuid} state={self.state!r} node_id={self.node_id}>"
