@@ -10,6 +10,7 @@ never under Kiln's: it imports nothing of ours.
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import resource
@@ -20,8 +21,10 @@ import time
 
 def _load():
     """Import IPA the way its agent does: config first, then hardware."""
-    from ironic_python_agent import config  # noqa: F401  (registers the options hardware.py reads)
-    from ironic_python_agent import encoding, hardware
+    # config registers the options hardware.py reads at import time: it must come first.
+    importlib.import_module("ironic_python_agent.config")
+    hardware = importlib.import_module("ironic_python_agent.hardware")
+    encoding = importlib.import_module("ironic_python_agent.encoding")
 
     return hardware, encoding
 

@@ -51,7 +51,7 @@ def _validator(fmt: str) -> jsonschema.Draft202012Validator:
 
 
 def validate_inventory(doc: object, fmt: str = "json") -> list[str]:
-    """Validate ``doc`` against the schema of ``fmt``; return one message per problem, each naming its JSON path."""
+    """Validate ``doc`` against ``fmt``'s schema; one message per problem, each naming its JSON path."""
     errors = sorted(
         _validator(fmt).iter_errors(doc), key=lambda e: (list(map(str, e.absolute_path)), e.message)
     )

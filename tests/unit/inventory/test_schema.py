@@ -1,0 +1,126 @@
+"""The inventory JSON Schemas: real collect() output validates, broken documents are named by path."""
+
+from __future__ import annotations
+
+import os
+import types
+import typing
+
+import pytest
+
+from agent.inventory import model
+from agent.inventory.collect import collect
+from agent.inventory.ironic import to_ironic
+from agent.inventory.schema import load_schema, validate_inventory
+from tests.unit.inventory.test_ironic import _inventory
+
+SYSFS = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "sysfs")
+TREES = sorted(
+    name for name in os.listdir(SYSFS) if os.path.isdir(os.path.join(SYSFS, name, "sys"))
+)  # every captured or constructed tree
+
+
+@pytest.mark.parametrize("tree", TREES)
+def test_every_fixture_tree_validates_in_both_formats(tree):
+    inv = collect(os.path.join(SYSFS, tree), use_nvml=False)
+    assert validate_inventory(inv, "json") == []
+    assert validate_inventory(to_ironic(inv), "ironic") == []
+
+
+def test_this_host_validates_in_both_formats():
+    inv = collect("/", use_nvml=False)
+    assert validate_inventory(inv, "json") == []
+    assert validate_inventory(to_ironic(inv), "ironic") == []
+
+
+def _sample() -> dict:
+    """A hand-built inventory (no fixture tree needed), valid before each test breaks it."""
+    inv = _inventory()
+    assert validate_inventory(inv, "json") == []
+    return inv
+
+
+def test_wrong_type_is_named_by_path():
+    inv = _sample()
+    inv["disks"][1]["size"] = "3.84 TB"
+    assert validate_inventory(inv, "json") == ["$.disks[1].size: '3.84 TB' is not of type 'integer', 'null'"]
+
+
+def test_missing_and_unknown_keys_are_named_by_path():
+    inv = _sample()
+    del inv["cpu"]["count"]
+    inv["disks"][3]["colour"] = "green"
+    errors = validate_inventory(inv, "json")
+    assert "$.cpu: 'count' is a required property" in errors
+    assert any(e.startswith("$.disks[3]: Additional properties are not allowed ('colour'") for e in errors)
+    assert len(errors) == 2
+
+
+def test_bad_pci_address_and_ironic_types_are_named():
+    inv = _sample()
+    inv["pci_devices"][0]["address"] = "18:00.0"
+    errors = validate_inventory(inv, "json")
+    assert len(errors) == 1 and errors[0].startswith("$.pci_devices[0].address: '18:00.0' does not match")
+    doc = to_ironic(_sample())
+    doc["cpu"]["frequency"] = 3800.0
+    doc["interfaces"][0]["has_carrier"] = "yes"
+    assert validate_inventory(doc, "ironic") == [
+        "$.cpu.frequency: 3800.0 is not of type 'string'",
+        "$.interfaces[0].has_carrier: 'yes' is not of type 'boolean'",
+    ]
+
+
+def test_kiln_block_is_checked_against_the_json_schema():
+    doc = to_ironic(_sample())
+    doc["kiln"]["nics"][0]["mtu"] = -1
+    assert validate_inventory(doc, "ironic") == ["$.kiln.nics[0].mtu: -1 is less than the minimum of 0"]
+
+
+def test_not_an_object_at_all():
+    assert validate_inventory([], "json") == ["$: [] is not of type 'object'"]
+
+
+def test_unknown_format_is_refused():
+    with pytest.raises(ValueError, match="unknown inventory format 'yaml'"):
+        validate_inventory({}, "yaml")
+
+
+def _allows_null(schema: dict) -> bool:
+    if "anyOf" in schema:
+        return any(_allows_null(s) for s in schema["anyOf"])
+    t = schema.get("type")
+    return t == "null" or (isinstance(t, list) and "null" in t)
+
+
+def _nullable(tp) -> bool:
+    return typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in typing.get_args(tp)
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [
+        model.Firmware,
+        model.System,
+        model.NumaNode,
+        model.Cpu,
+        model.Dimm,
+        model.Memory,
+        model.Disk,
+        model.Nic,
+        model.PcieLink,
+        model.Gpu,
+        model.PciDevice,
+        model.Errors,
+        model.Inventory,
+    ],
+    ids=lambda c: c.__name__,
+)
+def test_schema_agrees_with_model(cls):
+    schema = load_schema("json")
+    node = schema if cls is model.Inventory else schema["$defs"][cls.__name__]
+    hints = typing.get_type_hints(cls)
+    assert set(node["properties"]) == set(hints)
+    assert set(node["required"]) == set(hints)
+    assert node["additionalProperties"] is False
+    for field, tp in hints.items():
+        assert _allows_null(node["properties"][field]) == _nullable(tp), f"{cls.__name__}.{field}"
