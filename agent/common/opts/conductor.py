@@ -133,3 +133,9 @@ OPTS = [
         help="Seconds between power state syncs with the BMC; 0 disables.",
     ),
 ]
+
+
+def register(conf: cfg.ConfigOpts = cfg.CONF) -> cfg.ConfigOpts:
+    """Register the [conductor] options on ``conf`` (idempotent); the conductor modules call it on import."""
+    conf.register_opts(OPTS, group=GROUP)
+    return conf

@@ -16,6 +16,7 @@ from stevedore import named
 
 from agent.common import exception
 from agent.common.config import CONF
+from agent.common.opts import conductor as conductor_opts
 from agent.conductor.drivers import base
 from agent.conductor.drivers.hardware_type import AbstractHardwareType
 
@@ -25,6 +26,8 @@ INTERFACE_NAMESPACE = "kiln.hardware.interfaces."
 _lock = threading.Lock()
 _hardware_types: dict[str, AbstractHardwareType] | None = None
 _interfaces: dict[str, dict[str, base.BaseInterface]] = {}
+
+conductor_opts.register(CONF)
 
 
 @dataclass
