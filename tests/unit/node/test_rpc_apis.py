@@ -1,0 +1,143 @@
+"""ConductorAPI and AgentAPI round trips over the in-process kombu memory transport."""
+
+from __future__ import annotations
+
+import uuid
+
+import oslo_messaging as messaging
+import pytest
+from oslo_messaging.rpc.dispatcher import ExpectedException
+
+from agent.common import exception, rpc
+from agent.common.agent_api import AgentAPI
+from agent.common.conductor_api import ConductorAPI
+from agent.node.endpoints import AgentEndpoint
+from tests.unit.node.recorder import RecordingConductor
+
+
+class EchoManager:
+    """Echoes the API-facing calls back so the argument names are checked end to end."""
+
+    target = messaging.Target(version="1.0")
+
+    def change_provision_state(self, ctxt, node_ident, verb, args=None):
+        return {"node": node_ident, "verb": verb, "args": args, "ctxt": ctxt}
+
+    def change_power_state(self, ctxt, node_ident, target, power_timeout=None):
+        return {"node": node_ident, "target": target, "power_timeout": power_timeout}
+
+    def create_node(self, ctxt, values):
+        return dict(values, uuid="new")
+
+    def update_node(self, ctxt, node_ident, values):
+        return dict(values, uuid=node_ident)
+
+    def destroy_node(self, ctxt, node_ident):
+        return None
+
+    def create_port(self, ctxt, values):
+        return dict(values, uuid="port")
+
+    def update_port(self, ctxt, port_ident, values):
+        return dict(values, uuid=port_ident)
+
+    def destroy_port(self, ctxt, port_ident):
+        return None
+
+
+@pytest.fixture
+def server(transport, topic):
+    started = []
+
+    def _start(endpoints, server_name="c1", server_topic=None):
+        srv = rpc.get_server(transport, server_topic or topic, server_name, endpoints)
+        srv.start()
+        started.append(srv)
+        return srv
+
+    yield _start
+    for srv in started:
+        rpc.stop_server(srv, 5)
+
+
+def test_agent_facing_methods(transport, topic, server):
+    rec = RecordingConductor("node-1", "tok")
+    server([rec])
+    api = ConductorAPI(transport, topic=topic, timeout=10)
+    answer = api.lookup({"request_id": "req-1"}, ["aa:bb:cc:dd:ee:ff"], "sys-uuid", "aa:bb:cc:dd:ee:ff")
+    assert answer["node"]["uuid"] == "node-1"
+    assert answer["agent_token"] == "tok"
+    assert answer["config"]["heartbeat_interval"] == 1
+    assert rec.of("lookup") == [
+        {"macs": ["aa:bb:cc:dd:ee:ff"], "system_uuid": "sys-uuid", "bootif": "aa:bb:cc:dd:ee:ff"}
+    ]
+    assert api.lookup({}, ["aa:bb:cc:dd:ee:ff"])["agent_token"] is None  # handed out once
+
+    assert api.report_inventory({}, "node-1", "tok", {"nics": []}, {"added": {}}) == {
+        "stored": True,
+        "traits": [],
+    }
+    api.heartbeat({}, "node-1", "tok", {"uptime_s": 3})
+    api.step_result({}, "node-1", "tok", "erase", {"ok": True})
+    assert rec.wait_for(lambda r: r.of("heartbeat") and r.of("step_result"), 10)
+    assert rec.of("heartbeat") == [{"node_uuid": "node-1", "status": {"uptime_s": 3}}]
+    assert rec.of("step_result") == [{"node_uuid": "node-1", "step": "erase", "result": {"ok": True}}]
+
+
+def test_wrong_token_comes_back_as_invalid_agent_token(transport, topic, server):
+    server([RecordingConductor("node-1", "tok")])
+    api = ConductorAPI(transport, topic=topic, timeout=10)
+    with pytest.raises(exception.InvalidAgentToken, match="node-1 is missing or wrong"):
+        api.report_inventory({}, "node-1", "forged", {})
+
+
+def test_api_facing_methods_and_server_targeting(transport, topic, server):
+    server([EchoManager()], server_name="cond-a")
+    api = ConductorAPI(transport, topic=topic, timeout=10)
+    out = api.change_provision_state({"request_id": "r"}, "n1", "manage", server="cond-a")
+    assert out["ctxt"]["request_id"] == "r"  # the dict context travels as is (oslo adds client_timeout)
+    assert {k: out[k] for k in ("node", "verb", "args")} == {"node": "n1", "verb": "manage", "args": None}
+    assert api.change_power_state({}, "n1", "power on", power_timeout=30)["power_timeout"] == 30
+    assert api.create_node({}, {"driver": "fake-hardware"}) == {"driver": "fake-hardware", "uuid": "new"}
+    assert api.update_node({}, "n1", {"name": "x"}) == {"name": "x", "uuid": "n1"}
+    assert api.destroy_node({}, "n1") is None
+    assert api.create_port({}, {"address": "aa"})["uuid"] == "port"
+    assert api.update_port({}, "p1", {"pxe_enabled": False}) == {"pxe_enabled": False, "uuid": "p1"}
+    assert api.destroy_port({}, "p1") is None
+
+
+def test_version_cap_below_the_method_refuses_to_send(transport, topic):
+    api = ConductorAPI(transport, topic=topic, version_cap="0.9")
+    assert not api.can_send_version("1.0")
+    with pytest.raises(messaging.RPCVersionCapError):
+        api.lookup({}, ["aa:bb:cc:dd:ee:ff"])
+    assert ConductorAPI(transport, topic=topic, version_cap="1.0").can_send_version("1.0")
+
+
+def test_agent_api_with_token_check(transport, server):
+    node = str(uuid.uuid4())
+    steps = {"echo": lambda args: {"echoed": args}}
+    endpoint = AgentEndpoint(
+        node, lambda: "tok", lambda: {"nics": [{"name": "eth0"}]}, steps, version="1.2.3"
+    )
+    server([endpoint], server_name=node, server_topic=rpc.AGENT_TOPIC)
+    api = AgentAPI(transport, timeout=10)
+    assert api.ping({}, node, "tok") == {"node_uuid": node, "version": "1.2.3"}
+    assert api.get_inventory({}, node, "tok") == {"nics": [{"name": "eth0"}]}
+    assert api.run_step({}, node, "tok", "echo", {"a": 1}) == {"echoed": {"a": 1}}
+    with pytest.raises(exception.InvalidAgentToken, match=node):
+        api.ping({}, node, "wrong")
+    with pytest.raises(exception.InvalidAgentToken):
+        api.get_inventory({}, node, None)
+    with pytest.raises(exception.InvalidParameterValue, match="has no step 'erase'; known steps: echo"):
+        api.run_step({}, node, "tok", "erase")
+    with pytest.raises(ValueError, match="needs the node UUID"):
+        api.ping({}, "", "tok")
+
+
+def test_endpoint_refuses_everything_before_a_token_exists():
+    endpoint = AgentEndpoint("n", lambda: None, dict)
+    # Called directly, oslo.messaging's expected_exceptions wrapper carries the real error.
+    with pytest.raises(ExpectedException) as info:
+        endpoint.ping({}, agent_token="")
+    assert info.value.exc_info[0] is exception.InvalidAgentToken
