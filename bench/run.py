@@ -106,9 +106,9 @@ def run_process(argv: list[str], runs: int) -> dict:
 
 
 def kiln_command() -> list[str]:
-    """The installed kiln-inventory, else the same entry point through this interpreter."""
-    exe = shutil.which("kiln-inventory")
-    return [exe] if exe else [sys.executable, "-m", "agent.cmd.inventory"]
+    """This interpreter's kiln-inventory script (not a pyenv shim on PATH), else ``-m``."""
+    exe = os.path.join(os.path.dirname(sys.executable), "kiln-inventory")
+    return [exe] if os.access(exe, os.X_OK) else [sys.executable, "-m", "agent.cmd.inventory"]
 
 
 def _ratio(slow: float, fast: float) -> str:
