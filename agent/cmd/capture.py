@@ -20,9 +20,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.tar:
             cap.write_tar(args.output, args.tar)
     except OSError as exc:
-        print(f"kiln-capture-sysfs: cannot write {exc.filename or args.output}: {exc.strerror}", file=sys.stderr)
+        print(
+            f"kiln-capture-sysfs: cannot write {exc.filename or args.output}: {exc.strerror}", file=sys.stderr
+        )
         return 2
-    print(f"captured {result.files} files from {result.root} into {result.out}; {len(result.errors)} problems")
+    print(
+        f"captured {result.files} files from {result.root} into {result.out}; {len(result.errors)} problems"
+    )
     return 0
 
 

@@ -22,39 +22,112 @@ MAX_FILES = 200_000
 MAX_DEPTH = 12
 
 # Files that are huge, slow, have side effects on read, or are binary blobs the readers never use.
-SKIP_FILES = {"config", "rom", "remove", "rescan", "reset", "vpd", "bind", "unbind", "new_id", "remove_id",
-              "eeprom", "nvmem", "trigger", "descriptors", "autosuspend_delay_ms"}  # fmt: skip
+SKIP_FILES = {
+    "config",
+    "rom",
+    "remove",
+    "rescan",
+    "reset",
+    "vpd",
+    "bind",
+    "unbind",
+    "new_id",
+    "remove_id",
+    "eeprom",
+    "nvmem",
+    "trigger",
+    "descriptors",
+    "autosuspend_delay_ms",
+}
 SKIP_PREFIXES = ("resource",)
 # Sub-directories of a device that the readers never need.
-SKIP_DIRS = {"power", "msi_irqs", "queues", "statistics", "trace", "mq", "integrity", "hwmon", "ptp", "wakeup",
-             "firmware_node", "link", "drm", "i2c-dev", "mdev_supported_types", "counters", "hw_counters",
-             "gid_attrs", "pkeys", "bdi", "bsg", "scsi_generic", "infiniband_mad", "infiniband_verbs", "uio",
-             "thermal", "leds", "input", "sound", "msi", "dma", "remoteproc", "hidden", "cdev"}  # fmt: skip
+SKIP_DIRS = {
+    "power",
+    "msi_irqs",
+    "queues",
+    "statistics",
+    "trace",
+    "mq",
+    "integrity",
+    "hwmon",
+    "ptp",
+    "wakeup",
+    "firmware_node",
+    "link",
+    "drm",
+    "i2c-dev",
+    "mdev_supported_types",
+    "counters",
+    "hw_counters",
+    "gid_attrs",
+    "pkeys",
+    "bdi",
+    "bsg",
+    "scsi_generic",
+    "infiniband_mad",
+    "infiniband_verbs",
+    "uio",
+    "thermal",
+    "leds",
+    "input",
+    "sound",
+    "msi",
+    "dma",
+    "remoteproc",
+    "hidden",
+    "cdev",
+}
 # Links kept inside device directories (everything else is dropped).
 KEEP_LINKS = {"driver", "device", "iommu_group", "subsystem", "physfn"}
 BDF = re.compile(r"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
 
 FILES = [
-    "/proc/cpuinfo", "/proc/meminfo", "/proc/cmdline", "/proc/mounts", "/proc/swaps",
-    "/proc/sys/kernel/hostname", "/proc/sys/kernel/osrelease", "/etc/hostname",
-    "/proc/net/if_inet6", "/proc/net/fib_trie", "/proc/net/route", "/proc/net/dev",
-    "/proc/driver/nvidia/version", "/proc/driver/nvidia/gpus/*/information",
-    "/sys/firmware/dmi/tables/DMI", "/sys/firmware/dmi/tables/smbios_entry_point",
+    "/proc/cpuinfo",
+    "/proc/meminfo",
+    "/proc/cmdline",
+    "/proc/mounts",
+    "/proc/swaps",
+    "/proc/sys/kernel/hostname",
+    "/proc/sys/kernel/osrelease",
+    "/etc/hostname",
+    "/proc/net/if_inet6",
+    "/proc/net/fib_trie",
+    "/proc/net/route",
+    "/proc/net/dev",
+    "/proc/driver/nvidia/version",
+    "/proc/driver/nvidia/gpus/*/information",
+    "/sys/firmware/dmi/tables/DMI",
+    "/sys/firmware/dmi/tables/smbios_entry_point",
     "/sys/firmware/efi/fw_platform_size",
-    "/sys/devices/system/cpu/online", "/sys/devices/system/cpu/possible", "/sys/devices/system/cpu/present",
-    "/sys/devices/system/cpu/cpu[0-9]*/topology/*", "/sys/devices/system/cpu/cpu[0-9]*/cpufreq/cpuinfo_max_freq",
-    "/sys/devices/system/node/online", "/sys/devices/system/node/possible", "/sys/devices/system/node/has_cpu",
-    "/sys/devices/system/node/has_memory", "/sys/devices/system/node/node[0-9]*/cpulist",
-    "/sys/devices/system/node/node[0-9]*/cpumap", "/sys/devices/system/node/node[0-9]*/meminfo",
+    "/sys/devices/system/cpu/online",
+    "/sys/devices/system/cpu/possible",
+    "/sys/devices/system/cpu/present",
+    "/sys/devices/system/cpu/cpu[0-9]*/topology/*",
+    "/sys/devices/system/cpu/cpu[0-9]*/cpufreq/cpuinfo_max_freq",
+    "/sys/devices/system/node/online",
+    "/sys/devices/system/node/possible",
+    "/sys/devices/system/node/has_cpu",
+    "/sys/devices/system/node/has_memory",
+    "/sys/devices/system/node/node[0-9]*/cpulist",
+    "/sys/devices/system/node/node[0-9]*/cpumap",
+    "/sys/devices/system/node/node[0-9]*/meminfo",
     "/sys/devices/system/node/node[0-9]*/distance",
     "/sys/kernel/iommu_groups/*/type",
-    "/run/udev/data/b*", "/run/udev/data/n*", "/run/udev/data/+pci:*",
-]  # fmt: skip
+    "/run/udev/data/b*",
+    "/run/udev/data/n*",
+    "/run/udev/data/+pci:*",
+]
 # Links whose targets (device directories) are walked.
 CLASS_LINKS = [
-    "/sys/class/dmi/id", "/sys/class/net/*", "/sys/class/block/*", "/sys/block/*", "/sys/bus/pci/devices/*",
-    "/sys/class/nvme/*", "/sys/class/infiniband/*", "/sys/class/kfd/kfd",
-]  # fmt: skip
+    "/sys/class/dmi/id",
+    "/sys/class/net/*",
+    "/sys/class/block/*",
+    "/sys/block/*",
+    "/sys/bus/pci/devices/*",
+    "/sys/class/nvme/*",
+    "/sys/class/infiniband/*",
+    "/sys/class/kfd/kfd",
+]
 PLAIN_LINKS = ["/sys/kernel/iommu_groups/*/devices/*", "/dev/disk/by-path/*", "/dev/disk/by-id/*"]
 DIRS = ["/sys/firmware/efi"]
 
@@ -89,7 +162,9 @@ class Capture:
 
     def glob(self, pattern: str) -> list[str]:
         """Expand a host-path glob in the source root; host paths, sorted."""
-        return sorted(self.host(p) for p in glob.glob(os.path.join(glob.escape(self.root), pattern.lstrip("/"))))
+        return sorted(
+            self.host(p) for p in glob.glob(os.path.join(glob.escape(self.root), pattern.lstrip("/")))
+        )
 
     # -- copying -------------------------------------------------------
     def copy_file(self, host: str) -> None:
@@ -224,7 +299,8 @@ def capture(root: str, out: str, *, version: str | None = None) -> Capture:
     os.makedirs(cap.out, exist_ok=True)
     cap.run()
     manifest = {
-        "hostname": _read_text(cap.root, "/proc/sys/kernel/hostname") or _read_text(cap.root, "/etc/hostname"),
+        "hostname": _read_text(cap.root, "/proc/sys/kernel/hostname")
+        or _read_text(cap.root, "/etc/hostname"),
         "kernel": _read_text(cap.root, "/proc/sys/kernel/osrelease"),
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "kiln_version": version or _kiln_version(),
