@@ -1,0 +1,377 @@
+"""Per-node actions: states (provision, power), maintenance, traits, boot device, validate, inventory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import webob
+
+from agent.api import base, dbread, errors, validation, versions, views
+from agent.api.router import Router
+from agent.conductor import states
+from agent.conductor import utils as conductor_utils
+from agent.db import api as db_api
+
+# Provision targets -> the minor version that introduced each (Ironic's).
+PROVISION_TARGETS: dict[str, int] = {
+    "active": 1,
+    "deleted": 1,
+    "rebuild": 1,
+    "manage": 4,
+    "provide": 4,
+    "inspect": 6,
+    "abort": versions.ABORT,
+    "clean": versions.MANUAL_CLEAN,
+    "adopt": versions.ADOPT,
+    "rescue": versions.RESCUE,
+    "unrescue": versions.RESCUE,
+    "deploy": versions.DEPLOY_VERBS,
+    "undeploy": versions.DEPLOY_VERBS,
+}
+_PROVISION_BODY = {
+    "target",
+    "configdrive",
+    "clean_steps",
+    "deploy_steps",
+    "rescue_password",
+    "disable_ramdisk",
+}
+# Targets a lessee may ask for on a node it leases (deploying and undeploying it).
+_LESSEE_TARGETS = ("active", "deploy", "rebuild", "deleted", "undeploy")
+_SOFT_POWER = (states.SOFT_REBOOT, states.SOFT_POWER_OFF)
+_POWER_TARGETS = (states.POWER_ON, states.POWER_OFF, states.REBOOT, *_SOFT_POWER)
+
+
+def _states_location(req: base.ApiRequest, node: Any) -> dict[str, str]:
+    return {"Location": base.links(req, "nodes", node.uuid, "/states")[0]["href"]}
+
+
+def get_states(req: base.ApiRequest, node_ident: str) -> webob.Response:
+    """GET /v1/nodes/{node}/states."""
+    node = dbread.get_node(req, node_ident)
+    return base.json_response(views.node_states_view(req, conductor_utils.node_to_dict(node)))
+
+
+def _check_provision_body(req: base.ApiRequest, body: dict, node: Any) -> dict[str, Any]:
+    unknown = sorted(set(body) - _PROVISION_BODY)
+    if unknown:
+        raise errors.BadRequest(
+            f"Unknown field(s) in the provision request: {', '.join(unknown)}; "
+            f"allowed: {', '.join(sorted(_PROVISION_BODY))}."
+        )
+    target = body.get("target")
+    if not isinstance(target, str) or not target:
+        raise errors.BadRequest('The provision request needs "target", e.g. {"target": "provide"}.')
+    minor = PROVISION_TARGETS.get(target)
+    if minor is None:
+        raise errors.BadRequest(
+            f'The requested action "{target}" can not be performed on node "{node.uuid}" while it is in '
+            f'state "{node.provision_state}": it is not a known target; use one of '
+            f"{', '.join(sorted(PROVISION_TARGETS))}."
+        )
+    base.feature_version(req, minor, f'The provision target "{target}"')
+    args: dict[str, Any] = {}
+    configdrive = body.get("configdrive")
+    if configdrive is not None:
+        if target not in ("active", "rebuild", "deploy"):
+            raise errors.BadRequest(
+                f'Adding a config drive is only supported when deploying, not for "{target}".'
+            )
+        if target == "rebuild":
+            base.feature_version(req, versions.REBUILD_CONFIGDRIVE, "A configdrive with rebuild")
+        if isinstance(configdrive, dict):
+            base.feature_version(req, versions.CONFIGDRIVE_DICT, "A configdrive given as a JSON object")
+            unknown_cd = sorted(set(configdrive) - {"meta_data", "network_data", "user_data", "vendor_data"})
+            if unknown_cd:
+                raise errors.BadRequest(f"Unknown configdrive key(s): {', '.join(unknown_cd)}.")
+        elif not isinstance(configdrive, str):
+            raise errors.BadRequest(
+                "configdrive must be a string (gzipped, base64 ISO or URL) or a JSON object."
+            )
+        args["configdrive"] = configdrive
+    clean_steps = body.get("clean_steps")
+    if target == "clean" and clean_steps is None:
+        raise errors.BadRequest('"clean_steps" is required when setting target provision state to "clean".')
+    if clean_steps is not None:
+        if target != "clean":
+            raise errors.BadRequest(
+                '"clean_steps" is only valid when setting target provision state to "clean".'
+            )
+        args["clean_steps"] = _steps(clean_steps, "clean_steps")
+    deploy_steps = body.get("deploy_steps")
+    if deploy_steps is not None:
+        base.feature_version(req, versions.DEPLOY_STEPS, "deploy_steps")
+        if target not in ("active", "rebuild", "deploy"):
+            raise errors.BadRequest('"deploy_steps" is only valid when deploying or rebuilding.')
+        args["deploy_steps"] = _steps(deploy_steps, "deploy_steps")
+    rescue_password = body.get("rescue_password")
+    if target == "rescue" and not rescue_password:
+        raise errors.BadRequest(
+            '"rescue_password" is required when setting target provision state to "rescue".'
+        )
+    if rescue_password is not None:
+        if target != "rescue":
+            raise errors.BadRequest('"rescue_password" is only valid with target "rescue".')
+        args["rescue_password"] = validation.check_value(
+            "Provision request", "rescue_password", "string", rescue_password
+        )
+    if "disable_ramdisk" in body:
+        base.feature_version(req, versions.DISABLE_RAMDISK, "disable_ramdisk")
+        if target != "clean":
+            raise errors.BadRequest('"disable_ramdisk" is only valid with target "clean".')
+        args["disable_ramdisk"] = validation.check_value(
+            "Provision request", "disable_ramdisk", "bool", body["disable_ramdisk"]
+        )
+    return {"target": target, **args}
+
+
+def _steps(steps: Any, name: str) -> list:
+    if not isinstance(steps, list):
+        raise errors.BadRequest(f"{name} must be a list of steps, not {steps!r}.")
+    for index, step in enumerate(steps):
+        if not isinstance(step, dict) or not isinstance(step.get("interface"), str) or not step.get("step"):
+            raise errors.BadRequest(
+                f'{name}[{index}] must be an object with "interface", "step" and optional "args": {step!r}.'
+            )
+        unknown = sorted(set(step) - {"interface", "step", "args", "priority"})
+        if unknown:
+            raise errors.BadRequest(f"{name}[{index}] has unknown key(s): {', '.join(unknown)}.")
+    return steps
+
+
+def set_provision_state(req: base.ApiRequest, node_ident: str) -> webob.Response:
+    """PUT /v1/nodes/{node}/states/provision: 202 with Location of the node's states."""
+    node = dbread.get_node(req, node_ident)
+    body = base.json_object(req, "the provision request")
+    args = _check_provision_body(req, body, node)
+    target = args.pop("target")
+    if target not in _LESSEE_TARGETS:
+        dbread.node_for_owner_only(req, node, f'set provision target "{target}"')
+    event = states.API_TARGETS[target]
+    # Reject an illegal transition here (400), before asking a conductor, as Ironic does.
+    states.next_state(node.provision_state, event, node.uuid)
+    req.rpcapi.change_provision_state(req.context, node, target, **args)
+    return _accepted(req, node)
+
+
+def _accepted(req: base.ApiRequest, node: Any) -> webob.Response:
+    resp = webob.Response(status=202, headers=_states_location(req, node))
+    resp.content_type = None
+    return resp
+
+
+def set_power_state(req: base.ApiRequest, node_ident: str) -> webob.Response:
+    """PUT /v1/nodes/{node}/states/power: 202."""
+    node = dbread.get_node(req, node_ident)
+    body = base.json_object(req, "the power request")
+    unknown = sorted(set(body) - {"target", "timeout"})
+    if unknown:
+        raise errors.BadRequest(
+            f"Unknown field(s) in the power request: {', '.join(unknown)}; allowed: target, timeout."
+        )
+    target = body.get("target")
+    if target not in _POWER_TARGETS:
+        raise errors.BadRequest(
+            f"Invalid power state target {target!r}; use one of {', '.join(_POWER_TARGETS)}."
+        )
+    timeout = body.get("timeout")
+    if target in _SOFT_POWER or timeout is not None:
+        base.feature_version(req, 27, "Soft power actions and the power timeout")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1):
+        raise errors.BadRequest(f"timeout must be a positive integer (seconds), not {timeout!r}.")
+    if node.provision_state in (states.ADOPTING,):
+        raise errors.Conflict(
+            f'Node {node.uuid} is in provision state "{node.provision_state}"; retry later.'
+        )
+    req.rpcapi.change_power_state(req.context, node, target, timeout)
+    return _accepted(req, node)
+
+
+def set_maintenance(req: base.ApiRequest, node_ident: str) -> webob.Response:
+    """PUT /v1/nodes/{node}/maintenance {"reason": ...}: 202."""
+    node = dbread.get_node(req, node_ident)
+    dbread.node_for_owner_only(req, node, "set maintenance")
+    reason = None
+    if req.body and req.body.strip():
+        body = base.json_object(req, "the maintenance request")
+        unknown = sorted(set(body) - {"reason"})
+        if unknown:
+            raise errors.BadRequest(f"Unknown field(s) in the maintenance request: {', '.join(unknown)}.")
+        reason = validation.check_value("Maintenance request", "reason", "string", body.get("reason"))
+    req.rpcapi.update_node(req.context, node, {"maintenance": True, "maintenance_reason": reason})
+    return _accepted(req, node)
+
+
+def unset_maintenance(req: base.ApiRequest, node_ident: str) -> webob.Response:
+    """DELETE /v1/nodes/{node}/maintenance: 202."""
+    node = dbread.get_node(req, node_ident)
+    dbread.node_for_owner_only(req, node, "unset maintenance")
+    req.rpcapi.update_node(req.context, node, {"maintenance": False})
+    return _accepted(req, node)
+
+
+def get_traits(req: base.ApiRequest, node_ident: str) -> webob.Response:
+    """GET /v1/nodes/{node}/traits."""
+    base.require_version(req, versions.TRAITS)
+    node = dbread.get_node(req, node_ident)
+    return base.json_response({"traits": db_api.get_node_traits(node.uuid)})
+
+
+def set_traits(req: base.ApiRequest, node_ident: str) -> webob.Response:
+    """PUT /v1/nodes/{node}/traits {"traits": [...]}: 204."""
+    base.require_version(req, versions.TRAITS)
+    node = dbread.get_node(req, node_ident)
+    dbread.node_for_owner_only(req, node, "change traits")
+    body = base.json_object(req, "the traits")
+    if set(body) != {"traits"}:
+        raise errors.BadRequest('The body must be {"traits": [...]} and nothing else.')
+    traits = validation.check_traits(body["traits"], f"Node {node.uuid}")
+    req.rpcapi.set_node_traits(req.context, node, traits)
+    return base.no_content()
+
+
+def add_trait(req: base.ApiRequest, node_ident: str, trait: str) -> webob.Response:
+    """PUT /v1/nodes/{node}/traits/{trait}: 204."""
+    base.require_version(req, versions.TRAITS)
+    node = dbread.get_node(req, node_ident)
+    dbread.node_for_owner_only(req, node, "change traits")
+    validation.check_trait(trait, f"Node {node.uuid}")
+    current = db_api.get_node_traits(node.uuid)
+    if trait not in current and len(current) >= validation.MAX_TRAITS:
+        raise errors.BadRequest(
+            f"Node {node.uuid} already has {validation.MAX_TRAITS} traits, the most allowed."
+        )
+    req.rpcapi.add_node_trait(req.context, node, trait)
+    return base.no_content()
+
+
+def delete_traits(req: base.ApiRequest, node_ident: str) -> webob.Response:
+    """DELETE /v1/nodes/{node}/traits: 204."""
+    base.require_version(req, versions.TRAITS)
+    node = dbread.get_node(req, node_ident)
+    dbread.node_for_owner_only(req, node, "change traits")
+    req.rpcapi.remove_node_trait(req.context, node, None)
+    return base.no_content()
+
+
+def delete_trait(req: base.ApiRequest, node_ident: str, trait: str) -> webob.Response:
+    """DELETE /v1/nodes/{node}/traits/{trait}: 204; 404 when the node lacks it."""
+    base.require_version(req, versions.TRAITS)
+    node = dbread.get_node(req, node_ident)
+    dbread.node_for_owner_only(req, node, "change traits")
+    if trait not in db_api.get_node_traits(node.uuid):
+        raise errors.NotFound(f"Node {node.uuid} doesn't have a trait '{trait}'")
+    req.rpcapi.remove_node_trait(req.context, node, trait)
+    return base.no_content()
+
+
+def set_boot_device(req: base.ApiRequest, node_ident: str) -> webob.Response:
+    """PUT /v1/nodes/{node}/management/boot_device: 204."""
+    node = dbread.get_node(req, node_ident)
+    body = base.json_object(req, "the boot device request")
+    unknown = sorted(set(body) - {"boot_device", "persistent"})
+    if unknown:
+        raise errors.BadRequest(f"Unknown field(s) in the boot device request: {', '.join(unknown)}.")
+    device = body.get("boot_device")
+    if not isinstance(device, str) or not device:
+        raise errors.BadRequest('The boot device request needs "boot_device", e.g. "pxe" or "disk".')
+    persistent = body.get("persistent", False)
+    if not isinstance(persistent, bool):
+        raise errors.BadRequest(f"persistent must be true or false, not {persistent!r}.")
+    req.rpcapi.set_boot_device(req.context, node, device, persistent)
+    return base.no_content()
+
+
+def get_boot_device(req: base.ApiRequest, node_ident: str) -> webob.Response:
+    """GET /v1/nodes/{node}/management/boot_device."""
+    node = dbread.get_node(req, node_ident)
+    return base.json_response(req.rpcapi.get_boot_device(req.context, node))
+
+
+def get_supported_boot_devices(req: base.ApiRequest, node_ident: str) -> webob.Response:
+    """GET /v1/nodes/{node}/management/boot_device/supported."""
+    node = dbread.get_node(req, node_ident)
+    return base.json_response(
+        {"supported_boot_devices": req.rpcapi.get_supported_boot_devices(req.context, node)}
+    )
+
+
+def validate(req: base.ApiRequest, node_ident: str) -> webob.Response:
+    """GET /v1/nodes/{node}/validate."""
+    node = dbread.get_node(req, node_ident)
+    return base.json_response(req.rpcapi.validate_driver_interfaces(req.context, node))
+
+
+def get_inventory(req: base.ApiRequest, node_ident: str) -> webob.Response:
+    """GET /v1/nodes/{node}/inventory (1.81): the inventory the node's agent reported."""
+    base.require_version(req, versions.INVENTORY)
+    node = dbread.get_node(req, node_ident)
+    inventory = db_api.get_node_inventory(node.id)
+    if inventory is None:
+        raise errors.NotFound(
+            f"Inventory not found for node {node.uuid}: its agent has not reported one yet "
+            "(boot it with kiln-agent, or inspect it)."
+        )
+    return base.json_response(
+        {"inventory": inventory, "plugin_data": db_api.get_node_plugin_data(node.id) or {}}
+    )
+
+
+def get_history(req: base.ApiRequest, node_ident: str) -> webob.Response:
+    """GET /v1/nodes/{node}/history (1.78): one event per inventory the node reported."""
+    base.require_version(req, versions.NODE_HISTORY)
+    node = dbread.get_node(req, node_ident)
+    detail = bool(base.parse_bool(req.GET.get("detail"), "detail"))
+    events = []
+    for entry in db_api.list_inventory_history(node.id):
+        changed = sorted((entry.get("changes") or {}).keys())
+        event = {
+            "uuid": f"{node.uuid[:24]}{entry['id']:012d}",
+            "created_at": conductor_utils._plain(entry.get("created_at")),
+            "severity": "INFO",
+            "event": "Inventory reported" + (f"; changed: {', '.join(changed)}" if changed else ""),
+        }
+        if detail:
+            event.update(event_type="inspection", conductor=None, user=None)
+        event["links"] = base.links(req, "nodes", node.uuid, f"/history/{event['uuid']}")
+        events.append(event)
+    return base.json_response({"history": events})
+
+
+def list_node_ports(req: base.ApiRequest, node_ident: str) -> webob.Response:
+    """GET /v1/nodes/{node}/ports."""
+    from agent.api.controllers import ports
+
+    node = dbread.get_node(req, node_ident)
+    return ports.list_for(req, node, detail=False, path=f"nodes/{node.uuid}/ports")
+
+
+def list_node_ports_detail(req: base.ApiRequest, node_ident: str) -> webob.Response:
+    """GET /v1/nodes/{node}/ports/detail."""
+    from agent.api.controllers import ports
+
+    node = dbread.get_node(req, node_ident)
+    return ports.list_for(req, node, detail=True, path=f"nodes/{node.uuid}/ports/detail")
+
+
+def register(router: Router) -> None:
+    """Add the per-node routes."""
+    n = "/v1/nodes/{node_ident}"
+    router.add("GET", f"{n}/states", get_states)
+    router.add("PUT", f"{n}/states/provision", set_provision_state)
+    router.add("PUT", f"{n}/states/power", set_power_state)
+    router.add("PUT", f"{n}/maintenance", set_maintenance)
+    router.add("DELETE", f"{n}/maintenance", unset_maintenance)
+    router.add("GET", f"{n}/traits", get_traits)
+    router.add("PUT", f"{n}/traits", set_traits)
+    router.add("DELETE", f"{n}/traits", delete_traits)
+    router.add("PUT", f"{n}/traits/{{trait}}", add_trait)
+    router.add("DELETE", f"{n}/traits/{{trait}}", delete_trait)
+    router.add("PUT", f"{n}/management/boot_device", set_boot_device)
+    router.add("GET", f"{n}/management/boot_device", get_boot_device)
+    router.add("GET", f"{n}/management/boot_device/supported", get_supported_boot_devices)
+    router.add("GET", f"{n}/validate", validate)
+    router.add("GET", f"{n}/inventory", get_inventory)
+    router.add("GET", f"{n}/history", get_history)
+    router.add("GET", f"{n}/ports", list_node_ports)
+    router.add("GET", f"{n}/ports/detail", list_node_ports_detail)

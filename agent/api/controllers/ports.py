@@ -1,0 +1,201 @@
+"""/v1/ports: create, list (/detail, by node or address), show, PATCH, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import webob
+
+from agent.api import base, dbread, errors, validation, versions, views
+from agent.api.router import Router
+from agent.api.validation import BOOL, OBJECT, STRING, UUID
+from agent.common import exception
+from agent.conductor import utils as conductor_utils
+from agent.db import api as db_api
+from agent.db.models import Port
+from agent.db.query import sortable_columns
+
+WRITABLE: dict[str, tuple[int, str]] = {
+    "uuid": (1, UUID),
+    "address": (1, STRING),
+    "node_uuid": (1, UUID),
+    "extra": (1, OBJECT),
+    "local_link_connection": (versions.PORT_ADVANCED_NET, OBJECT),
+    "pxe_enabled": (versions.PORT_ADVANCED_NET, BOOL),
+    "portgroup_uuid": (24, UUID),
+    "physical_network": (versions.PORT_PHYSNET, STRING),
+    "is_smartnic": (versions.SMARTNIC, BOOL),
+}
+READONLY = {"/uuid", "/id", "/created_at", "/updated_at", "/links", "/internal_info"}
+MANDATORY = {"/address", "/node_uuid"}
+SORT_KEYS = sorted(set(sortable_columns(Port)) - {"node_id", "portgroup_id"})
+_LLC_KEYS = {"switch_id", "port_id", "switch_info", "network_type"}
+
+
+def _render(req: base.ApiRequest, port: Any, node_uuid: str | None, fields=None) -> dict:
+    data = port if isinstance(port, dict) else conductor_utils.port_to_dict(port)
+    return views.port_view(req, data, node_uuid, fields)
+
+
+def _visible_port(req: base.ApiRequest, ident: str) -> tuple[Any, Any]:
+    """The port and its node, if the caller may see them; 404 otherwise."""
+    try:
+        port = db_api.get_port(ident)
+    except exception.InvalidParameterValue:
+        raise exception.PortNotFound(port=ident) from None
+    node = db_api.get_node_by_id(port.node_id) if port.node_id is not None else None
+    project = dbread.scope(req)
+    if project is not None and (node is None or not dbread.visible(node, project)):
+        raise exception.PortNotFound(port=ident)
+    return port, node
+
+
+def list_for(req: base.ApiRequest, node: Any | None, detail: bool, path: str) -> webob.Response:
+    """List ports (of ``node`` when given) with fields=, limit/marker, sorting and the address filter."""
+    if detail and "fields" in req.GET:
+        raise errors.BadRequest("Can not specify ?detail=True and fields in the same request.")
+    fields = views.check_fields(req, views.PORT_FIELDS)
+    if fields is None and not detail:
+        fields = list(views.PORT_LIST_FIELDS)
+    limit = base.parse_limit(req)
+    sort_key, sort_dir = base.parse_sort(req, SORT_KEYS)
+    filters: dict[str, Any] = {}
+    if "address" in req.GET:
+        filters["address"] = req.GET["address"]
+    if "pxe_enabled" in req.GET:
+        filters["pxe_enabled"] = base.parse_bool(req.GET["pxe_enabled"], "pxe_enabled")
+    node_filter = req.GET.get("node") or req.GET.get("node_uuid")
+    if node is None and node_filter:
+        node = dbread.get_node(req, node_filter)
+    project = dbread.scope(req)
+    try:
+        rows = db_api.list_ports(
+            node_id=node.id if node is not None else None,
+            filters=filters,
+            limit=limit,
+            marker=req.GET.get("marker"),
+            sort_key=sort_key,
+            sort_dir=sort_dir,
+        )
+    except exception.InvalidParameterValue as exc:
+        raise errors.BadRequest(str(exc)) from None
+    uuids = dbread.node_uuids(p.node_id for p in rows)
+    if project is not None and node is None:
+        nodes = {n.id: n for n in dbread.list_nodes(req, {"uuid_in": list(uuids.values())})}
+        rows = [p for p in rows if p.node_id in nodes]
+    items = [_render(req, p, uuids.get(p.node_id), fields) for p in rows]
+    last = rows[-1].uuid if rows else None
+    return base.json_response(base.collection(req, "ports", items, last, limit, path))
+
+
+def list_ports(req: base.ApiRequest) -> webob.Response:
+    """GET /v1/ports (detail=True from 1.43)."""
+    detail = False
+    if "detail" in req.GET:
+        base.feature_version(req, versions.DETAIL_QUERY, "The detail query parameter")
+        detail = bool(base.parse_bool(req.GET["detail"], "detail"))
+    return list_for(req, None, detail, "ports")
+
+
+def list_ports_detail(req: base.ApiRequest) -> webob.Response:
+    """GET /v1/ports/detail."""
+    return list_for(req, None, True, "ports/detail")
+
+
+def get_port(req: base.ApiRequest, port_ident: str) -> webob.Response:
+    """GET /v1/ports/{port}."""
+    fields = views.check_fields(req, views.PORT_FIELDS)
+    port, node = _visible_port(req, port_ident)
+    return base.json_response(_render(req, port, node.uuid if node else None, fields))
+
+
+def _check_port_values(values: dict) -> dict:
+    if "address" in values:
+        try:
+            values["address"] = db_api.normalize_mac(values["address"])
+        except exception.InvalidParameterValue:
+            raise errors.BadRequest(f"Expected a MAC address but received {values['address']}.") from None
+    llc = values.get("local_link_connection")
+    if llc:
+        unknown = sorted(set(llc) - _LLC_KEYS)
+        if unknown:
+            raise errors.BadRequest(
+                f"local_link_connection has unknown key(s) {', '.join(unknown)}; "
+                f"allowed: {', '.join(sorted(_LLC_KEYS))}."
+            )
+    if values.get("portgroup_uuid"):
+        raise errors.BadRequest("Kiln has no port groups: portgroup_uuid can only be null.")
+    values.pop("portgroup_uuid", None)
+    return values
+
+
+def _node_for_write(req: base.ApiRequest, ident: str) -> Any:
+    """The node a port is attached to; 400 (not 404) when it does not exist, as Ironic answers."""
+    try:
+        node = dbread.get_node(req, ident)
+    except exception.NodeNotFound as exc:
+        raise errors.BadRequest(str(exc)) from None
+    dbread.node_for_owner_only(req, node, "change its ports")
+    return node
+
+
+def create_port(req: base.ApiRequest) -> webob.Response:
+    """POST /v1/ports: 201."""
+    body = base.json_object(req, "a port")
+    values = validation.check_fields(req, "port", body, WRITABLE, required=("address", "node_uuid"))
+    values = _check_port_values(values)
+    node = _node_for_write(req, values.pop("node_uuid"))
+    values["node_id"] = node.id
+    port = req.rpcapi.create_port(req.context, node, values)
+    headers = {"Location": base.links(req, "ports", port["uuid"])[0]["href"]}
+    return base.json_response(_render(req, port, node.uuid), status=201, headers=headers)
+
+
+def patch_port(req: base.ApiRequest, port_ident: str) -> webob.Response:
+    """PATCH /v1/ports/{port}."""
+    port, node = _visible_port(req, port_ident)
+    if node is not None:
+        dbread.node_for_owner_only(req, node, "change its ports")
+    patch = base.json_body(req)
+    doc = _render(req, port, node.uuid if node else None)
+    patched = validation.apply_patch(req, "port", doc, patch, READONLY, MANDATORY)
+    changed: dict[str, Any] = {}
+    for field, (minor, kind) in WRITABLE.items():
+        if field == "uuid" or not req.at_least(minor):
+            continue
+        new = patched.get(field)
+        if new != doc.get(field):
+            if kind == OBJECT and new is None:
+                new = {}
+            changed[field] = validation.check_value("Port", field, kind, new)
+    changed = _check_port_values(changed)
+    if "node_uuid" in changed:
+        new_node = _node_for_write(req, changed.pop("node_uuid"))
+        changed["node_id"] = new_node.id
+    if not changed:
+        return base.json_response(doc)
+    target = node or db_api.get_node_by_id(changed["node_id"])
+    updated = req.rpcapi.update_port(req.context, target, port.uuid, changed)
+    node_uuid = dbread.node_uuids([updated["node_id"]]).get(updated["node_id"])
+    return base.json_response(_render(req, updated, node_uuid))
+
+
+def delete_port(req: base.ApiRequest, port_ident: str) -> webob.Response:
+    """DELETE /v1/ports/{port}: 204."""
+    port, node = _visible_port(req, port_ident)
+    if node is not None:
+        dbread.node_for_owner_only(req, node, "change its ports")
+        req.rpcapi.destroy_port(req.context, node, port.uuid)
+    else:
+        db_api.destroy_port(port.uuid)
+    return base.no_content()
+
+
+def register(router: Router) -> None:
+    """Add the port routes."""
+    router.add("GET", "/v1/ports", list_ports)
+    router.add("POST", "/v1/ports", create_port)
+    router.add("GET", "/v1/ports/detail", list_ports_detail)
+    router.add("GET", "/v1/ports/{port_ident}", get_port)
+    router.add("PATCH", "/v1/ports/{port_ident}", patch_port)
+    router.add("DELETE", "/v1/ports/{port_ident}", delete_port)

@@ -1,0 +1,93 @@
+"""Reads the API makes straight from the database, limited to what the caller's project may see."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import or_, select
+
+from agent.api import base, errors
+from agent.common import exception
+from agent.db import api as db_api
+from agent.db import engine as db_engine
+from agent.db.models import Allocation, Node
+
+_CHUNK = 500
+
+
+def scope(req: base.ApiRequest) -> str | None:
+    """The project whose nodes the caller may see, or None for an administrator (sees all)."""
+    ctx = req.context
+    if ctx.get("is_admin"):
+        return None
+    if not ctx.get("project_id"):
+        raise errors.Forbidden("Access was denied: the request carries neither a project nor an admin role.")
+    return ctx["project_id"]
+
+
+def visible(node: Any, project: str | None) -> bool:
+    """Whether ``node`` (ORM or dict) is visible to ``project`` (None: everything is)."""
+    if project is None:
+        return True
+    get = node.get if isinstance(node, dict) else lambda k: getattr(node, k)
+    return project in (get("owner"), get("lessee"))
+
+
+def get_node(req: base.ApiRequest, ident: str) -> Node:
+    """The node with UUID or name ``ident`` the caller may see; 404 otherwise."""
+    try:
+        node = db_api.get_node(ident)
+    except exception.InvalidParameterValue:
+        raise exception.NodeNotFound(node=ident) from None
+    if not visible(node, scope(req)):
+        raise exception.NodeNotFound(node=ident)
+    return node
+
+
+def node_for_owner_only(req: base.ApiRequest, node: Node, action: str) -> None:
+    """403 when a lessee (not the owner, not an admin) tries ``action`` on ``node``."""
+    project = scope(req)
+    if project is not None and node.owner != project:
+        raise errors.Forbidden(f"Access was denied: only the node's owner or an administrator may {action}.")
+
+
+def _project_node_uuids(project: str) -> list[str]:
+    with db_engine.session() as sess:
+        return list(sess.scalars(select(Node.uuid).where(or_(Node.owner == project, Node.lessee == project))))
+
+
+def list_nodes(req: base.ApiRequest, filters: dict, **page: Any) -> list[Node]:
+    """db_api.list_nodes restricted to the caller's project."""
+    project = scope(req)
+    if project is not None:
+        allowed = _project_node_uuids(project)
+        if "uuid_in" in filters:
+            allowed = [u for u in allowed if u in set(filters["uuid_in"])]
+        filters = {**filters, "uuid_in": allowed}
+    return db_api.list_nodes(filters=filters, **page)
+
+
+def node_uuids(ids: Iterable[int | None]) -> dict[int, str]:
+    """Map node ids to UUIDs."""
+    wanted = sorted({i for i in ids if i is not None})
+    found: dict[int, str] = {}
+    with db_engine.session() as sess:
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            found.update(sess.execute(select(Node.id, Node.uuid).where(Node.id.in_(chunk))).all())
+    return found
+
+
+def allocation_uuids(node_ids: Iterable[int]) -> dict[int, str]:
+    """Map node ids to the UUID of the allocation holding each node."""
+    wanted = sorted(set(node_ids))
+    found: dict[int, str] = {}
+    with db_engine.session() as sess:
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            rows = sess.execute(
+                select(Allocation.node_id, Allocation.uuid).where(Allocation.node_id.in_(chunk))
+            )
+            found.update(rows.all())
+    return found

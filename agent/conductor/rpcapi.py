@@ -1,0 +1,138 @@
+"""The API's RPC client of the conductors: each node's call goes to the conductor the hash ring names.
+
+Version history of the API-facing methods (topic ``kiln.conductor``):
+    1.0 - create/update/destroy_node, change_provision_state, change_power_state, boot device,
+          validate_driver_interfaces, traits, create/update/destroy_port, create/update/destroy_allocation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import oslo_messaging as messaging
+from oslo_config import cfg
+
+from agent.common import rpc
+from agent.conductor import hash_ring
+
+CONF = cfg.CONF
+
+
+class ConductorAPI:
+    """Calls to ``kiln.conductor``; node calls are routed with ``server=`` to the node's conductor."""
+
+    RPC_API_VERSION = "1.0"
+
+    def __init__(
+        self,
+        transport: messaging.Transport | None = None,
+        timeout: float | None = None,
+        ring: hash_ring.HashRingManager | None = None,
+        version_cap: str | None = None,
+    ) -> None:
+        self.client = rpc.get_client(
+            transport or rpc.init(),
+            rpc.CONDUCTOR_TOPIC,
+            version=self.RPC_API_VERSION,
+            version_cap=version_cap,
+            timeout=timeout,
+        )
+        self.ring = ring or hash_ring.default_manager()
+
+    def conductor_for(self, node: Any) -> str:
+        """The host of the conductor managing ``node`` (ConductorNotFound when none is alive)."""
+        return self.ring.get_conductor_for(node)
+
+    def _node_client(self, node: Any) -> messaging.RPCClient:
+        return self.client.prepare(server=self.conductor_for(node))
+
+    def _any_client(self, key: str, conductor_group: str | None = "") -> messaging.RPCClient:
+        ring = self.ring.get_ring(conductor_group)
+        return self.client.prepare(server=ring.get_hosts(key)[0])
+
+    # --- nodes ---------------------------------------------------------------------------------
+    def create_node(self, ctxt: dict, values: dict) -> dict:
+        """Create a node on a conductor of its conductor group; return it."""
+        client = self._any_client(values["uuid"], values.get("conductor_group"))
+        return client.call(ctxt, "create_node", values=values)
+
+    def update_node(self, ctxt: dict, node: Any, values: dict) -> dict:
+        """Change a node's fields; return it."""
+        return self._node_client(node).call(ctxt, "update_node", node_ident=_uuid(node), values=values)
+
+    def destroy_node(self, ctxt: dict, node: Any) -> None:
+        """Delete a node."""
+        self._node_client(node).call(ctxt, "destroy_node", node_ident=_uuid(node))
+
+    def change_provision_state(self, ctxt: dict, node: Any, verb: str, **kwargs: Any) -> None:
+        """Start provision action ``verb`` (configdrive, clean_steps, ... as keyword arguments)."""
+        self._node_client(node).call(
+            ctxt, "change_provision_state", node_ident=_uuid(node), verb=verb, **kwargs
+        )
+
+    def change_power_state(self, ctxt: dict, node: Any, target: str, timeout: int | None = None) -> None:
+        """Start a power change."""
+        self._node_client(node).call(
+            ctxt, "change_power_state", node_ident=_uuid(node), target=target, timeout=timeout
+        )
+
+    def set_boot_device(self, ctxt: dict, node: Any, device: str, persistent: bool = False) -> None:
+        """Set the node's boot device."""
+        self._node_client(node).call(
+            ctxt, "set_boot_device", node_ident=_uuid(node), device=device, persistent=persistent
+        )
+
+    def get_boot_device(self, ctxt: dict, node: Any) -> dict:
+        """Return the node's boot device."""
+        return self._node_client(node).call(ctxt, "get_boot_device", node_ident=_uuid(node))
+
+    def get_supported_boot_devices(self, ctxt: dict, node: Any) -> list[str]:
+        """Return the boot devices the node supports."""
+        return self._node_client(node).call(ctxt, "get_supported_boot_devices", node_ident=_uuid(node))
+
+    def validate_driver_interfaces(self, ctxt: dict, node: Any) -> dict:
+        """Validate the node's interfaces."""
+        return self._node_client(node).call(ctxt, "validate_driver_interfaces", node_ident=_uuid(node))
+
+    def set_node_traits(self, ctxt: dict, node: Any, traits: list[str]) -> list[str]:
+        """Replace the node's traits."""
+        return self._node_client(node).call(ctxt, "set_node_traits", node_ident=_uuid(node), traits=traits)
+
+    def add_node_trait(self, ctxt: dict, node: Any, trait: str) -> None:
+        """Add a trait to the node."""
+        self._node_client(node).call(ctxt, "add_node_trait", node_ident=_uuid(node), trait=trait)
+
+    def remove_node_trait(self, ctxt: dict, node: Any, trait: str | None) -> None:
+        """Remove a trait (or all, when None) from the node."""
+        self._node_client(node).call(ctxt, "remove_node_trait", node_ident=_uuid(node), trait=trait)
+
+    # --- ports -----------------------------------------------------------------------------------
+    def create_port(self, ctxt: dict, node: Any, values: dict) -> dict:
+        """Create a port of ``node``."""
+        return self._node_client(node).call(ctxt, "create_port", values=values)
+
+    def update_port(self, ctxt: dict, node: Any, port_uuid: str, values: dict) -> dict:
+        """Change a port of ``node``."""
+        return self._node_client(node).call(ctxt, "update_port", port_ident=port_uuid, values=values)
+
+    def destroy_port(self, ctxt: dict, node: Any, port_uuid: str) -> None:
+        """Delete a port of ``node``."""
+        self._node_client(node).call(ctxt, "destroy_port", port_ident=port_uuid)
+
+    # --- allocations -------------------------------------------------------------------------------
+    def create_allocation(self, ctxt: dict, values: dict) -> dict:
+        """Create an allocation; a conductor picks its node in the background."""
+        return self._any_client(values["uuid"]).call(ctxt, "create_allocation", values=values)
+
+    def update_allocation(self, ctxt: dict, ident: str, values: dict) -> dict:
+        """Change an allocation's name or extra."""
+        return self._any_client(ident).call(ctxt, "update_allocation", ident=ident, values=values)
+
+    def destroy_allocation(self, ctxt: dict, ident: str, node: Any = None) -> None:
+        """Delete an allocation (routed to its node's conductor when it has one)."""
+        client = self._node_client(node) if node is not None else self._any_client(ident)
+        client.call(ctxt, "destroy_allocation", ident=ident)
+
+
+def _uuid(node: Any) -> str:
+    return node["uuid"] if isinstance(node, dict) else node.uuid

@@ -1,0 +1,42 @@
+"""Plain-dict views of database rows, as the conductor hands them over RPC and the API shows them."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+_NODE_HIDDEN = frozenset({"agent_token_hash"})
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=datetime.UTC)
+        return value.isoformat()
+    return value
+
+
+def _row_to_dict(row: Any, hidden: frozenset[str] = frozenset()) -> dict[str, Any]:
+    return {c.key: _plain(getattr(row, c.key)) for c in row.__table__.columns if c.key not in hidden}
+
+
+def node_to_dict(node: Any) -> dict[str, Any]:
+    """Every column of a node (no agent token hash), datetimes as ISO strings, plus its ``traits``."""
+    values = _row_to_dict(node, _NODE_HIDDEN)
+    values["traits"] = list(node.traits)
+    return values
+
+
+def port_to_dict(port: Any) -> dict[str, Any]:
+    """Every column of a port, datetimes as ISO strings."""
+    return _row_to_dict(port)
+
+
+def allocation_to_dict(allocation: Any) -> dict[str, Any]:
+    """Every column of an allocation, datetimes as ISO strings."""
+    return _row_to_dict(allocation)
+
+
+def conductor_to_dict(conductor: Any) -> dict[str, Any]:
+    """Every column of a conductor row, datetimes as ISO strings."""
+    return _row_to_dict(conductor)
