@@ -109,9 +109,10 @@ def _read_nic(root: Root, name: str, device: str, addresses: netaddr.Addresses, 
         "numa_node": devpath.numa_node(root, pci),
         "sriov_totalvfs": root.read_int(f"{pci}/sriov_totalvfs", optional=True) if pci else None,
         "sriov_numvfs": root.read_int(f"{pci}/sriov_numvfs", optional=True) if pci else None,
-        "infiniband_guid": guids.get(pci) if pci else None,
+        # RoCE ports have an RDMA node GUID too; only an InfiniBand link is identified by it.
+        "infiniband_guid": guids.get(pci) if pci and link_type == ARPHRD_INFINIBAND else None,
         "link_type": "infiniband" if link_type == ARPHRD_INFINIBAND else "ethernet",
-        "is_virtual_function": root.exists(f"{device}/physfn"),
+        "is_virtual_function": root.exists(f"{pci or device}/physfn"),
     }
 
 

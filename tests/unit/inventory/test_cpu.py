@@ -6,7 +6,7 @@ import os
 
 from agent.inventory.base import Root
 from agent.inventory.cpu import parse_cpuinfo, read_cpu, read_numa_nodes
-from tests.unit.inventory.treebuild import Tree
+from tests.unit.inventory.treebuild import Tree, fixture_root
 
 CPU = "/sys/devices/system/cpu"
 NODE = "/sys/devices/system/node"
@@ -162,3 +162,41 @@ def test_missing_cpuinfo_is_recorded(tmp_path):
 def test_parse_cpuinfo_blocks():
     blocks = parse_cpuinfo("processor : 0\nflags : a b\n\nprocessor : 1\nflags : a b c\n")
     assert blocks == [{"processor": "0", "flags": "a b"}, {"processor": "1", "flags": "a b c"}]
+
+
+def test_hgx_h100_fixture():
+    root = fixture_root("hgx-h100")
+    cpu = read_cpu(root)
+    assert (cpu["model_name"], cpu["vendor"], cpu["architecture"]) == (
+        "Intel(R) Xeon(R) Platinum 8480+",
+        "GenuineIntel",
+        "x86_64",
+    )
+    assert (cpu["count"], cpu["sockets"], cpu["cores"], cpu["threads_per_core"]) == (224, 2, 112, 2)
+    assert cpu["frequency_mhz"] == 3800.0
+    nodes = cpu["numa_nodes"]
+    assert [(n["node"], n["cpulist"], n["distances"]) for n in nodes] == [
+        (0, "0-55,112-167", [10, 21]),
+        (1, "56-111,168-223", [21, 10]),
+    ]
+    assert nodes[0]["cpus"] == [*range(0, 56), *range(112, 168)]
+    assert [n["memory_bytes"] for n in nodes] == [1056189812 * 1024, 1056643152 * 1024]
+    assert root.errors == []
+
+
+def test_mi300x_fixture():
+    root = fixture_root("mi300x")
+    cpu = read_cpu(root)
+    assert cpu["model_name"] == "AMD EPYC 9654 96-Core Processor" and cpu["vendor"] == "AuthenticAMD"
+    assert (cpu["count"], cpu["sockets"], cpu["cores"], cpu["threads_per_core"]) == (384, 2, 192, 2)
+    assert cpu["frequency_mhz"] == 3700.0
+    assert [n["distances"] for n in cpu["numa_nodes"]] == [[10, 32], [32, 10]]
+
+
+def test_vm_fixture_without_cpufreq():
+    root = fixture_root("vm")
+    cpu = read_cpu(root)
+    assert cpu["model_name"] == "Intel Xeon Processor (Icelake)"
+    assert (cpu["count"], cpu["sockets"], cpu["cores"], cpu["threads_per_core"]) == (4, 1, 4, 1)
+    assert cpu["frequency_mhz"] == 2593.906
+    assert [n["cpus"] for n in cpu["numa_nodes"]] == [[0, 1, 2, 3]]

@@ -6,7 +6,7 @@ import pytest
 
 from agent.inventory.base import Root
 from agent.inventory.disks import read_disks, wwn_from_wwid
-from tests.unit.inventory.treebuild import Tree
+from tests.unit.inventory.treebuild import Tree, fixture_root
 
 SATA_DEV = "/sys/devices/pci0000:00/0000:00:17.0/ata1/host0/target0:0:0/0:0:0:0"
 SAS_HBA = "/sys/devices/pci0000:3a/0000:3a:00.0/0000:3b:00.0"
@@ -226,3 +226,72 @@ def test_garbled_size_is_recorded(tmp_path):
 )
 def test_wwn_from_wwid(wwid, expected):
     assert wwn_from_wwid(wwid) == expected
+
+
+def test_hgx_h100_fixture():
+    root = fixture_root("hgx-h100")
+    disks = {d["kernel_name"]: d for d in read_disks(root)}
+    assert sorted(disks) == [f"nvme{n}n1" for n in range(10)]
+    boot = disks["nvme0n1"]
+    assert (boot["size"], boot["serial"], boot["model"]) == (
+        960197124096,
+        "S665NE0T100001",
+        "SAMSUNG MZ1L2960HCJR-00A07",
+    )
+    assert boot["nvme"] == {
+        "model": "SAMSUNG MZ1L2960HCJR-00A07",
+        "serial": "S665NE0T100001",
+        "firmware": "GDC7302Q",
+        "controller": "nvme0",
+    }
+    assert boot["wwn"] == "eui.36344730521000010025384500000001"
+    assert boot["by_path"] == "/dev/disk/by-path/pci-0000:04:00.0-nvme-1"
+    assert (boot["pci_address"], boot["numa_node"], boot["transport"]) == ("0000:04:00.0", 0, "nvme")
+    data = disks["nvme6n1"]
+    assert (data["size"], data["logical_sector_size"], data["physical_sector_size"]) == (
+        3840755982336,
+        4096,
+        4096,
+    )
+    assert (data["serial"], data["nvme"]["firmware"]) == ("S64HNE0T500005", "GDC5602Q")
+    assert (data["pci_address"], data["numa_node"]) == ("0000:9c:00.0", 1)
+    assert root.errors == []
+
+
+def test_storage_sas_fixture():
+    root = fixture_root("storage-sas")
+    disks = {d["kernel_name"]: d for d in read_disks(root)}
+    assert sorted(disks) == ["sda", "sdb", "sdc", "sdd", "sde", "sdf"]  # md0, loop0, zram0 skipped
+    sda, sdc, sdf = disks["sda"], disks["sdc"], disks["sdf"]
+    assert (sda["transport"], sda["hctl"], sda["vendor"], sda["serial"]) == (
+        "sata",
+        "0:0:0:0",
+        "ATA",
+        "S45PNA0M500123",
+    )
+    assert (sda["wwn"], sda["size"], sda["rotational"]) == ("0x5002538e40a1b2c3", 937703088 * 512, False)
+    assert sda["by_path"] == "/dev/disk/by-path/pci-0000:00:17.0-ata-1.0"
+    assert (sdc["transport"], sdc["hctl"], sdc["vendor"], sdc["model"]) == (
+        "sas",
+        "6:0:0:0",
+        "SEAGATE",
+        "ST8000NM017B",
+    )
+    assert (sdc["serial"], sdc["wwn"], sdc["rotational"]) == ("ZA1A2B30", "0x5000c500d1a2b300", True)
+    assert (sdc["pci_address"], sdc["size"]) == ("0000:18:00.0", 15628053168 * 512)
+    assert disks["sdd"]["hctl"] == "6:0:1:0"
+    assert sdf["model"] is None and sdf["serial"] == "ZA1A2B33"  # model is 16 spaces, udev has none
+    with_md = {d["kernel_name"]: d for d in read_disks(fixture_root("storage-sas"), include_md=True)}
+    assert with_md["md0"]["size"] == 937431040 * 512 and "loop0" not in with_md and "zram0" not in with_md
+    assert root.errors == []
+
+
+def test_vm_fixture_without_udev():
+    root = fixture_root("vm")
+    disks = read_disks(root)
+    assert [(d["name"], d["size"], d["serial"], d["transport"], d["pci_address"]) for d in disks] == [
+        ("/dev/vda", 42949672960, "kiln-root-0001", "virtio", "0000:00:04.0"),
+        ("/dev/vdb", 21474836480, None, "virtio", "0000:00:05.0"),
+    ]
+    assert all(d["by_path"] is None and d["numa_node"] is None for d in disks)
+    assert root.errors == []

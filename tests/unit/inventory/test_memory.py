@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from agent.inventory import smbios
 from agent.inventory.base import Root
 from agent.inventory.memory import read_memory
-from tests.unit.inventory.treebuild import Tree
+from tests.unit.inventory.treebuild import Tree, fixture_root
 
 TABLES = "/sys/firmware/dmi/tables"
 
@@ -214,3 +214,39 @@ def test_short_memory_devices_never_raise(length, body):
     structures, problem = smbios.parse_structures(raw)
     assert problem is None and len(structures) == 1
     smbios.memory_devices(structures)
+
+
+def test_hgx_h100_fixture():
+    root = fixture_root("hgx-h100")
+    mem = read_memory(root)
+    assert mem["total_bytes"] == 2112832964 * 1024
+    assert mem["physical_mb"] == 2097152
+    assert len(mem["dimms"]) == 32
+    assert mem["dimms"][0] == {
+        "locator": "P1-DIMMA1",
+        "size_mb": 65536,
+        "type": "DDR5",
+        "speed_mts": 4800,
+        "manufacturer": "Samsung",
+        "serial": "3A1B2C00",
+        "part_number": "M321R8GA0BB0-CQKZJ",
+    }
+    assert (mem["dimms"][-1]["locator"], mem["dimms"][-1]["serial"]) == ("P2-DIMMH2", "3A1B2C1F")
+    assert root.errors == []
+
+
+def test_storage_sas_fixture_skips_empty_slots():
+    root = fixture_root("storage-sas")
+    mem = read_memory(root)
+    assert [d["locator"] for d in mem["dimms"]] == [f"DIMM {n}" for n in range(1, 9)]
+    assert {(d["size_mb"], d["type"], d["speed_mts"], d["manufacturer"]) for d in mem["dimms"]} == {
+        (32768, "DDR4", 3200, "Micron")
+    }
+    assert mem["physical_mb"] == 262144
+    assert mem["total_bytes"] == 263761524 * 1024
+
+
+def test_vm_fixture():
+    mem = read_memory(fixture_root("vm"))
+    assert mem["physical_mb"] == 8192 and mem["total_bytes"] == 8141032 * 1024
+    assert [(d["locator"], d["type"], d["manufacturer"]) for d in mem["dimms"]] == [("DIMM 0", "RAM", "QEMU")]

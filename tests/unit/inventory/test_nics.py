@@ -7,7 +7,7 @@ import pytest
 from agent.inventory.base import Root
 from agent.inventory.netaddr import captured_addresses, parse_local_ipv4, parse_routes
 from agent.inventory.nics import read_nics
-from tests.unit.inventory.treebuild import Tree
+from tests.unit.inventory.treebuild import Tree, fixture_root
 
 VIRTIO_PCI = "/sys/devices/pci0000:00/0000:00:03.0"
 CX7_PF = "/sys/devices/pci0000:15/0000:15:01.0/0000:19:00.0"
@@ -250,3 +250,72 @@ def test_captured_addresses(tmp_path):
         "eno1": (["10.10.0.11"], []),
         "lo": ([], ["::1"]),
     }
+
+
+def test_hgx_h100_fixture():
+    root = fixture_root("hgx-h100")
+    nics = {n["name"]: n for n in read_nics(root)}
+    assert sorted(nics) == sorted(
+        ["eno1", "enp25s0np0", "enp43s0np0", "enp59s0np0", "enp93s0np0", "enp155s0np0", "enp172s0np0"]
+        + ["ibp187s0", "ibp220s0"]
+    )
+    pf = nics["enp25s0np0"]
+    assert (pf["mac_address"], pf["ipv4_addresses"], pf["speed_mbps"], pf["mtu"]) == (
+        "a0:88:c2:4e:3f:10",
+        ["10.20.0.11"],
+        400000,
+        9000,
+    )
+    assert (pf["pci_address"], pf["vendor_id"], pf["device_id"], pf["numa_node"]) == (
+        "0000:19:00.0",
+        "0x15b3",
+        "0x1021",
+        0,
+    )
+    assert (pf["sriov_totalvfs"], pf["sriov_numvfs"], pf["driver"], pf["link_type"]) == (
+        16,
+        4,
+        "mlx5_core",
+        "ethernet",
+    )
+    assert pf["infiniband_guid"] is None
+    ib = nics["ibp220s0"]
+    assert (ib["link_type"], ib["infiniband_guid"], ib["mtu"], ib["numa_node"]) == (
+        "infiniband",
+        "a088:c203:004e:3f80",
+        4092,
+        1,
+    )
+    assert ib["mac_address"] == "00:00:10:29:fe:80:00:00:00:00:00:00:a0:88:c2:03:00:4e:3f:80"
+    eno1 = nics["eno1"]
+    assert (eno1["driver"], eno1["speed_mbps"], eno1["ipv4_addresses"]) == ("igb", 1000, ["10.10.0.11"])
+    # the deliberate problem: enp172s0np0's speed reads "abc"
+    assert nics["enp172s0np0"]["speed_mbps"] is None
+    assert [(p.path, p.error) for p in root.errors] == [
+        ("/sys/class/net/enp172s0np0/speed", "garbled: expected an integer, got 'abc'")
+    ]
+
+
+def test_storage_sas_fixture_link_down():
+    root = fixture_root("storage-sas")
+    nics = {n["name"]: n for n in read_nics(root)}
+    assert sorted(nics) == ["ens1f0", "ens1f1"]
+    up, down = nics["ens1f0"], nics["ens1f1"]
+    assert (up["speed_mbps"], up["carrier"], up["ipv4_addresses"], up["driver"]) == (
+        25000,
+        True,
+        ["10.30.0.21"],
+        "ice",
+    )
+    assert (down["speed_mbps"], down["carrier"], down["operstate"]) == (None, False, "down")
+    assert down["mac_address"] == "b4:96:91:a1:b2:c1" and down["pci_address"] == "0000:4b:00.1"
+    assert root.errors == []
+
+
+def test_vm_fixture_virtio():
+    root = fixture_root("vm")
+    (eth0,) = read_nics(root)
+    assert (eth0["name"], eth0["mac_address"], eth0["driver"]) == ("eth0", "52:54:00:12:34:56", "virtio_net")
+    assert (eth0["pci_address"], eth0["vendor_id"], eth0["device_id"]) == ("0000:00:03.0", "0x1af4", "0x1000")
+    assert (eth0["speed_mbps"], eth0["numa_node"], eth0["ipv4_addresses"]) == (None, None, ["192.168.122.50"])
+    assert root.errors == []

@@ -8,7 +8,7 @@ import pytest
 
 from agent.inventory.base import Root
 from agent.inventory.system import SECURE_BOOT_VAR, parse_bootif, read_system
-from tests.unit.inventory.treebuild import Tree
+from tests.unit.inventory.treebuild import Tree, fixture_root
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "sysfs")
 DMI = "/sys/class/dmi/id"
@@ -140,3 +140,55 @@ def test_garbled_chassis_type_is_recorded(tmp_path):
     root = Root(str(tmp_path))
     assert read_system(root)["chassis_type"] is None
     assert [p.path for p in root.errors] == [f"{DMI}/chassis_type"]
+
+
+def test_hgx_h100_fixture():
+    root = fixture_root("hgx-h100")
+    info = read_system(root)
+    assert (info["vendor"], info["product"], info["serial"]) == (
+        "Supermicro",
+        "SYS-821GE-TNHR",
+        "S454857X3A12345",
+    )
+    assert info["uuid"] == "9a5b2c00-1d2e-11ee-8000-3cecef123456"
+    assert (info["board_vendor"], info["board_product"], info["chassis_type"]) == (
+        "Supermicro",
+        "X13DEG-OAD",
+        23,
+    )
+    assert info["firmware"] == {
+        "vendor": "American Megatrends International, LLC.",
+        "version": "2.1",
+        "date": "01/16/2024",
+    }
+    assert info["boot_mode"] == "uefi"
+    assert info["pxe_interface"] == "a0:88:c2:4e:3f:10"
+    assert info["hostname"] == "gpu-node-01"
+    assert "BOOTIF=01-a0-88-c2-4e-3f-10" in info["kernel_cmdline"]
+
+
+def test_storage_sas_fixture_boots_bios_without_bootif():
+    root = fixture_root("storage-sas")
+    info = read_system(root)
+    assert (info["vendor"], info["serial"], info["hostname"]) == ("Lenovo", "J30A1B2C", "stor-01")
+    assert (info["boot_mode"], info["secure_boot"], info["pxe_interface"]) == ("bios", None, None)
+    assert info["firmware"]["version"] == "AFE126C-2.10"
+
+
+def test_vm_fixture():
+    root = fixture_root("vm")
+    info = read_system(root)
+    assert (info["vendor"], info["product"], info["version"]) == (
+        "QEMU",
+        "Standard PC (Q35 + ICH9, 2009)",
+        "pc-q35-8.2",
+    )
+    assert (info["serial"], info["board_vendor"], info["chassis_type"]) == (None, None, 1)
+    assert info["uuid"] == "6c0b9a3e-4f1d-4b7a-9e2c-5d8f0a1b2c3d"
+    assert info["firmware"]["vendor"] == "SeaBIOS"
+    assert (info["boot_mode"], info["pxe_interface"], info["hostname"]) == (
+        "bios",
+        "52:54:00:12:34:56",
+        "kiln-vm-01",
+    )
+    assert root.errors == []

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
+from agent.inventory.base import Root
+
 
 class Tree:
     """A fake host root: write files and relative symlinks at host paths."""
@@ -42,3 +46,14 @@ class Tree:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         os.symlink(os.path.relpath(self.host(target), os.path.dirname(path)), path)
         return self
+
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "sysfs")
+
+
+def fixture_root(name: str) -> Root:
+    """Return a Root on a fixture tree, skipping the test while the tree does not exist."""
+    path = os.path.join(FIXTURES, name)
+    if not os.path.isdir(os.path.join(path, "sys")):
+        pytest.skip(f"fixture tree {name} is not there yet")
+    return Root(path)
