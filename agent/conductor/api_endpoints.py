@@ -13,6 +13,7 @@ import random
 import threading
 from typing import Any
 
+import oslo_messaging as messaging
 from oslo_log import log as logging
 from oslo_utils import uuidutils
 
@@ -542,6 +543,17 @@ class ApiEndpoints:
             if node.instance_uuid == alloc.uuid:
                 task.update_node({"instance_uuid": None})
             db_api.destroy_allocation(alloc.uuid)
+
+
+def _mark_expected(cls: type) -> type:
+    """Let Kiln's own errors travel back to the caller without a server-side traceback in the log."""
+    for name, value in list(vars(cls).items()):
+        if callable(value) and not name.startswith("_"):
+            setattr(cls, name, messaging.expected_exceptions(exception.KilnException)(value))
+    return cls
+
+
+_mark_expected(ApiEndpoints)
 
 
 def _stable_power(target: str) -> str:

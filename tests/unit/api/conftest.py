@@ -70,10 +70,16 @@ def wait_for_state(api, ident: str, state: str, timeout: float = 15.0) -> dict:
     node = {}
     while time.monotonic() < deadline:
         node = api.get(f"/v1/nodes/{ident}").json
-        if node["provision_state"] == state and node["target_provision_state"] is None and not node["reservation"]:
+        if (
+            node["provision_state"] == state
+            and node["target_provision_state"] is None
+            and not node["reservation"]
+        ):
             return node
         time.sleep(0.05)
-    raise AssertionError(f"node {ident} did not reach {state}: {node.get('provision_state')} {node.get('last_error')}")
+    raise AssertionError(
+        f"node {ident} did not reach {state}: {node.get('provision_state')} {node.get('last_error')}"
+    )
 
 
 def error_of(resp) -> str:
