@@ -200,3 +200,13 @@ def test_vm_fixture_without_cpufreq():
     assert (cpu["count"], cpu["sockets"], cpu["cores"], cpu["threads_per_core"]) == (4, 1, 4, 1)
     assert cpu["frequency_mhz"] == 2593.906
     assert [n["cpus"] for n in cpu["numa_nodes"]] == [[0, 1, 2, 3]]
+
+
+def test_host_kvm_capture():
+    root = fixture_root("host-kvm")
+    cpu = read_cpu(root)
+    assert (cpu["model_name"], cpu["vendor"], cpu["architecture"]) == ("AMD EPYC", "AuthenticAMD", "x86_64")
+    assert (cpu["count"], cpu["sockets"], cpu["cores"], cpu["threads_per_core"]) == (2, 1, 2, 1)
+    assert cpu["frequency_mhz"] == 1996.25
+    assert [(n["node"], n["cpus"], n["distances"]) for n in cpu["numa_nodes"]] == [(0, [0, 1], [10])]
+    assert root.errors == []

@@ -295,3 +295,17 @@ def test_vm_fixture_without_udev():
     ]
     assert all(d["by_path"] is None and d["numa_node"] is None for d in disks)
     assert root.errors == []
+
+
+def test_host_kvm_capture():
+    root = fixture_root("host-kvm")
+    (vda,) = read_disks(root)  # loop0-7 and zram0 are not disks
+    assert (vda["name"], vda["size"], vda["transport"], vda["pci_address"]) == (
+        "/dev/vda",
+        274877906944,
+        "virtio",
+        "0000:00:02.0",
+    )
+    assert (vda["rotational"], vda["logical_sector_size"], vda["physical_sector_size"]) == (True, 512, 4096)
+    assert (vda["serial"], vda["vendor"], vda["numa_node"]) == ("1626630747710256", "0x1af4", None)
+    assert root.errors == []

@@ -250,3 +250,10 @@ def test_vm_fixture():
     mem = read_memory(fixture_root("vm"))
     assert mem["physical_mb"] == 8192 and mem["total_bytes"] == 8141032 * 1024
     assert [(d["locator"], d["type"], d["manufacturer"]) for d in mem["dimms"]] == [("DIMM 0", "RAM", "QEMU")]
+
+
+def test_host_kvm_capture_without_smbios():
+    root = fixture_root("host-kvm")
+    mem = read_memory(root)
+    assert mem == {"total_bytes": 25276063744, "physical_mb": None, "dimms": []}
+    assert [(p.path, p.error) for p in root.errors] == [(f"{TABLES}/DMI", "missing")]

@@ -319,3 +319,21 @@ def test_vm_fixture_virtio():
     assert (eth0["pci_address"], eth0["vendor_id"], eth0["device_id"]) == ("0000:00:03.0", "0x1af4", "0x1000")
     assert (eth0["speed_mbps"], eth0["numa_node"], eth0["ipv4_addresses"]) == (None, None, ["192.168.122.50"])
     assert root.errors == []
+
+
+def test_host_kvm_capture():
+    root = fixture_root("host-kvm")
+    (eth0,) = read_nics(root)  # lo, ifb0 and ifb1 have no device
+    assert (eth0["name"], eth0["mac_address"], eth0["mtu"], eth0["driver"]) == (
+        "eth0",
+        "02:fc:00:00:00:01",
+        1400,
+        "virtio_net",
+    )
+    assert (eth0["ipv4_addresses"], sorted(eth0["ipv6_addresses"])) == (
+        ["192.0.2.2"],
+        ["fd00::2", "fe80::fc:ff:fe00:1"],
+    )
+    assert (eth0["pci_address"], eth0["vendor_id"], eth0["device_id"]) == ("0000:00:03.0", "0x1af4", "0x1041")
+    assert (eth0["carrier"], eth0["operstate"], eth0["speed_mbps"]) == (True, "up", None)
+    assert root.errors == []

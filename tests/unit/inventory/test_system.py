@@ -192,3 +192,11 @@ def test_vm_fixture():
         "kiln-vm-01",
     )
     assert root.errors == []
+
+
+def test_host_kvm_capture_has_no_dmi():
+    root = fixture_root("host-kvm")
+    info = read_system(root)
+    assert (info["vendor"], info["uuid"], info["boot_mode"], info["hostname"]) == (None, None, "bios", "vm")
+    assert info["kernel_cmdline"].startswith("mitigations=auto")
+    assert [p.path for p in root.errors] == [DMI]
