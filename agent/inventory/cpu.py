@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import platform
 import re
 
@@ -103,10 +104,13 @@ def _frequency(root: Root, first_cpu: int | None, blocks: list[dict[str, str]]) 
     if mhz is None:
         return None
     try:
-        return float(mhz)
+        value = float(mhz)
     except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
         root.note("/proc/cpuinfo", f"garbled: cpu MHz {mhz[:40]!r}")
         return None
+    return value
 
 
 def _cpulist(root: Root, rel: str) -> list[int] | None:

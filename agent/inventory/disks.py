@@ -12,7 +12,8 @@ from agent.inventory.model import Disk
 BLOCK = "/sys/block"
 _VIRTUAL = ("loop", "ram", "zram", "nbd", "sr", "fd")
 _RAID = ("md", "dm-")
-_HCTL_RE = re.compile(r"^\d+:\d+:\d+:\d+$")
+_DEVNUM_RE = re.compile(r"^[0-9]+:[0-9]+$")
+_HCTL_RE = re.compile(r"^[0-9]+:[0-9]+:[0-9]+:[0-9]+$")
 _NVME_CTRL_RE = re.compile(r"^nvme\d+$")
 _NVME_HIDDEN_RE = re.compile(r"^nvme\d+c\d+n\d+$")  # a multipath path, not a disk
 
@@ -80,6 +81,9 @@ def _nvme_controller(root: Root, device: str) -> str:
 def _read_disk(root: Root, name: str, device: str | None) -> Disk:
     base = f"{BLOCK}/{name}"
     dev = root.read(f"{base}/dev")
+    if dev is not None and not _DEVNUM_RE.match(dev):
+        root.note(f"{base}/dev", f"garbled: expected major:minor, got {dev[:40]!r}")
+        dev = None
     record = udev.read_udev(root, "b" + dev) if dev else None
     props = record["properties"] if record else {}
     size = root.read_int(f"{base}/size")

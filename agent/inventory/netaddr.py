@@ -59,7 +59,7 @@ def parse_routes(route: str) -> list[tuple[str, ipaddress.IPv4Network]]:
             dest = ipaddress.IPv4Address(int(fields[1], 16).to_bytes(4, "little"))
             mask = ipaddress.IPv4Address(int(fields[7], 16).to_bytes(4, "little"))
             net = ipaddress.IPv4Network(f"{dest}/{mask}", strict=False)
-        except ValueError:
+        except (ValueError, OverflowError):
             continue
         if not flags & 0x2:  # RTF_GATEWAY: not a connected network
             routes.append((fields[0], net))

@@ -29,7 +29,7 @@ def read_system(root: Root) -> System:
     chassis = dmi("chassis_type")
     chassis_type = None
     if chassis is not None:
-        chassis_type = int(chassis) if chassis.isdigit() else None
+        chassis_type = int(chassis) if chassis.isascii() and chassis.isdigit() else None
         if chassis_type is None:
             root.note(f"{DMI}/chassis_type", f"garbled: expected an integer, got {chassis[:40]!r}")
     firmware: Firmware = {

@@ -43,6 +43,8 @@ def udev_available(root: Root) -> bool:
 
 def read_udev(root: Root, device_id: str) -> UdevRecord | None:
     """Read the record of a device id such as 'b8:0' (block) or 'n3' (netdev); None if absent."""
+    if not device_id or "/" in device_id or device_id.startswith("."):
+        return None  # never let a garbled id walk out of the database directory
     text = root.read(f"{UDEV_DATA}/{device_id}", optional=True)
     if text is None:
         return None

@@ -210,3 +210,13 @@ def test_host_kvm_capture():
     assert cpu["frequency_mhz"] == 1996.25
     assert [(n["node"], n["cpus"], n["distances"]) for n in cpu["numa_nodes"]] == [(0, [0, 1], [10])]
     assert root.errors == []
+
+
+def test_garbled_cpu_mhz_is_recorded(tmp_path):
+    tree = _x86_tree(tmp_path)
+    os.unlink(tree.host(f"{CPU}/cpu0/cpufreq/cpuinfo_max_freq"))
+    with open(tree.host("/proc/cpuinfo")) as f:
+        tree.write("/proc/cpuinfo", f.read().replace("2000.000", "nan"))
+    root = Root(str(tmp_path))
+    assert read_cpu(root)["frequency_mhz"] is None
+    assert [p.path for p in root.errors] == ["/proc/cpuinfo"]

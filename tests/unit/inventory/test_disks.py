@@ -309,3 +309,11 @@ def test_host_kvm_capture():
     assert (vda["rotational"], vda["logical_sector_size"], vda["physical_sector_size"]) == (True, 512, 4096)
     assert (vda["serial"], vda["vendor"], vda["numa_node"]) == ("1626630747710256", "0x1af4", None)
     assert root.errors == []
+
+
+def test_garbled_dev_number_is_recorded_and_not_followed(tmp_path):
+    tree = _host(tmp_path)
+    tree.write(f"{SATA_DEV}/block/sda/dev", "../../../etc")
+    root, _, disks = _by_name(tmp_path)
+    assert disks["sda"]["by_path"] is None and disks["sda"]["serial"] == "S6ESNA0T1234"  # VPD page 0x80
+    assert [p.path for p in root.errors] == ["/sys/block/sda/dev"]

@@ -337,3 +337,8 @@ def test_host_kvm_capture():
     assert (eth0["pci_address"], eth0["vendor_id"], eth0["device_id"]) == ("0000:00:03.0", "0x1af4", "0x1041")
     assert (eth0["carrier"], eth0["operstate"], eth0["speed_mbps"]) == (True, "up", None)
     assert root.errors == []
+
+
+def test_garbled_route_lines_are_skipped():
+    text = ROUTE + "eth9\tFFFFFFFFFF\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\nshort line\n"
+    assert [name for name, _ in parse_routes(text)] == ["enp25s0np0", "eno1", "eno1"]

@@ -200,3 +200,10 @@ def test_host_kvm_capture_has_no_dmi():
     assert (info["vendor"], info["uuid"], info["boot_mode"], info["hostname"]) == (None, None, "bios", "vm")
     assert info["kernel_cmdline"].startswith("mitigations=auto")
     assert [p.path for p in root.errors] == [DMI]
+
+
+def test_non_ascii_digit_chassis_type_is_recorded(tmp_path):
+    _server(tmp_path).write(f"{DMI}/chassis_type", "²")
+    root = Root(str(tmp_path))
+    assert read_system(root)["chassis_type"] is None
+    assert [p.path for p in root.errors] == [f"{DMI}/chassis_type"]

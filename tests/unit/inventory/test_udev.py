@@ -54,3 +54,11 @@ def test_no_udev_database(tmp_path):
     assert not udev_available(root)
     assert read_udev(root, "b8:0") is None
     assert root.errors == []
+
+
+def test_ids_cannot_leave_the_database(tmp_path):
+    Tree(tmp_path).write("/run/udev/secret", "E:ID_SERIAL=leaked\n").write("/run/udev/data/b8:0", "E:A=1\n")
+    root = Root(str(tmp_path))
+    assert read_udev(root, "../secret") is None
+    assert read_udev(root, "b8:0/../../secret") is None
+    assert read_udev(root, "") is None
