@@ -9,6 +9,7 @@ from oslo_config import cfg
 from oslo_log import log
 
 from agent.common import config
+from agent.common.opts import agent as agent_opts
 
 CONF = cfg.CONF
 LOG = log.getLogger(__name__)
@@ -23,8 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     from agent.node.daemon import Agent  # after logging, so start-up problems are logged
 
     try:
+        for opt in agent_opts.OPTS:  # oslo.config checks values on first use: check all now
+            getattr(CONF.agent, opt.dest)
         agent = Agent(CONF)
-    except (ValueError, OSError) as exc:
+    except (cfg.Error, ValueError, OSError) as exc:
         LOG.error("kiln-agent cannot start: %s", exc)
         return 2
 

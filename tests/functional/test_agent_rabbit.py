@@ -1,0 +1,149 @@
+"""kiln-agent in its own process against the machine's real RabbitMQ.
+
+The conductor side is a recording test endpoint (tests.unit.node.recorder) in this process,
+on a topic of this test only. Midway RabbitMQ is stopped (rabbitmqctl stop_app) while the
+hardware changes, then started again: the agent reconnects by itself and the change report
+still arrives.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import uuid
+
+import oslo_messaging as messaging
+import pytest
+from oslo_config import cfg
+
+from agent.common import config, exception, rpc
+from agent.common.agent_api import AgentAPI
+from tests.unit.node.agent_process import start_agent, write_config
+from tests.unit.node.conftest import clone_tree, replace_file
+from tests.unit.node.recorder import RecordingConductor
+
+RABBIT_URL = "rabbit://guest:guest@127.0.0.1:5672/"
+HGX = os.path.join(os.path.dirname(__file__), "..", "fixtures", "sysfs", "hgx-h100")
+RABBITMQCTL = shutil.which("rabbitmqctl")
+
+
+def _rabbit_reachable() -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", 5672), timeout=3).close()
+        return True
+    except OSError:
+        return False
+
+
+def _rabbitmqctl(*args: str) -> None:
+    subprocess.run([RABBITMQCTL, *args], check=True, capture_output=True, timeout=120)
+
+
+@pytest.fixture
+def transport():
+    if not _rabbit_reachable():
+        pytest.skip("RabbitMQ is not listening on 127.0.0.1:5672 (start it: rabbitmq-server -detached)")
+    config.register_opts(cfg.CONF)
+    try:
+        cfg.CONF([], project="kiln")
+    except cfg.Error:
+        pass
+    t = rpc.get_transport(cfg.CONF, url=RABBIT_URL)
+    yield t
+    t.cleanup()
+
+
+def _ping_within(api: AgentAPI, conductor: RecordingConductor, seconds: float) -> str | None:
+    """Ping the agent until it answers; its node UUID, or None after ``seconds``."""
+    for _ in range(int(seconds / 5)):
+        try:
+            return api.ping({}, conductor.node_uuid, conductor.token)["node_uuid"]
+        except messaging.MessagingTimeout:
+            continue
+    return None
+
+
+def _log(path: str) -> str:
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return f.read()
+
+
+@pytest.mark.skipif(not os.path.isdir(HGX), reason=f"fixture tree {HGX} is missing")
+@pytest.mark.skipif(RABBITMQCTL is None, reason="rabbitmqctl is not installed")
+def test_agent_survives_a_broker_restart_without_losing_a_report(transport, tmp_path):
+    topic = f"kiln.conductor.ft-{uuid.uuid4().hex[:8]}"
+    conductor = RecordingConductor(str(uuid.uuid4()), f"token-{uuid.uuid4().hex}", heartbeat_interval=1)
+    server = rpc.get_server(transport, topic, "test-conductor", [conductor])
+    server.start()
+    root = clone_tree(HGX, str(tmp_path / "root"))
+    conf = write_config(
+        str(tmp_path / "kiln.conf"),
+        RABBIT_URL,
+        {
+            "root": root,
+            "state_dir": tmp_path / "state",
+            "conductor_topic": topic,
+            "lookup_timeout": 5,
+            "report_timeout": 5,
+            "backoff_initial": 0.5,
+            "backoff_max": 2,
+            "watch_interval": 0.5,
+        },
+    )
+    log = str(tmp_path / "agent.log")
+    proc = start_agent(conf, log)
+    broker_stopped = False
+    try:
+        # Discovery, the first report and heartbeats.
+        assert conductor.wait_for(lambda r: len(r.of("heartbeat")) >= 2, 90), _log(log)
+        (lookup,) = conductor.of("lookup")
+        assert lookup["system_uuid"] == "9a5b2c00-1d2e-11ee-8000-3cecef123456"
+        assert lookup["bootif"] == "a0:88:c2:4e:3f:10"
+        first = conductor.of("report_inventory")[0]
+        assert first["changes"] is None
+        assert len(first["inventory"]["gpus"]) == 8
+        assert {n["name"] for n in first["inventory"]["nics"]} >= {"eno1", "enp25s0np0"}
+
+        api = AgentAPI(transport, timeout=15)
+        assert api.ping({}, conductor.node_uuid, conductor.token)["node_uuid"] == conductor.node_uuid
+        with pytest.raises(exception.InvalidAgentToken):
+            api.ping({}, conductor.node_uuid, "forged")
+
+        # Broker down; meanwhile a NIC loses its link. The report must wait and be re-sent.
+        _rabbitmqctl("stop_app")
+        broker_stopped = True
+        replace_file(os.path.join(root, "sys", "class", "net", "enp25s0np0", "carrier"), "0\n")
+        beats_before = len(conductor.of("heartbeat"))
+        with open(log, encoding="utf-8", errors="replace") as f:
+            f.seek(0, os.SEEK_END)
+            while "report_inventory failed" not in f.read():
+                assert proc.poll() is None, _log(log)
+                conductor.wait_for(lambda r: False, 0.5)
+        _rabbitmqctl("start_app")
+        broker_stopped = False
+
+        def changed(r) -> bool:
+            return any(c["changes"] for c in r.of("report_inventory"))
+
+        assert conductor.wait_for(changed, 120), _log(log)
+        change = next(c["changes"] for c in conductor.of("report_inventory") if c["changes"])
+        assert change["changed"]["nics"]["enp25s0np0"]["carrier"] == {"old": True, "new": False}
+        assert conductor.wait_for(lambda r: len(r.of("heartbeat")) >= beats_before + 2, 60)
+        # The agent's RPC server re-subscribes on its own reconnect schedule (up to
+        # [oslo_messaging_rabbit]rabbit_interval_max); a call sent before that finds no queue.
+        assert _ping_within(AgentAPI(transport, timeout=5), conductor, 120) == conductor.node_uuid
+        assert conductor.rejected == []
+
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+        assert "kiln-agent stopped" in _log(log)
+    finally:
+        if broker_stopped:
+            _rabbitmqctl("start_app")
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        rpc.stop_server(server, 10)
