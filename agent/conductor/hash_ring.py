@@ -137,12 +137,13 @@ class HashRingManager:
         self, host: str, nodes: Iterable[Any], include_replicas: bool = False
     ) -> list[Any]:
         """The nodes among ``nodes`` that ``host`` manages (or holds a replica of)."""
+        rings = self.rings()  # one snapshot for the whole list
         mine = []
         for node in nodes:
-            try:
-                hosts = self.get_conductors_for(node)
-            except exception.ConductorNotFound:
+            ring = rings.get((_attr(node, "conductor_group") or "").lower())
+            if ring is None:
                 continue
+            hosts = ring.get_hosts(str(_attr(node, "uuid")), replicas=self.replicas)
             if (host in hosts) if include_replicas else (hosts[0] == host):
                 mine.append(node)
         return mine

@@ -131,3 +131,16 @@ def test_manager_reads_online_conductors_and_a_dead_one_hands_over(db) -> None:
     for node, owner in owners.items():
         if owner != "cond-b":
             assert after[node] == owner
+
+
+def test_replica_lists_cover_each_node_twice() -> None:
+    conductors = [{"hostname": h} for h in ("c1", "c2", "c3")]
+    manager = hash_ring.HashRingManager(lambda: conductors, reset_interval=3600, replicas=2)
+    nodes = [{"uuid": u} for u in NODES[:300]]
+    seen = collections.Counter()
+    for host in ("c1", "c2", "c3"):
+        for node in manager.nodes_for_conductor(host, nodes, include_replicas=True):
+            seen[node["uuid"]] += 1
+    assert set(seen.values()) == {2} and len(seen) == 300
+    primaries = sum(len(manager.nodes_for_conductor(h, nodes)) for h in ("c1", "c2", "c3"))
+    assert primaries == 300
