@@ -89,7 +89,7 @@ class HardwareWatcher:
                 continue
             first = f"{device.action} {device.subsystem} {device.sys_name}"
             count = self._settle(monitor)
-            self._fire(f"udev: {first}" + (f" (+{count} more)" if count else ""))
+            self._fire(f"{self.source}: {first}" + (f" (+{count} more)" if count else ""))
 
     def _settle(self, monitor) -> int:
         """Swallow events until ``settle`` s pass without one; return how many were swallowed."""
