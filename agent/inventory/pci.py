@@ -6,6 +6,7 @@ cached :class:`PciFunction` to the other readers (gpus, nics, disks).
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 
@@ -32,8 +33,6 @@ class PciFunction:
     path: str  # host path of the real device directory
     vendor_id: int | None = None
     device_id: int | None = None
-    subsystem_vendor_id: int | None = None
-    subsystem_device_id: int | None = None
     class_code: int | None = None
     revision: int | None = None
     driver: str | None = None
@@ -66,6 +65,16 @@ class PciFunction:
         if key not in self._attrs:
             self._attrs[key] = self.root.readlink_name(f"{self.path}/{name}")
         return self._attrs[key]
+
+    @property
+    def subsystem_vendor_id(self) -> int | None:
+        """The board vendor's id (read on first use: only GPUs need it)."""
+        return self.attr_int("subsystem_vendor", 16)
+
+    @property
+    def subsystem_device_id(self) -> int | None:
+        """The board's subsystem device id."""
+        return self.attr_int("subsystem_device", 16)
 
     @property
     def local_cpulist(self) -> str | None:
@@ -126,21 +135,32 @@ def pci_function(root: Root, bdf: str) -> PciFunction | None:
     return func
 
 
-def _read_function(root: Root, bdf: str) -> PciFunction | None:
-    rel = f"{PCI_DEVICES}/{bdf}"
+def _resolve(root: Root, rel: str) -> str | None:
+    """Resolve a /sys/bus/pci/devices link with one readlink; the slow, careful way when that fails."""
+    try:
+        target = os.readlink(root.host(rel))
+    except OSError:
+        target = None
+    if target is not None:
+        real = os.path.normpath(os.path.join(os.path.dirname(rel), target))
+        if real.startswith("/sys/devices/") and os.path.isdir(root.host(real)):
+            return real
     before = len(root.errors)
     real = root.realpath(rel)  # records ELOOP and links out of the root
+    if real is None and len(root.errors) == before:
+        root.note(rel, "dangling link: the device vanished or the tree is incomplete")
+    return real
+
+
+def _read_function(root: Root, bdf: str) -> PciFunction | None:
+    real = _resolve(root, f"{PCI_DEVICES}/{bdf}")
     if real is None:
-        if len(root.errors) == before:
-            root.note(rel, "dangling link: the device vanished or the tree is incomplete")
         return None
     func = PciFunction(root=root, address=bdf, path=real)
     func.vendor_id = root.read_hex(f"{real}/vendor")
     func.device_id = root.read_hex(f"{real}/device")
     func.class_code = root.read_hex(f"{real}/class")
     func.revision = root.read_hex(f"{real}/revision", optional=True)
-    func.subsystem_vendor_id = root.read_hex(f"{real}/subsystem_vendor", optional=True)
-    func.subsystem_device_id = root.read_hex(f"{real}/subsystem_device", optional=True)
     func.driver = root.readlink_name(f"{real}/driver")
     node = root.read_int(f"{real}/numa_node", optional=True)
     func.numa_node = node if node is not None and node >= 0 else None
