@@ -44,7 +44,8 @@ def run(conf: cfg.ConfigOpts) -> int:
             before = migration.version()
             migration.upgrade(conf.command.revision)
             after = migration.version()
-            print(f"Database at revision {after}" + (" (unchanged)." if before == after else f" (was {before})."))
+            note = "unchanged" if before == after else f"was {before}"
+            print(f"Database at revision {after} ({note}).")
         elif name == "version":
             print(migration.version())
         elif name == "revision":

@@ -107,6 +107,10 @@ def _node_where(ident: str):
     return Node.name == ident
 
 
+def _ident_where(ident: str | int):
+    return Node.id == ident if isinstance(ident, int) and not isinstance(ident, bool) else _node_where(ident)
+
+
 def _get_node(sess: Session, ident: str | int) -> Node:
     if isinstance(ident, int):
         node = sess.get(Node, ident)
@@ -370,11 +374,11 @@ def get_node_traits(ident: str | int) -> list[str]:
 # --- reservations --------------------------------------------------------------------------------
 
 
-def reserve_node(tag: str, ident: str) -> Node:
+def reserve_node(tag: str, ident: str | int) -> Node:
     """Atomically reserve the node for ``tag`` (a conductor host); NodeLocked if anyone holds it."""
     if not isinstance(tag, str) or not tag:
         raise exception.InvalidParameterValue(err=f"Invalid reservation tag {tag!r} for node {ident}.")
-    where = _node_where(ident)
+    where = _ident_where(ident)
     for _attempt in range(3):
         with db_engine.session(write=True) as sess:
             result = sess.execute(
@@ -394,9 +398,9 @@ def reserve_node(tag: str, ident: str) -> Node:
     raise exception.NodeLocked(node=ident, host="(another conductor, briefly)")
 
 
-def release_node(tag: str, ident: str) -> None:
+def release_node(tag: str, ident: str | int) -> None:
     """Release ``tag``'s reservation of the node; NodeNotLocked if ``tag`` does not hold it."""
-    where = _node_where(ident)
+    where = _ident_where(ident)
     with db_engine.session(write=True) as sess:
         result = sess.execute(
             update(Node)
@@ -621,7 +625,7 @@ def list_inventory_history(node_id: int | str, limit: int | None = None) -> list
 def record_agent_heartbeat(node_id: int | str, at: datetime.datetime | None = None) -> None:
     """Record a heartbeat from the node's agent at ``at`` (default now); updated_at is left alone."""
     with db_engine.session(write=True) as sess:
-        where = Node.id == node_id if isinstance(node_id, int) else _node_where(node_id)
+        where = _ident_where(node_id)
         result = sess.execute(
             update(Node)
             .where(where)

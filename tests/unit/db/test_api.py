@@ -289,6 +289,8 @@ class TestReservations:
         api.release_node("cond-1", UUID1)
         assert api.get_node(UUID1).reservation is None
         assert api.reserve_node("cond-2", UUID1).reservation == "cond-2"
+        api.release_node("cond-2", node.id)
+        assert api.reserve_node("cond-3", node.id).reservation == "cond-3"
 
     def test_locked_by_other_and_same_tag(self, db):
         _node(uuid=UUID1)
