@@ -7,7 +7,7 @@ import os
 import pytest
 
 from agent.inventory import topology
-from agent.inventory.base import Root
+from agent.inventory.base import Root, parse_cpulist
 from tests.unit.inventory.treebuild import Tree
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "sysfs")
@@ -89,3 +89,26 @@ def test_mi300x_fixture_kfd_links():
         (a, b) for a in range(2, 10) for b in range(2, 10) if a != b
     }
     assert len([link for link in links if link["type"] == "PCIe"]) == 8 + 8
+
+
+def test_hgx_h100_fixture_numa_topology():
+    path = os.path.join(FIXTURES, "hgx-h100")
+    if not os.path.isdir(os.path.join(path, "sys")):
+        pytest.skip("fixture tree hgx-h100 not built yet")
+    root = Root(path)
+    cpu = _cpu(
+        [
+            {"node": 0, "cpus": parse_cpulist("0-55,112-167"), "memory_bytes": 1056189812 * 1024},
+            {"node": 1, "cpus": parse_cpulist("56-111,168-223"), "memory_bytes": 1056643152 * 1024},
+        ]
+    )
+
+    topo = topology.numa_topology(root, cpu, [], [])
+
+    assert topo["ram"] == [{"numa_node": 0, "size_kb": 1056189812}, {"numa_node": 1, "size_kb": 1056643152}]
+    assert len(topo["cpus"]) == 112
+    assert all(
+        c["thread_siblings"] == [c["thread_siblings"][0], c["thread_siblings"][0] + 112] for c in topo["cpus"]
+    )
+    assert {c["numa_node"] for c in topo["cpus"] if 0 in c["thread_siblings"]} == {0}
+    assert root.errors == []
