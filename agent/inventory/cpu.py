@@ -192,9 +192,9 @@ def read_numa_nodes(root: Root) -> list[NumaNode]:
     names = [n for n in root.listdir(NODE, optional=True) if re.fullmatch(r"node\d+", n)]
     for name in sorted(names, key=lambda n: int(n[4:])):
         base = f"{NODE}/{name}"
-        cpulist = root.read(f"{base}/cpulist", optional=True)
+        cpulist = root.read(f"{base}/cpulist")
         cpus = parse_cpulist(cpulist)
-        if cpus is None:
+        if cpus is None and cpulist is not None:
             root.note(f"{base}/cpulist", f"garbled: not a cpulist: {cpulist[:40]!r}")
         distances = None
         text = root.read(f"{base}/distance", optional=True)

@@ -26,12 +26,7 @@ def read_system(root: Root) -> System:
         return root.read(f"{DMI}/{name}", optional=True) or None
 
     uuid = dmi("product_uuid")
-    chassis = dmi("chassis_type")
-    chassis_type = None
-    if chassis is not None:
-        chassis_type = int(chassis) if chassis.isascii() and chassis.isdigit() else None
-        if chassis_type is None:
-            root.note(f"{DMI}/chassis_type", f"garbled: expected an integer, got {chassis[:40]!r}")
+    chassis_type = root.read_int(f"{DMI}/chassis_type", optional=True) if has_dmi else None
     firmware: Firmware = {
         "vendor": dmi("bios_vendor"),
         "version": dmi("bios_version"),

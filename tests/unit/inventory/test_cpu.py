@@ -220,3 +220,11 @@ def test_garbled_cpu_mhz_is_recorded(tmp_path):
     root = Root(str(tmp_path))
     assert read_cpu(root)["frequency_mhz"] is None
     assert [p.path for p in root.errors] == ["/proc/cpuinfo"]
+
+
+def test_missing_node_cpulist_is_recorded(tmp_path):
+    tree = _x86_tree(tmp_path)
+    os.unlink(tree.host(f"{NODE}/node0/cpulist"))
+    root = Root(str(tmp_path))
+    assert read_numa_nodes(root)[0]["cpus"] == []
+    assert [(p.path, p.error) for p in root.errors] == [(f"{NODE}/node0/cpulist", "missing")]
