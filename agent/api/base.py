@@ -92,8 +92,11 @@ def parse_bool(value: str | None, name: str) -> bool | None:
 
 
 def base_url(req: ApiRequest) -> str:
-    """Return the public base URL (no trailing slash)."""
-    return (CONF.api.public_endpoint or req.host_url).rstrip("/")
+    """Return the public base URL (no trailing slash), computed once per request."""
+    url = req.environ.get("kiln.base_url")
+    if url is None:
+        url = req.environ["kiln.base_url"] = (CONF.api.public_endpoint or req.host_url).rstrip("/")
+    return url
 
 
 def links(req: ApiRequest, resource: str, ident: str, suffix: str = "") -> list[dict[str, str]]:

@@ -127,8 +127,12 @@ _HIDDEN_INTERNAL = ("agent_secret_token", "agent_token")
 
 
 def visible(table: dict[str, int], req: base.ApiRequest) -> set[str]:
-    """Names of the fields of ``table`` that exist at the request's version."""
-    return {name for name, minor in table.items() if req.at_least(minor)}
+    """Names of the fields of ``table`` that exist at the request's version (cached per request)."""
+    cache = req.environ.setdefault("kiln.visible_fields", {})
+    found = cache.get(id(table))
+    if found is None:
+        found = cache[id(table)] = {name for name, minor in table.items() if req.at_least(minor)}
+    return found
 
 
 def _select(full: dict[str, Any], allowed: set[str], fields: list[str] | tuple[str, ...] | None) -> dict:

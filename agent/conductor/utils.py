@@ -16,8 +16,19 @@ def _plain(value: Any) -> Any:
     return value
 
 
+_KEYS: dict[tuple[str, frozenset[str]], tuple[str, ...]] = {}
+
+
 def _row_to_dict(row: Any, hidden: frozenset[str] = frozenset()) -> dict[str, Any]:
-    return {c.key: _plain(getattr(row, c.key)) for c in row.__table__.columns if c.key not in hidden}
+    table = row.__table__
+    keys = _KEYS.get((table.name, hidden))
+    if keys is None:
+        keys = _KEYS[(table.name, hidden)] = tuple(c.key for c in table.columns if c.key not in hidden)
+    values = {key: getattr(row, key) for key in keys}
+    for key, value in values.items():
+        if isinstance(value, datetime.datetime):
+            values[key] = _plain(value)
+    return values
 
 
 def node_to_dict(node: Any) -> dict[str, Any]:
