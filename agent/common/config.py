@@ -12,6 +12,8 @@ CONF = cfg.CONF
 # Add a module here when an area gains options; keep the list sorted.
 _OPT_MODULES = [
     "agent.common.opts.agent",
+    "agent.common.opts.api",
+    "agent.common.opts.auth",
     "agent.common.opts.conductor",
     "agent.common.opts.database",
     "agent.common.opts.default",
