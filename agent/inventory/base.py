@@ -30,6 +30,7 @@ class Root:
 
     path: str = "/"
     errors: list[Problem] = field(default_factory=list)
+    cache: dict = field(default_factory=dict)  # collectors share parsed results here
 
     def __post_init__(self) -> None:
         self.path = os.path.abspath(self.path)
@@ -57,8 +58,18 @@ class Root:
     def read_bytes(self, rel: str, *, optional: bool = False, limit: int = 1 << 20) -> bytes | None:
         """Read a file's bytes; ``None`` and a recorded problem when that fails."""
         try:
-            with open(self.host(rel), "rb") as f:
-                return f.read(limit)
+            # Unbuffered: a buffered open sets up a large buffer per file, which
+            # dominates the cost of reading thousands of tiny sysfs attributes.
+            with open(self.host(rel), "rb", buffering=0) as f:
+                data = f.read(4096)
+                if len(data) == 4096:
+                    chunks = [data]
+                    while (size := sum(map(len, chunks))) < limit and (
+                        more := f.read(min(65536, limit - size))
+                    ):
+                        chunks.append(more)
+                    data = b"".join(chunks)
+                return data
         except FileNotFoundError:
             if not optional:
                 self.note(rel, "missing")

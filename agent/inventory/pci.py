@@ -21,7 +21,7 @@ PORT_ROOT = 0x4
 PORT_SWITCH_UPSTREAM = 0x5
 PORT_SWITCH_DOWNSTREAM = 0x6
 
-_CACHE_ATTR = "_kiln_pci_functions"
+_CACHE_KEY = "pci_functions"
 
 
 @dataclass
@@ -103,11 +103,7 @@ class PciFunction:
 
 
 def _cache(root: Root) -> dict[str, PciFunction | None]:
-    cache = root.__dict__.get(_CACHE_ATTR)
-    if cache is None:
-        cache = {}
-        setattr(root, _CACHE_ATTR, cache)
-    return cache
+    return root.cache.setdefault(_CACHE_KEY, {})
 
 
 def pci_addresses(root: Root) -> list[str]:
