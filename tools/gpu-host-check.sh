@@ -30,5 +30,7 @@ $py -m agent.cmd.inventory --format ironic > "$out/ironic.json" 2>> "$out/invent
 nvidia-smi -q > "$out/nvidia-smi-q.txt" 2>&1
 $py -m agent.cmd.capture --root / --output /tmp/gpu-capture >> "$out/report.txt" 2>&1 \
     && tar -C /tmp -czf "$out/gpu-host-capture.tar.gz" gpu-capture
+echo "== real-host tests on this machine (lsblk/ip comparison)" >> "$out/report.txt"
+timeout 120 $py -m pytest -q -p no:cacheprovider tests/unit/inventory/test_real_host.py >> "$out/report.txt" 2>&1
 ls -la "$out" >> "$out/report.txt"
 tail -n 80 "$out/report.txt"
