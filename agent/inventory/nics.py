@@ -97,7 +97,7 @@ def _read_nic(root: Root, name: str, device: str, addresses: netaddr.Addresses, 
         "mac_address": permanent or current,
         "current_mac_address": current,
         "ipv4_addresses": list(ipv4),
-        "ipv6_addresses": list(ipv6),
+        "ipv6_addresses": sorted(ipv6),  # one order, live or captured
         "carrier": bool(carrier) if carrier is not None else None,
         "operstate": root.read(f"{base}/operstate", optional=True) or None,
         "speed_mbps": _speed(root, f"{base}/speed"),
