@@ -82,7 +82,7 @@ def _mutate(path: str, action: str, garbage: bytes) -> None:
 
 
 @pytest.mark.skipif(not TREES, reason="no fixture trees present")
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     tree=st.sampled_from(TREES or ["none"]),
     picks=st.lists(
