@@ -1,7 +1,8 @@
 """The inventory of a real NVIDIA H200 machine, captured there, against what nvidia-smi and the live run said.
 
 tests/fixtures/sysfs/h200-vm was captured with kiln-capture-sysfs on a lent machine with one H200
-(tools/gpu-host-check.sh); tests/fixtures/gpu-host/ holds that run's live inventory (NVML on) and nvidia-smi's output.
+(tools/gpu-host-check.sh); tests/fixtures/gpu-host/ holds that run's live inventory (NVML on)
+and nvidia-smi's output.
 """
 
 from __future__ import annotations
