@@ -17,6 +17,7 @@ _OPT_MODULES = [
     "agent.common.opts.conductor",
     "agent.common.opts.database",
     "agent.common.opts.default",
+    "agent.common.opts.deploy",
     "agent.common.opts.inventory",
 ]
 

@@ -18,7 +18,7 @@ from oslo_log import log as logging
 from oslo_utils import uuidutils
 
 from agent.common import exception
-from agent.conductor import states, task_manager
+from agent.conductor import cleaning, deployments, states, task_manager
 from agent.conductor import utils as conductor_utils
 from agent.conductor.drivers import driver_factory
 from agent.db import api as db_api
@@ -224,16 +224,10 @@ class ApiEndpoints:
         )
 
     def _do_clean(self, task: task_manager.TaskManager, steps: list | None) -> None:
-        try:
-            task.driver.network.add_cleaning_network(task)
-            internal = dict(task.node.driver_internal_info or {})
-            internal["clean_steps_done"] = [s["step"] for s in steps or []]
-            internal.pop("clean_step", None)
-            task.driver.network.remove_cleaning_network(task)
-            task.update_node({"driver_internal_info": internal})
-            task.process_event("manage" if steps is not None else "done")
-        except Exception as exc:  # noqa: BLE001
-            self._fail(task, "Cleaning", exc)
+        cleaning.do_node_clean(task, steps)
+
+    def _start_abort(self, task: task_manager.TaskManager, **_: Any) -> None:
+        deployments.abort(task)
 
     def _start_deploy(self, task: task_manager.TaskManager, configdrive: Any = None, **kw: Any) -> None:
         self._begin_deploy(task, "deploy", configdrive, kw.get("deploy_steps"))

@@ -15,8 +15,8 @@ class FakeHardware(hardware_type.AbstractHardwareType):
 
     @property
     def supported_deploy_interfaces(self) -> list[str]:
-        """Fake deploy."""
-        return ["fake"]
+        """Fake deploy, or the agent's direct deploy (simulated nodes)."""
+        return ["fake", "direct"]
 
     @property
     def supported_management_interfaces(self) -> list[str]:
@@ -35,5 +35,5 @@ class FakeHardware(hardware_type.AbstractHardwareType):
 
     @property
     def supported_inspect_interfaces(self) -> list[str]:
-        """Fake inspection, or none."""
-        return ["fake", "no-inspect"]
+        """Fake inspection, in-band inspection by the agent, or none."""
+        return ["fake", "agent", "no-inspect"]

@@ -1,0 +1,66 @@
+"""Options of deployment, cleaning and inspection through the agent ("direct" deploy, "agent" inspect)."""
+
+from oslo_config import cfg
+
+GROUP = "deploy"
+
+OPTS = [
+    cfg.IntOpt(
+        "erase_devices_priority",
+        default=0,
+        min=0,
+        help="Priority of the full disk erase (erase_devices) in automated cleaning; 0 leaves it out, "
+        "so only the metadata erase runs. A full erase of large disks can take hours.",
+    ),
+    cfg.IntOpt(
+        "erase_devices_metadata_priority",
+        default=99,
+        min=0,
+        help="Priority of the metadata erase (partition tables, signatures, backup GPT) in automated "
+        "cleaning; 0 leaves it out. Ignored while erase_devices runs, since that wipes everything.",
+    ),
+    cfg.BoolOpt(
+        "automated_clean",
+        default=True,
+        help="Clean nodes automatically on undeploy and on provide; a node's own automated_clean field, "
+        "when set, overrides this.",
+    ),
+    cfg.StrOpt(
+        "default_image_checksum_algo",
+        default="sha256",
+        choices=["sha256", "sha512", "md5"],
+        help="Hash algorithm assumed for an instance_info image_checksum that names none and whose "
+        "length does not tell it (md5 is refused by agents unless [agent]allow_md5 is set).",
+    ),
+    cfg.IntOpt(
+        "agent_command_timeout",
+        default=60,
+        min=1,
+        help="Seconds the conductor waits for an agent to accept a step over RPC.",
+    ),
+    cfg.IntOpt(
+        "clean_callback_timeout",
+        default=1800,
+        min=0,
+        help="Seconds a node may stay in clean wait without hearing from its agent before cleaning "
+        "fails; 0 disables.",
+    ),
+    cfg.IntOpt(
+        "inspect_wait_timeout",
+        default=1800,
+        min=0,
+        help="Seconds a node may stay in inspect wait before inspection fails; 0 disables.",
+    ),
+    cfg.BoolOpt(
+        "power_off_after_deploy_failure",
+        default=True,
+        help="Power a node off when its deployment or cleaning fails, so it does not keep running "
+        "the agent or half an image.",
+    ),
+]
+
+
+def register(conf: cfg.ConfigOpts = cfg.CONF) -> cfg.ConfigOpts:
+    """Register the [deploy] options on ``conf`` (idempotent)."""
+    conf.register_opts(OPTS, group=GROUP)
+    return conf

@@ -1,0 +1,164 @@
+"""Cleaning: automated (on undeploy and on provide) and manual, through the node's agent.
+
+Automated cleaning erases the disks' metadata (partition tables, signatures, backup GPT), or the
+whole disks when [deploy]erase_devices_priority > 0. A deploy interface that can clean through the
+agent offers ``prepare_cleaning`` / ``tear_down_cleaning``; with one that cannot (fake), cleaning
+has nothing to do and ends at once. Progress lives in driver_internal_info:
+
+    clean_steps        the steps to run, [{"step", "priority", "interface", "args"}]
+    clean_step_index   index of the next step
+    clean_step         the step running now
+    clean_manual       true for manual cleaning (ends in "manageable", not "available")
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from oslo_log import log as logging
+
+from agent.common import exception
+from agent.common.config import CONF
+from agent.common.opts import deploy as deploy_opts
+from agent.conductor import deployments, states
+
+LOG = logging.getLogger(__name__)
+
+deploy_opts.register(CONF)
+
+AGENT_CLEAN_STEPS = ("erase_devices", "erase_devices_metadata")
+STEPS_KEY = "clean_steps"
+INDEX_KEY = "clean_step_index"
+STEP_KEY = "clean_step"
+MANUAL_KEY = "clean_manual"
+CLEAN_KEYS = (STEPS_KEY, INDEX_KEY, STEP_KEY, MANUAL_KEY)
+
+
+def automated_clean_enabled(node: Any) -> bool:
+    """Whether automated cleaning runs for ``node`` (its own automated_clean field wins when set)."""
+    if node.automated_clean is not None:
+        return bool(node.automated_clean)
+    return CONF.deploy.automated_clean
+
+
+def automated_steps() -> list[dict[str, Any]]:
+    """The automated clean steps from the options: a full erase, else a metadata erase, else none."""
+    if CONF.deploy.erase_devices_priority > 0:
+        return [_step("erase_devices", CONF.deploy.erase_devices_priority)]
+    if CONF.deploy.erase_devices_metadata_priority > 0:
+        return [_step("erase_devices_metadata", CONF.deploy.erase_devices_metadata_priority)]
+    return []
+
+
+def _step(name: str, priority: int, args: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"step": name, "priority": priority, "interface": "deploy", "args": dict(args or {})}
+
+
+def check_manual_steps(node_uuid: str, steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Validate manual clean steps; only the agent's erase steps exist. Raise naming the bad step."""
+    out = []
+    for index, step in enumerate(steps):
+        name, iface = step.get("step"), step.get("interface")
+        if iface != "deploy" or name not in AGENT_CLEAN_STEPS:
+            raise exception.InvalidParameterValue(
+                err=f"Node {node_uuid}: clean_steps[{index}] {iface}.{name} is not a known clean step; "
+                f"known: {', '.join('deploy.' + s for s in AGENT_CLEAN_STEPS)}."
+            )
+        out.append(_step(name, 0, step.get("args")))
+    return out
+
+
+def _can_clean(task) -> bool:
+    return hasattr(task.driver.deploy, "prepare_cleaning")
+
+
+def do_node_clean(task, clean_steps: list[dict[str, Any]] | None = None) -> None:
+    """Clean the node (in "cleaning"): boot the agent and wait, or finish at once when nothing to do.
+
+    ``clean_steps`` None means automated cleaning; a list means manual cleaning, which ends in
+    "manageable". Any failure fails cleaning ("clean failed") with the reason in last_error.
+    """
+    manual = clean_steps is not None
+    node = task.node
+    try:
+        if manual:
+            steps = check_manual_steps(node.uuid, clean_steps)
+        elif automated_clean_enabled(node):
+            steps = automated_steps()
+        else:
+            LOG.info("Node %s: automated cleaning is disabled; skipping it", node.uuid)
+            steps = []
+        if not steps or not _can_clean(task):
+            if steps:
+                LOG.info(
+                    "Node %s: deploy interface %s cannot clean through an agent; nothing to erase",
+                    node.uuid,
+                    node.deploy_interface,
+                )
+            task.driver.network.add_cleaning_network(task)
+            task.driver.network.remove_cleaning_network(task)
+            _finish(task, manual)
+            return
+        deployments.update_internal(
+            task, **{STEPS_KEY: steps, INDEX_KEY: 0, STEP_KEY: None, MANUAL_KEY: manual}
+        )
+        result = task.driver.deploy.prepare_cleaning(task)
+    except Exception as exc:  # noqa: BLE001 - any failure fails cleaning with its message
+        deployments.fail(task, f"Cleaning of node {node.uuid} failed while preparing: {_text(exc)}")
+        return
+    if result == states.CLEANWAIT:
+        task.process_event("wait")
+    else:
+        continue_cleaning(task)
+
+
+def continue_cleaning(task) -> None:
+    """Start the next clean step on the agent, or finish cleaning when all are done."""
+    info = deployments.internal(task)
+    steps = info.get(STEPS_KEY) or []
+    index = int(info.get(INDEX_KEY) or 0)
+    if task.node.provision_state == states.CLEANWAIT:
+        task.process_event("resume")
+    if index >= len(steps):
+        try:
+            task.driver.deploy.tear_down_cleaning(task)
+        except Exception as exc:  # noqa: BLE001
+            deployments.fail(
+                task, f"Cleaning of node {task.node.uuid} failed while tearing down: {_text(exc)}"
+            )
+            return
+        _finish(task, bool(info.get(MANUAL_KEY)))
+        return
+    step = steps[index]
+    deployments.update_internal(task, **{STEP_KEY: step})
+    try:
+        done = deployments.start_agent_command(task, step["step"], step.get("args") or {}, "clean")
+    except Exception as exc:  # noqa: BLE001
+        deployments.fail(task, f"Clean step {step['step']} failed on node {task.node.uuid}: {_text(exc)}")
+        return
+    if done is None:
+        task.process_event("wait")
+        return
+    finish_agent_clean_step(task, step["step"], done)
+
+
+def finish_agent_clean_step(task, step: str, result: dict[str, Any]) -> None:
+    """A clean step ended on the agent: go to the next one, or fail cleaning naming the error."""
+    error = deployments.result_error(step, result)
+    if error is not None:
+        deployments.fail(task, f"Clean step {step} failed on node {task.node.uuid}: {error}")
+        return
+    deployments.record_result(task, step, result)
+    index = int(deployments.internal(task).get(INDEX_KEY) or 0) + 1
+    deployments.update_internal(task, **{INDEX_KEY: index, STEP_KEY: None})
+    continue_cleaning(task)
+
+
+def _finish(task, manual: bool) -> None:
+    deployments.clear_operation(task, *CLEAN_KEYS)
+    task.process_event("manage" if manual else "done")
+    LOG.info("Node %s cleaned; now %s", task.node.uuid, task.node.provision_state)
+
+
+def _text(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
