@@ -1,0 +1,1 @@
+"""kiln-demo: a whole Kiln fleet in one process, no services needed."""

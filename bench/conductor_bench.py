@@ -1,0 +1,595 @@
+"""Conductor speed: heartbeats/s and report_inventory latency from N agents over the real RabbitMQ.
+
+    python -m bench.conductor_bench [--agents 200] [--procs 2] [--window 8] [--db sqlite|postgresql]
+
+One run measures two servers on the same broker, one after the other, each in its own process
+(so the load generators do not share its GIL), on a topic of its own:
+  - no-op: an oslo.messaging server whose endpoints do nothing (the transport's own ceiling);
+  - kiln:  the real ConductorManager (discovery on) with SQLite in a temporary directory or a
+           throw-away PostgreSQL database.
+N simulated agents (threads spread over --procs processes, each agent with its own RPC client)
+first look up and report a real inventory of a fixture tree (with their own MACs and system
+UUID), all at once. Then:
+  1. saturated: they cast heartbeats as fast as the server drains them, with at most --backlog
+     messages queued; the server counts what it processed, over --window seconds after --warmup;
+  2. paced: heartbeats at --rate per second (1,000/s = 30,000 nodes at a 30 s interval) while
+     agents call report_inventory at --report-rate per second; p50/p99 of those calls.
+Prints the figures and the ratios; asserts nothing. Everything is bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import json
+import multiprocessing as mp
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIXTURES = os.path.join(REPO, "tests", "fixtures", "sysfs")
+TREES = ("hgx-h100", "mi300x", "storage-sas", "vm")
+RABBIT = "rabbit://guest:guest@127.0.0.1:5672/"
+POSTGRES_ADMIN = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+HEARTBEATS_30K = 1000  # 30,000 nodes at a 30 s heartbeat
+TARGET_RATIO = 0.5
+TARGET_P99_MS = 50.0
+PACED_SHARE = 0.7  # the paced phase offers at most this share of the server's saturated rate
+
+# Phases the generators follow (a shared integer the parent sets).
+REGISTER, SATURATE, DRAIN, PACED, STOP = 0, 1, 2, 3, 4
+
+
+# --------------------------------------------------------------------------------------------
+# The server process: `python -m bench.conductor_bench serve KIND ...`
+# --------------------------------------------------------------------------------------------
+class _Counters:
+    """Thread-safe counts of what the server processed."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.heartbeats = 0
+        self.reports = 0
+        self.lookups = 0
+        self.errors = 0
+
+    def add(self, name: str) -> None:
+        """Count one processed message of kind ``name``."""
+        with self.lock:
+            setattr(self, name, getattr(self, name) + 1)
+
+    def snapshot(self) -> dict:
+        """The counts now, with the server's monotonic clock."""
+        with self.lock:
+            return {
+                "t": time.monotonic(),
+                "heartbeats": self.heartbeats,
+                "reports": self.reports,
+                "lookups": self.lookups,
+                "errors": self.errors,
+            }
+
+
+def _noop_endpoint(counters: _Counters):
+    import oslo_messaging as messaging
+
+    class NoopConductor:
+        """Answers like a conductor and does nothing else."""
+
+        target = messaging.Target(version="1.0")
+
+        def lookup(self, ctxt, macs, system_uuid=None, bootif=None):
+            counters.add("lookups")
+            node = str(uuid.uuid5(uuid.NAMESPACE_OID, ",".join(macs)))
+            return {"node": {"uuid": node}, "agent_token": "noop", "config": {"heartbeat_interval": 30}}
+
+        def report_inventory(self, ctxt, node_uuid, agent_token, inventory, changes=None):
+            counters.add("reports")
+            return {"stored": True, "traits": []}
+
+        def heartbeat(self, ctxt, node_uuid, agent_token, status):
+            counters.add("heartbeats")
+
+    return NoopConductor()
+
+
+def _kiln_endpoint(counters: _Counters, host: str):
+    from agent.conductor.manager import ConductorManager
+
+    class CountingConductor(ConductorManager):
+        """The real ConductorManager; each message is counted once it was processed."""
+
+        def _counted(self, name: str, method, *args, **kwargs):
+            try:
+                result = method(*args, **kwargs)
+            except Exception:
+                counters.add("errors")
+                raise
+            counters.add(name)
+            return result
+
+        def lookup(self, ctxt, *args, **kwargs):
+            return self._counted("lookups", super().lookup, ctxt, *args, **kwargs)
+
+        def report_inventory(self, ctxt, *args, **kwargs):
+            return self._counted("reports", super().report_inventory, ctxt, *args, **kwargs)
+
+        def heartbeat(self, ctxt, *args, **kwargs):
+            return self._counted("heartbeats", super().heartbeat, ctxt, *args, **kwargs)
+
+    return CountingConductor(host)
+
+
+def serve(kind: str, url: str, topic: str, db_url: str | None) -> int:
+    """Serve ``topic`` with the ``kind`` endpoint; answer 'stats' / 'quit' lines on stdin."""
+    import logging
+
+    from oslo_config import cfg
+
+    from agent.common import config, rpc
+
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    conf = cfg.CONF
+    config.register_opts(conf)
+    conf([], project="kiln")
+    host = f"bench-{kind}"
+    conf.set_override("host", host, group="conductor")
+    conf.set_override("enable_discovery", True, group="conductor")
+    counters = _Counters()
+    if kind == "kiln":
+        from agent.db import api as db_api
+        from agent.db import migration
+
+        db_api.configure(db_url)
+        migration.upgrade()
+        db_api.register_conductor(host, list(conf.conductor.enabled_hardware_types))
+        endpoint = _kiln_endpoint(counters, host)
+    else:
+        endpoint = _noop_endpoint(counters)
+    transport = rpc.get_transport(conf, url=url)
+    server = rpc.get_server(transport, topic, host, [endpoint])
+    server.start()
+    print(json.dumps({"ready": True, "pid": os.getpid()}), flush=True)
+    for line in sys.stdin:
+        command = line.strip()
+        if command == "stats":
+            print(json.dumps(counters.snapshot()), flush=True)
+        elif command == "quit":
+            break
+    rpc.stop_server(server, 5.0)
+    transport.cleanup()
+    print(json.dumps(counters.snapshot()), flush=True)
+    return 0
+
+
+class ServerProcess:
+    """The server subprocess and its stats pipe."""
+
+    def __init__(self, kind: str, url: str, topic: str, db_url: str | None) -> None:
+        argv = [sys.executable, "-m", "bench.conductor_bench", "serve", kind, "--url", url, "--topic", topic]
+        if db_url:
+            argv += ["--db-url", db_url]
+        self.kind = kind
+        self.proc = subprocess.Popen(
+            argv, cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
+        )
+        self._lock = threading.Lock()
+        ready = self._read(60.0)
+        if not ready.get("ready"):
+            raise RuntimeError(f"{kind} server did not start: {ready}")
+
+    def _read(self, timeout: float) -> dict:
+        result: list[str] = []
+        reader = threading.Thread(target=lambda: result.append(self.proc.stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(timeout)
+        if not result or not result[0]:
+            raise RuntimeError(
+                f"{self.kind} server gave no answer in {timeout:.0f} s (exit {self.proc.poll()})"
+            )
+        return json.loads(result[0])
+
+    def stats(self) -> dict:
+        """The server's counters now."""
+        with self._lock:
+            self.proc.stdin.write("stats\n")
+            self.proc.stdin.flush()
+            return self._read(30.0)
+
+    def stop(self) -> dict | None:
+        """Stop the server; its final counters, or None when it had to be killed."""
+        try:
+            with self._lock:
+                self.proc.stdin.write("quit\n")
+                self.proc.stdin.flush()
+                final = self._read(20.0)
+            self.proc.wait(20)
+            return final
+        except (RuntimeError, OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+            self.proc.wait(5)
+            return None
+
+
+# --------------------------------------------------------------------------------------------
+# The load generators (processes, each with agent threads)
+# --------------------------------------------------------------------------------------------
+def agent_inventory(base: dict, index: int) -> dict:
+    """A fixture inventory made into agent ``index``'s own: MACs, system UUID and hostname."""
+    inv = copy.deepcopy(base)
+    for n, nic in enumerate(inv.get("nics") or []):
+        mac = f"02:6b:{index >> 8 & 0xFF:02x}:{index & 0xFF:02x}:{n >> 8 & 0xFF:02x}:{n & 0xFF:02x}"
+        nic["mac_address"] = mac
+        nic["current_mac_address"] = mac
+    system = inv.setdefault("system", {})
+    system["uuid"] = str(uuid.uuid5(uuid.NAMESPACE_OID, f"kiln-bench-{index}"))
+    nics = inv.get("nics") or []
+    system["pxe_interface"] = nics[0]["mac_address"] if nics else None
+    system["hostname"] = f"bench-{index:05d}"
+    return inv
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
+
+
+def generator(
+    gen_index: int, agents: list[int], args: dict, ctl: dict, results: mp.Queue
+) -> None:  # pragma: no cover - runs in a child process
+    """Run ``agents`` as threads against the server; put what they measured on ``results``."""
+    from oslo_config import cfg
+
+    from agent.common import config, rpc
+    from agent.common.conductor_api import ConductorAPI
+    from agent.inventory.collect import collect
+
+    conf = cfg.CONF
+    config.register_opts(conf)
+    conf([], project="kiln")
+    bases = [collect(os.path.join(FIXTURES, t), use_nvml=False) for t in TREES]
+    transport = rpc.get_transport(conf, url=args["url"])
+    phase, sent, allowed = ctl["phase"], ctl["sent"], ctl["allowed"]
+    lock = threading.Lock()
+    out = {
+        "registration_ms": [],
+        "paced_report_ms": [],
+        "paced_heartbeats": 0,
+        "errors": [],
+        "saturated_sent": 0,
+    }
+    n_agents = args["agents"]
+
+    def note_error(what: str, exc: Exception) -> None:
+        with lock:
+            if len(out["errors"]) < 20:
+                out["errors"].append(f"{what}: {type(exc).__name__}: {exc}"[:300])
+
+    def run_agent(index: int) -> None:
+        client = ConductorAPI(transport, topic=args["topic"], timeout=args["call_timeout"])
+        inv = agent_inventory(bases[index % len(bases)], index)
+        macs = sorted(n["mac_address"] for n in inv.get("nics") or [])
+        try:
+            answer = client.lookup({}, macs, inv["system"]["uuid"], inv["system"]["pxe_interface"])
+            node, token = answer["node"]["uuid"], answer.get("agent_token") or ""
+            started = time.perf_counter()
+            client.report_inventory({}, node, token, inv, None)
+            with lock:
+                out["registration_ms"].append((time.perf_counter() - started) * 1000)
+        except Exception as exc:  # noqa: BLE001 - counted and shown, the run goes on
+            note_error("register", exc)
+            return
+        status = {"version": "bench", "uptime_s": 0.0}
+        while phase.value == REGISTER:
+            time.sleep(0.01)
+        mine = 0
+        while phase.value == SATURATE:
+            with sent.get_lock():
+                ok = sent.value < allowed.value
+                if ok:
+                    sent.value += 1
+            if not ok:
+                time.sleep(0.001)
+                continue
+            try:
+                client.heartbeat({}, node, token, status)
+                mine += 1
+            except Exception as exc:  # noqa: BLE001
+                note_error("heartbeat", exc)
+        with lock:
+            out["saturated_sent"] += mine
+        while phase.value == DRAIN:
+            time.sleep(0.01)
+        rng = random.Random(index)
+        hb_every = n_agents / ctl["rate"].value
+        report_every = n_agents / args["report_rate"] if args["report_rate"] > 0 else float("inf")
+        now = time.monotonic()
+        next_hb = now + rng.uniform(0, hb_every)
+        next_report = now + rng.uniform(0, min(report_every, args["paced"]))
+        beats, lat = 0, []
+        while phase.value == PACED:
+            now = time.monotonic()
+            if now >= next_report:
+                try:
+                    started = time.perf_counter()
+                    client.report_inventory({}, node, token, inv, None)
+                    lat.append((time.perf_counter() - started) * 1000)
+                except Exception as exc:  # noqa: BLE001
+                    note_error("report_inventory", exc)
+                next_report += report_every
+                continue
+            if now >= next_hb:
+                try:
+                    client.heartbeat({}, node, token, status)
+                    beats += 1
+                except Exception as exc:  # noqa: BLE001
+                    note_error("heartbeat", exc)
+                next_hb += hb_every
+                continue
+            time.sleep(max(0.0, min(next_hb, next_report) - now))
+        with lock:
+            out["paced_heartbeats"] += beats
+            out["paced_report_ms"].extend(lat)
+
+    threads = [threading.Thread(target=run_agent, args=(i,), daemon=True) for i in agents]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(args["paced"] + args["warmup"] + args["window"] + args["call_timeout"] * 3 + 120)
+    transport.cleanup()
+    results.put({"gen": gen_index, **out})
+
+
+# --------------------------------------------------------------------------------------------
+# One measurement of one server
+# --------------------------------------------------------------------------------------------
+def measure(kind: str, opts: argparse.Namespace, db_url: str | None) -> dict:
+    """Start the ``kind`` server, run the agents through every phase, return the figures."""
+    topic = f"kiln.bench.{kind}.{uuid.uuid4().hex[:8]}"
+    server = ServerProcess(kind, opts.transport_url, topic, db_url)
+    ctx = mp.get_context("spawn")
+    ctl = {
+        "phase": ctx.RawValue("i", REGISTER),
+        "sent": ctx.Value("q", 0),
+        "allowed": ctx.RawValue("q", 0),
+        "rate": ctx.RawValue("d", float(opts.rate)),
+    }
+    results = ctx.Queue()
+    args = {
+        "url": opts.transport_url,
+        "topic": topic,
+        "agents": opts.agents,
+        "rate": float(opts.rate),
+        "report_rate": float(opts.report_rate),
+        "paced": opts.paced,
+        "warmup": opts.warmup,
+        "window": opts.window,
+        "call_timeout": opts.call_timeout,
+    }
+    split = [list(range(opts.agents))[i :: opts.procs] for i in range(opts.procs)]
+    procs = [
+        ctx.Process(target=generator, args=(i, part, args, ctl, results)) for i, part in enumerate(split)
+    ]
+    figures: dict = {"kind": kind, "topic": topic}
+    try:
+        started = time.monotonic()
+        for p in procs:
+            p.start()
+        deadline = started + 60 + opts.agents * 0.5
+        while time.monotonic() < deadline:
+            st = server.stats()
+            if st["reports"] + st["errors"] >= opts.agents:
+                break
+            time.sleep(0.1)
+        figures["registration_s"] = time.monotonic() - started
+        base = server.stats()
+        ctl["allowed"].value = base["heartbeats"] + opts.backlog
+        ctl["phase"].value = SATURATE
+        window_start = time.monotonic() + opts.warmup
+        first = last = None
+        while True:
+            st = server.stats()
+            ctl["allowed"].value = st["heartbeats"] + opts.backlog
+            now = time.monotonic()
+            if first is None and now >= window_start:
+                first = st
+            if first is not None and now >= window_start + opts.window:
+                last = st
+                break
+            time.sleep(0.02)
+        figures["saturated_hb_s"] = (last["heartbeats"] - first["heartbeats"]) / (last["t"] - first["t"])
+        # Drain what is queued before pacing, bounded.
+        ctl["phase"].value = DRAIN  # generators leave the saturated loop and wait
+        drain_until = time.monotonic() + 30
+        while time.monotonic() < drain_until:
+            st = server.stats()
+            if st["heartbeats"] - base["heartbeats"] >= ctl["sent"].value:
+                break
+            time.sleep(0.05)
+        # Pace below what this server sustains, or the queue (and every latency) only grows.
+        ctl["rate"].value = figures["paced_rate"] = min(
+            float(opts.rate), PACED_SHARE * figures["saturated_hb_s"]
+        )
+        ctl["phase"].value = PACED
+        p0 = server.stats()
+        time.sleep(opts.paced)
+        p1 = server.stats()
+        ctl["phase"].value = STOP
+        figures["paced_hb_s"] = (p1["heartbeats"] - p0["heartbeats"]) / (p1["t"] - p0["t"])
+        gathered = []
+        for _ in procs:
+            with contextlib.suppress(Exception):
+                gathered.append(results.get(timeout=opts.call_timeout * 3 + 30))
+        for p in procs:
+            p.join(10)
+            if p.is_alive():
+                p.kill()
+        reg = [v for g in gathered for v in g["registration_ms"]]
+        paced = [v for g in gathered for v in g["paced_report_ms"]]
+        figures.update(
+            registered=len(reg),
+            registration_p50=_percentile(reg, 50),
+            registration_p99=_percentile(reg, 99),
+            paced_reports=len(paced),
+            paced_p50=_percentile(paced, 50),
+            paced_p99=_percentile(paced, 99),
+            errors=[e for g in gathered for e in g["errors"]][:10],
+        )
+    finally:
+        ctl["phase"].value = STOP
+        for p in procs:
+            if p.is_alive():
+                p.join(5)
+            if p.is_alive():
+                p.kill()
+        final = server.stop()
+        figures["server_errors"] = final["errors"] if final else None
+        _delete_queues(opts.transport_url, topic, server_name=f"bench-{kind}")
+    return figures
+
+
+def _delete_queues(url: str, topic: str, server_name: str) -> None:
+    """Remove the run's topic queues from the broker (they are not auto-deleted)."""
+    try:
+        import kombu
+
+        with kombu.Connection(url.replace("rabbit://", "amqp://"), connect_timeout=5) as conn:
+            channel = conn.channel()
+            for name in (topic, f"{topic}.{server_name}"):
+                with contextlib.suppress(Exception):
+                    channel.queue_delete(name)
+    except Exception as exc:  # noqa: BLE001 - leftover queues are harmless, say so
+        print(f"  (could not delete the bench queues of {topic}: {exc})", file=sys.stderr)
+
+
+# --------------------------------------------------------------------------------------------
+# Databases and the report
+# --------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def database(kind: str):
+    """A database URL for the kiln conductor that is removed afterwards."""
+    if kind == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="kiln-conductor-bench-") as tmp:
+            yield f"sqlite:///{tmp}/kiln.sqlite"
+        return
+    import sqlalchemy as sa
+
+    name = f"kiln_bench_{os.getpid()}"
+    admin = sa.create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _ms(v: float) -> str:
+    return "-" if v != v else f"{v:.1f} ms"
+
+
+def report(opts: argparse.Namespace, results: dict[str, dict]) -> None:
+    """Print the figures of both servers and the ratios against the targets."""
+    noop, kiln = results.get("noop"), results.get("kiln")
+    print()
+    print(f"{'':44}{'no-op server':>16}{'kiln conductor':>16}")
+
+    def line(label: str, key: str, fmt) -> None:
+        cells = [fmt(r[key]) if r and key in r else "-" for r in (noop, kiln)]
+        print(f"{label:44}{cells[0]:>16}{cells[1]:>16}")
+
+    line("heartbeats/s, saturated (server-side count)", "saturated_hb_s", lambda v: f"{v:,.0f}")
+    line("heartbeats/s offered, paced", "paced_rate", lambda v: f"{v:,.0f}")
+    line("heartbeats/s processed, paced", "paced_hb_s", lambda v: f"{v:,.0f}")
+    line(f"report_inventory p50, {opts.agents} agents at once", "registration_p50", _ms)
+    line(f"report_inventory p99, {opts.agents} agents at once", "registration_p99", _ms)
+    line(f"report_inventory p50, paced ({opts.report_rate}/s)", "paced_p50", _ms)
+    line(f"report_inventory p99, paced ({opts.report_rate}/s)", "paced_p99", _ms)
+    line("reports measured while paced", "paced_reports", str)
+    if noop and kiln and noop.get("saturated_hb_s"):
+        ratio = kiln["saturated_hb_s"] / noop["saturated_hb_s"]
+        verdict = "meets" if ratio >= TARGET_RATIO else "MISSES"
+        print(f"\nratio kiln / no-op heartbeats/s: {ratio:.2f}x ({verdict} the {TARGET_RATIO}x target)")
+        fleet = kiln["saturated_hb_s"] * 30
+        print(
+            f"kiln sustains {kiln['saturated_hb_s']:,.0f} heartbeats/s = {fleet:,.0f} nodes at a 30 s "
+            f"heartbeat (target {HEARTBEATS_30K:,}/s = 30,000 nodes)"
+        )
+        p99 = kiln.get("paced_p99", float("nan"))
+        verdict = "meets" if p99 < TARGET_P99_MS else "MISSES"
+        print(
+            f"kiln report_inventory p99 under load: {_ms(p99)} "
+            f"({verdict} the < {TARGET_P99_MS:.0f} ms target)"
+        )
+    for r in (noop, kiln):
+        if r and (r.get("errors") or r.get("server_errors")):
+            print(
+                f"{r['kind']}: {r.get('server_errors')} server-side errors; client errors: {r['errors'][:3]}"
+            )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the conductor benchmark (or, with `serve`, one server process)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["serve"]:
+        p = argparse.ArgumentParser(prog="conductor_bench serve")
+        p.add_argument("serve")
+        p.add_argument("kind", choices=("noop", "kiln"))
+        p.add_argument("--url", required=True)
+        p.add_argument("--topic", required=True)
+        p.add_argument("--db-url")
+        a = p.parse_args(argv)
+        return serve(a.kind, a.url, a.topic, a.db_url)
+    parser = argparse.ArgumentParser(prog="conductor_bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--agents", type=int, default=200, help="simulated agents (threads)")
+    parser.add_argument(
+        "--procs", type=int, default=2, help="load-generator processes the agents are spread over"
+    )
+    parser.add_argument("--transport-url", default=RABBIT, help="broker (default: the local RabbitMQ)")
+    parser.add_argument(
+        "--db", choices=("sqlite", "postgresql"), default="sqlite", help="the conductor's database"
+    )
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of saturation before counting")
+    parser.add_argument(
+        "--window", type=float, default=8.0, help="seconds the saturated rate is counted over"
+    )
+    parser.add_argument("--backlog", type=int, default=200, help="most heartbeats queued while saturating")
+    parser.add_argument("--rate", type=int, default=HEARTBEATS_30K, help="paced heartbeats/s (all agents)")
+    parser.add_argument("--report-rate", type=float, default=10.0, help="paced report_inventory calls/s")
+    parser.add_argument("--paced", type=float, default=8.0, help="seconds of the paced phase")
+    parser.add_argument("--call-timeout", type=int, default=60, help="seconds an RPC call waits")
+    parser.add_argument("--only", choices=("noop", "kiln"), help="measure one server only")
+    opts = parser.parse_args(argv)
+    if opts.agents < 1 or opts.procs < 1 or opts.rate < 1 or opts.window <= 0:
+        parser.error("--agents, --procs, --rate and --window must be positive")
+    opts.procs = min(opts.procs, opts.agents)
+    print(
+        f"conductor bench: {opts.agents} agents in {opts.procs} processes, broker "
+        f"{opts.transport_url.split('@')[-1]}, kiln database {opts.db}, {os.cpu_count()} CPUs"
+    )
+    results: dict[str, dict] = {}
+    kinds = [opts.only] if opts.only else ["noop", "kiln"]
+    with database(opts.db) as db_url:
+        for kind in kinds:
+            print(f"measuring the {kind} server ...", flush=True)
+            try:
+                results[kind] = measure(kind, opts, db_url if kind == "kiln" else None)
+            except Exception as exc:  # noqa: BLE001 - the other server's figures are still worth printing
+                print(f"  {kind}: failed: {type(exc).__name__}: {exc}")
+    report(opts, results)
+    return 0 if results else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
