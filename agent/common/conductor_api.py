@@ -1,8 +1,10 @@
-"""Client of the conductors' RPC API (topic ``kiln.conductor``), used by agents and the API.
+"""Client of the conductors' agent-facing RPC methods (topic ``kiln.conductor``), used by kiln-agent.
+
+The server side is agent.conductor.agent_endpoints.AgentEndpoints; the API's methods have their
+own client, agent.conductor.rpcapi.ConductorAPI (the node daemon never imports agent.conductor).
 
 API version history:
-    1.0 - lookup, report_inventory, heartbeat, step_result, change_provision_state,
-          change_power_state, create/update/destroy_node, create/update/destroy_port.
+    1.0 - lookup, report_inventory, heartbeat, step_result.
 
 Each method asks for the lowest version that has it; a ``version_cap`` below that raises
 ``oslo_messaging.RPCVersionCapError`` before anything is sent.
@@ -16,7 +18,7 @@ from agent.common import rpc
 
 
 class ConductorAPI:
-    """Calls and casts to ``kiln.conductor``; ``server=`` targets one conductor by host name."""
+    """Calls and casts from an agent to ``kiln.conductor`` (any live conductor answers)."""
 
     RPC_API_VERSION = "1.0"
 
@@ -98,50 +100,3 @@ class ConductorAPI:
         self._prepare("1.0").cast(
             ctxt, "step_result", node_uuid=node_uuid, agent_token=agent_token, step=step, result=result
         )
-
-    # -- API ------------------------------------------------------------------------------
-    def change_provision_state(
-        self, ctxt: dict, node_ident: str, verb: str, args: dict | None = None, *, server: str | None = None
-    ) -> dict:
-        """Apply a provision verb (manage, provide, deploy, ...) to a node."""
-        return self._prepare("1.0", server).call(
-            ctxt, "change_provision_state", node_ident=node_ident, verb=verb, args=args
-        )
-
-    def change_power_state(
-        self,
-        ctxt: dict,
-        node_ident: str,
-        target: str,
-        power_timeout: int | None = None,
-        *,
-        server: str | None = None,
-    ) -> dict:
-        """Power a node on, off or reboot it."""
-        return self._prepare("1.0", server).call(
-            ctxt, "change_power_state", node_ident=node_ident, target=target, power_timeout=power_timeout
-        )
-
-    def create_node(self, ctxt: dict, values: dict, *, server: str | None = None) -> dict:
-        """Create a node from ``values``; returns it."""
-        return self._prepare("1.0", server).call(ctxt, "create_node", values=values)
-
-    def update_node(self, ctxt: dict, node_ident: str, values: dict, *, server: str | None = None) -> dict:
-        """Change a node's fields; returns it."""
-        return self._prepare("1.0", server).call(ctxt, "update_node", node_ident=node_ident, values=values)
-
-    def destroy_node(self, ctxt: dict, node_ident: str, *, server: str | None = None) -> None:
-        """Delete a node."""
-        self._prepare("1.0", server).call(ctxt, "destroy_node", node_ident=node_ident)
-
-    def create_port(self, ctxt: dict, values: dict, *, server: str | None = None) -> dict:
-        """Create a port from ``values``; returns it."""
-        return self._prepare("1.0", server).call(ctxt, "create_port", values=values)
-
-    def update_port(self, ctxt: dict, port_ident: str, values: dict, *, server: str | None = None) -> dict:
-        """Change a port's fields; returns it."""
-        return self._prepare("1.0", server).call(ctxt, "update_port", port_ident=port_ident, values=values)
-
-    def destroy_port(self, ctxt: dict, port_ident: str, *, server: str | None = None) -> None:
-        """Delete a port."""
-        self._prepare("1.0", server).call(ctxt, "destroy_port", port_ident=port_ident)

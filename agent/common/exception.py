@@ -134,3 +134,43 @@ class InventoryInvalid(Invalid):
 
 class PowerStateFailure(KilnException):
     message = "Failed to set node power state to %(pstate)s."
+
+
+# --- database errors (formerly agent.db.exceptions) ---
+
+
+class PortAlreadyExists(Conflict):
+    message = "A port with UUID %(uuid)s already exists."
+
+
+class PortDuplicateName(Conflict):
+    message = "A port with name %(name)s already exists."
+
+
+class ConductorNotRegistered(NotFound):
+    message = "Conductor %(conductor)s is not registered."
+
+
+class AllocationNotFound(NotFound):
+    message = "Allocation %(allocation)s could not be found."
+
+
+class AllocationAlreadyExists(Conflict):
+    message = "An allocation with UUID %(uuid)s already exists."
+
+
+class AllocationDuplicateName(Conflict):
+    message = "An allocation with name %(name)s already exists."
+
+
+class InstanceAssociated(Conflict):
+    message = (
+        "Instance %(instance_uuid)s is already associated with a node; it cannot be associated with %(node)s."
+    )
+
+
+class NodeLookupConflict(Conflict):
+    message = (
+        "Lookup by MACs %(macs)s and system UUID %(uuid)s matches several nodes (%(nodes)s); "
+        "remove the duplicate ports or nodes."
+    )

@@ -152,6 +152,12 @@ class DeployInterface(BaseInterface):
     def take_over(self, task) -> None:
         """Take over a node another conductor was managing."""
 
+    def heartbeat(self, task, status: dict[str, Any]) -> None:
+        """React to an agent heartbeat while the node waits for its agent (no-op by default)."""
+
+    def step_result(self, task, step: str, result: dict[str, Any]) -> None:
+        """React to the result of a step the agent ran (no-op by default)."""
+
     def get_deploy_steps(self, task) -> list[dict[str, Any]]:
         """Return the deploy steps this interface offers: [{"step", "priority", "argsinfo", "interface"}]."""
         steps = []
@@ -213,6 +219,9 @@ class InspectInterface(BaseInterface):
     @abc.abstractmethod
     def inspect_hardware(self, task) -> str | None:
         """Inspect the node; return states.INSPECTWAIT to finish asynchronously, else None when done."""
+
+    def inventory_received(self, task, inventory: dict[str, Any]) -> None:
+        """React to an inventory the agent reported while the node is in "inspect wait" (no-op by default)."""
 
 
 INTERFACE_CLASSES: dict[str, type[BaseInterface]] = {

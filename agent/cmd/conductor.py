@@ -1,0 +1,54 @@
+"""kiln-conductor: the conductor service."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+
+from oslo_config import cfg
+from oslo_log import log
+
+from agent.common import config
+
+CONF = cfg.CONF
+LOG = log.getLogger(__name__)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run kiln-conductor until SIGTERM or SIGINT; return the exit status."""
+    log.register_options(CONF)
+    config.parse_args(sys.argv[1:] if argv is None else argv)
+    log.setup(CONF, "kiln-conductor")
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from agent.conductor.service import ConductorService, SchemaOutOfDate
+    from agent.db import api as db_api
+
+    stop = threading.Event()
+
+    def _on_signal(signum: int, _frame) -> None:
+        LOG.info("Received %s, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    try:
+        db_api.configure()
+        service = ConductorService(CONF)
+        service.start()
+    except (cfg.Error, ValueError, OSError, SchemaOutOfDate, SQLAlchemyError) as exc:
+        LOG.error("kiln-conductor cannot start: %s", exc)
+        return 2
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        service.stop()
+        db_api.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""kiln-conductor: registers itself, serves RPC, heartbeats, runs the periodic work, stops cleanly.
+
+Threads: the RPC server's, one that records this conductor's liveness every
+[conductor]heartbeat_interval seconds (kept apart so slow periodic work never makes it look dead),
+and one that runs the periodic passes (silent agents, dead conductors, hash ring) as often.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import oslo_messaging as messaging
+from oslo_config import cfg
+from oslo_log import log as logging
+
+from agent.common import exception, rpc
+from agent.common.opts import conductor as conductor_opts
+from agent.conductor import hash_ring, periodics
+from agent.conductor.drivers import driver_factory
+from agent.conductor.manager import ConductorManager
+from agent.db import api as db_api
+from agent.db import migration
+from agent.node.notify import Notifier
+
+LOG = logging.getLogger(__name__)
+#: Seconds a stopping RPC server may take before shutdown goes on without it.
+RPC_STOP_TIMEOUT = 5.0
+
+
+class SchemaOutOfDate(RuntimeError):
+    """The database schema is not at the revision this code needs."""
+
+
+def check_schema() -> None:
+    """Raise SchemaOutOfDate unless the database is at the newest migration."""
+    current, head = migration.version(), migration.head()
+    if current != head:
+        raise SchemaOutOfDate(
+            f"the database schema is at revision {current or 'none (empty database)'}, this kiln-conductor "
+            f"needs {head}; run `kiln-dbsync upgrade` against {db_api.get_engine().url.render_as_string()}"
+        )
+
+
+class ConductorService:
+    """One conductor process. ``start()`` returns once it serves; ``stop()`` undoes it."""
+
+    def __init__(
+        self,
+        conf: cfg.ConfigOpts = cfg.CONF,
+        transport: messaging.Transport | None = None,
+        notifier: Notifier | None = None,
+    ) -> None:
+        conductor_opts.register(conf)
+        self.conf = conf
+        self.host: str = conf.conductor.host
+        self.manager = ConductorManager(self.host)
+        self.ring = hash_ring.HashRingManager()
+        self.notifier = notifier or Notifier()
+        self._own_transport = transport is None
+        self.transport = transport
+        self.stop_event = threading.Event()
+        self._server: messaging.rpc.server.RPCServer | None = None
+        self._threads: list[threading.Thread] = []
+        self._live: frozenset[str] | None = None
+
+    def _register(self) -> None:
+        types = sorted(driver_factory.hardware_types())
+        db_api.register_conductor(self.host, types, self.conf.conductor.conductor_group)
+        LOG.info("Conductor %s registered with hardware types %s", self.host, ", ".join(types))
+
+    def start(self) -> None:
+        """Check the database, register, serve RPC and start the periodic threads."""
+        check_schema()
+        self._register()
+        if self.transport is None:
+            self.transport = rpc.get_transport(self.conf)
+        self._server = rpc.get_server(self.transport, rpc.CONDUCTOR_TOPIC, self.host, [self.manager])
+        self._server.start()
+        self._spawn(self._heartbeat, self.conf.conductor.heartbeat_interval, "conductor-heartbeat")
+        self._spawn(self.run_periodics, self.conf.conductor.heartbeat_interval, "conductor-periodics")
+        LOG.info("kiln-conductor %s serving RPC on topic %s", self.host, rpc.CONDUCTOR_TOPIC)
+        self.notifier.ready(f"conductor {self.host} serving")
+
+    def _spawn(self, func: Callable[[], None], interval: float, name: str) -> None:
+        def loop() -> None:
+            while not self.stop_event.wait(interval):
+                try:
+                    func()
+                except Exception:  # noqa: BLE001 - a failed pass must not end the loop
+                    LOG.exception("Periodic %s failed; retrying in %s s", name, interval)
+
+        thread = threading.Thread(target=loop, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _heartbeat(self) -> None:
+        try:
+            db_api.touch_conductor(self.host)
+        except exception.ConductorNotRegistered:
+            LOG.warning("Conductor %s was missing from the database; registering again", self.host)
+            self._register()
+
+    def run_periodics(self) -> None:
+        """One pass of the periodic work (the periodic thread calls this every heartbeat_interval)."""
+        self._live = periodics.refresh_ring(self.ring, self._live)
+        periodics.release_dead_conductors(self.host, self.ring)
+        periodics.flag_missing_heartbeats(self.host, self.ring)
+
+    def stop(self) -> None:
+        """Unregister (so the ring moves this conductor's nodes at once), stop RPC and the threads."""
+        self.stop_event.set()
+        self.notifier.stopping()
+        try:
+            db_api.unregister_conductor(self.host)
+        except Exception as exc:  # noqa: BLE001 - shutdown goes on; the others will time it out
+            LOG.warning("Could not unregister conductor %s: %s", self.host, exc)
+        if self._server is not None:
+            rpc.stop_server(self._server, RPC_STOP_TIMEOUT)
+        for thread in self._threads:
+            thread.join(2.0)
+        if self._own_transport and self.transport is not None:
+            self.transport.cleanup()
+        LOG.info("kiln-conductor %s stopped", self.host)

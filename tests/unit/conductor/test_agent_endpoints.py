@@ -1,0 +1,372 @@
+"""The agents' RPC methods on a real SQLite database, called over oslo.messaging's in-memory bus."""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import time
+
+import pytest
+from oslo_config import cfg
+
+from agent.common import config, exception, rpc
+from agent.common.conductor_api import ConductorAPI
+from agent.conductor import agent_endpoints, states
+from agent.conductor.drivers import fake
+from agent.conductor.manager import ConductorManager
+from agent.db import api as db_api
+from agent.db import migration
+from agent.inventory.collect import collect
+
+CONF = cfg.CONF
+HOST = "unit-conductor"
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "sysfs")
+HGX_UUID = "9a5b2c00-1d2e-11ee-8000-3cecef123456"
+HGX_BOOTIF = "a0:88:c2:4e:3f:10"
+
+
+@pytest.fixture(scope="module")
+def hgx_inventory() -> dict:
+    """The hgx-h100 fixture's inventory, as kiln-agent sends it."""
+    return json.loads(json.dumps(collect(os.path.join(FIXTURES, "hgx-h100"), use_nvml=False)))
+
+
+@pytest.fixture
+def conductor(tmp_path):
+    """A ConductorManager served on kombu+memory over a fresh SQLite database; yields the agents' client."""
+    config.register_opts(CONF)
+    CONF([], project="kiln")
+    overrides = {
+        "host": HOST,
+        "node_locked_retry_attempts": 1,
+        "node_locked_retry_interval": 0.0,
+        "agent_heartbeat_interval": 7,
+        "agent_heartbeat_timeout": 40,
+    }
+    for name, value in overrides.items():
+        CONF.set_override(name, value, group="conductor")
+    db_api.configure(f"sqlite:///{tmp_path}/kiln.sqlite")
+    migration.upgrade()
+    db_api.register_conductor(HOST, ["fake-hardware"])
+    transport = rpc.get_transport(CONF, url="kombu+memory:////")
+    server = rpc.get_server(transport, rpc.CONDUCTOR_TOPIC, HOST, [ConductorManager(HOST)])
+    server.start()
+    yield ConductorAPI(transport, timeout=10)
+    rpc.stop_server(server, 10)
+    transport.cleanup()
+    db_api.dispose()
+    for name in overrides:
+        CONF.clear_override(name, group="conductor")
+    CONF.clear_override("enable_discovery", group="conductor")
+
+
+def _lookup(api: ConductorAPI, inv: dict) -> dict:
+    macs = [n["mac_address"] for n in inv["nics"] if n.get("pci_address")]
+    return api.lookup({}, macs, inv["system"]["uuid"], inv["system"]["pxe_interface"])
+
+
+def _wait(predicate, timeout: float = 10.0) -> bool:
+    """Wait for a cast to be handled (casts return before the server runs them)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+# --- lookup ----------------------------------------------------------------------------------------
+
+
+def test_lookup_discovers_an_unknown_node_with_its_ports(conductor, hgx_inventory) -> None:
+    answer = _lookup(conductor, hgx_inventory)
+    uuid = answer["node"]["uuid"]
+    node = db_api.get_node(uuid)
+    assert node.provision_state == "enroll"
+    assert node.driver == "fake-hardware"
+    assert node.power_interface == "fake"
+    assert node.system_uuid == HGX_UUID
+    ports = {p.address: p.pxe_enabled for p in db_api.list_ports(node_id=node.id)}
+    assert len(ports) == 7  # the 7 Ethernet NICs; the two 20-byte IB addresses are no MACs
+    assert ports[HGX_BOOTIF] is True
+    assert ports["3c:ec:ef:12:34:56"] is False
+    assert answer["node"]["provision_state"] == "enroll"
+    assert answer["config"] == {"heartbeat_interval": 7, "heartbeat_timeout": 40, "agent_topic": "kiln.agent"}
+    token = answer["agent_token"]
+    assert isinstance(token, str) and len(token) >= 40
+    assert node.agent_token_hash == agent_endpoints.hash_token(token)
+    assert token not in json.dumps(
+        {k: str(v) for k, v in vars(node).items() if not k.startswith("_")}
+    )  # only its hash is stored
+
+
+def test_token_is_issued_once(conductor, hgx_inventory) -> None:
+    first = _lookup(conductor, hgx_inventory)
+    second = _lookup(conductor, hgx_inventory)
+    assert first["agent_token"]
+    assert second["agent_token"] is None
+    assert second["node"]["uuid"] == first["node"]["uuid"]
+    assert len(db_api.list_nodes()) == 1
+
+
+def test_lookup_matches_an_enrolled_node_by_mac(conductor) -> None:
+    node = db_api.create_node({"name": "rack1-n1", "driver": "fake-hardware"})
+    db_api.create_port({"address": "52:54:00:12:34:56", "node_id": node.id})
+    answer = conductor.lookup({}, ["52:54:00:99:99:99", "52:54:00:12:34:56"], None, None)
+    assert answer["node"]["uuid"] == node.uuid
+    assert answer["node"]["name"] == "rack1-n1"
+    assert len(db_api.list_nodes()) == 1
+
+
+def test_lookup_falls_back_to_the_system_uuid(conductor) -> None:
+    node = db_api.create_node({"driver": "fake-hardware", "system_uuid": HGX_UUID})
+    answer = conductor.lookup({}, ["52:54:00:99:99:99"], HGX_UUID.upper(), None)
+    assert answer["node"]["uuid"] == node.uuid
+
+
+def test_lookup_with_bootif_in_pxe_form(conductor) -> None:
+    answer = conductor.lookup({}, ["52:54:00:00:00:01"], None, "01-52-54-00-00-00-02")
+    ports = {
+        p.address: p.pxe_enabled
+        for p in db_api.list_ports(node_id=db_api.get_node(answer["node"]["uuid"]).id)
+    }
+    assert ports == {"52:54:00:00:00:01": False, "52:54:00:00:00:02": True}
+
+
+def test_lookup_refused_when_discovery_is_off(conductor) -> None:
+    CONF.set_override("enable_discovery", False, group="conductor")
+    with pytest.raises(exception.DiscoveryDisabled) as err:
+        conductor.lookup({}, ["52:54:00:aa:bb:cc"], HGX_UUID, None)
+    assert "52:54:00:aa:bb:cc" in str(err.value)
+    assert "enable_discovery" in str(err.value)
+    assert db_api.list_nodes() == []
+
+
+def test_lookup_without_any_identity_is_invalid(conductor) -> None:
+    with pytest.raises(exception.InvalidParameterValue) as err:
+        conductor.lookup({}, ["not-a-mac"], "nope", None)
+    assert "not-a-mac" in str(err.value)
+
+
+def test_lookup_matching_two_nodes_is_a_conflict(conductor) -> None:
+    a = db_api.create_node({"driver": "fake-hardware"})
+    b = db_api.create_node({"driver": "fake-hardware"})
+    db_api.create_port({"address": "52:54:00:00:00:0a", "node_id": a.id})
+    db_api.create_port({"address": "52:54:00:00:00:0b", "node_id": b.id})
+    with pytest.raises(exception.NodeLookupConflict) as err:
+        conductor.lookup({}, ["52:54:00:00:00:0a", "52:54:00:00:00:0b"], None, None)
+    assert a.uuid in str(err.value) and b.uuid in str(err.value)
+
+
+# --- report_inventory ------------------------------------------------------------------------------
+
+
+def test_report_stores_inventory_properties_traits_and_name(conductor, hgx_inventory) -> None:
+    answer = _lookup(conductor, hgx_inventory)
+    uuid, token = answer["node"]["uuid"], answer["agent_token"]
+    result = conductor.report_inventory({}, uuid, token, hgx_inventory, None)
+    assert result["stored"] is True
+    assert "CUSTOM_GPU_H100_SXM5_80GB" in result["traits"]
+    assert "CUSTOM_GPU_COUNT_8" in result["traits"]
+    node = db_api.get_node(uuid)
+    assert node.name == "gpu-node-01"
+    assert node.properties == {
+        "cpus": 224,
+        "cpu_arch": "x86_64",
+        "memory_mb": 2097152,
+        "local_gb": 893,  # 960197124096 B // GiB - 1
+        "capabilities": "boot_mode:uefi",
+    }
+    assert sorted(node.traits) == [
+        "CUSTOM_BOOT_UEFI",
+        "CUSTOM_GPU_COUNT_8",
+        "CUSTOM_GPU_H100_SXM5_80GB",
+        "CUSTOM_GPU_LINK_DEGRADED",
+        "CUSTOM_GPU_NVIDIA",
+        "CUSTOM_NIC_400G",
+        "CUSTOM_NIC_SRIOV",
+        "CUSTOM_NVSWITCH",
+    ]
+    assert db_api.get_node_inventory(node.id) == hgx_inventory
+    (entry,) = db_api.list_inventory_history(node.id)
+    assert entry["changes"] is None
+    assert node.reservation is None
+
+
+def test_report_keeps_operator_traits_and_replaces_kiln_ones(conductor, hgx_inventory) -> None:
+    answer = _lookup(conductor, hgx_inventory)
+    uuid, token = answer["node"]["uuid"], answer["agent_token"]
+    conductor.report_inventory({}, uuid, token, hgx_inventory)
+    db_api.add_node_trait(uuid, "CUSTOM_RACK_A12")
+    changed = copy.deepcopy(hgx_inventory)
+    changed["gpus"] = changed["gpus"][:4]
+    for gpu in changed["gpus"]:
+        gpu["pcie"]["degraded"] = False
+    changes = {"removed": {"gpus": ["0000:ba:00.0"]}}
+    result = conductor.report_inventory({}, uuid, token, changed, changes)
+    assert "CUSTOM_GPU_COUNT_4" in result["traits"]
+    assert "CUSTOM_GPU_COUNT_8" not in result["traits"]
+    assert "CUSTOM_GPU_LINK_DEGRADED" not in result["traits"]
+    assert "CUSTOM_RACK_A12" in result["traits"]
+    history = db_api.list_inventory_history(uuid)
+    assert [h["changes"] for h in history] == [changes, None]
+    assert len(db_api.get_node_inventory(uuid)["gpus"]) == 4
+
+
+def test_report_enrolls_ports_of_new_nics(conductor, hgx_inventory) -> None:
+    answer = _lookup(conductor, hgx_inventory)
+    uuid, token = answer["node"]["uuid"], answer["agent_token"]
+    grown = copy.deepcopy(hgx_inventory)
+    nic = dict(grown["nics"][0], name="enp200s0", mac_address="b8:3f:d2:00:00:01", pci_address="0000:c8:00.0")
+    grown["nics"].append(nic)
+    conductor.report_inventory({}, uuid, token, grown)
+    port = db_api.get_port_by_address("b8:3f:d2:00:00:01")
+    assert port.node_id == db_api.get_node(uuid).id
+    assert port.pxe_enabled is False
+
+
+def test_invalid_inventory_is_refused_naming_the_paths(conductor, hgx_inventory) -> None:
+    answer = _lookup(conductor, hgx_inventory)
+    uuid, token = answer["node"]["uuid"], answer["agent_token"]
+    bad = copy.deepcopy(hgx_inventory)
+    bad["cpu"]["count"] = "many"
+    bad["gpus"][2]["pci_address"] = 7
+    with pytest.raises(exception.InventoryInvalid) as err:
+        conductor.report_inventory({}, uuid, token, bad)
+    assert "$.cpu.count" in str(err.value)
+    assert "$.gpus[2].pci_address" in str(err.value)
+    assert uuid in str(err.value)
+    assert db_api.get_node_inventory(uuid) is None
+    assert db_api.get_node(uuid).properties == {}
+
+
+@pytest.mark.parametrize("token", ["forged-token", "", None])
+def test_wrong_token_is_rejected_logged_and_nothing_stored(conductor, hgx_inventory, caplog, token) -> None:
+    answer = _lookup(conductor, hgx_inventory)
+    uuid = answer["node"]["uuid"]
+    caplog.set_level(logging.WARNING, logger="agent.conductor.agent_endpoints")
+    with pytest.raises(exception.InvalidAgentToken) as err:
+        conductor.report_inventory({}, uuid, token, hgx_inventory)
+    assert uuid in str(err.value)
+    assert any(uuid in r.getMessage() and "report_inventory" in r.getMessage() for r in caplog.records)
+    assert db_api.get_node_inventory(uuid) is None
+    assert db_api.list_inventory_history(uuid) == []
+    assert db_api.get_node(uuid).traits == []
+
+
+def test_unknown_node_is_rejected_as_a_bad_token(conductor, hgx_inventory) -> None:
+    with pytest.raises(exception.InvalidAgentToken):
+        conductor.report_inventory({}, "1be26c0b-03f2-4d2e-ae87-c02d7f33c123", "x", hgx_inventory)
+
+
+def test_report_on_a_locked_node_says_who_holds_it(conductor, hgx_inventory) -> None:
+    answer = _lookup(conductor, hgx_inventory)
+    uuid = answer["node"]["uuid"]
+    db_api.reserve_node("other-conductor", uuid)
+    with pytest.raises(exception.NodeLocked) as err:
+        conductor.report_inventory({}, uuid, answer["agent_token"], hgx_inventory)
+    assert "other-conductor" in str(err.value)
+    assert db_api.get_node_inventory(uuid) is None
+
+
+# --- heartbeat and step_result ----------------------------------------------------------------------
+
+
+def test_heartbeat_is_recorded(conductor, hgx_inventory) -> None:
+    answer = _lookup(conductor, hgx_inventory)
+    uuid = answer["node"]["uuid"]
+    assert db_api.get_node(uuid).last_heartbeat_at is None
+    conductor.heartbeat({}, uuid, answer["agent_token"], {"uptime_s": 3.0})
+    assert _wait(lambda: db_api.get_node(uuid).last_heartbeat_at is not None)
+
+
+def test_heartbeat_with_wrong_token_records_nothing(conductor, hgx_inventory) -> None:
+    answer = _lookup(conductor, hgx_inventory)
+    uuid = answer["node"]["uuid"]
+    conductor.heartbeat({}, uuid, "forged", {})
+    conductor.heartbeat({}, uuid, answer["agent_token"], {})  # casts are handled in order
+    assert _wait(lambda: db_api.get_node(uuid).last_heartbeat_at is not None)
+    node = db_api.get_node(uuid)
+    db_api.update_node(uuid, {"last_heartbeat_at": None})
+    conductor.heartbeat({}, uuid, "forged", {})
+    conductor.step_result({}, uuid, "forged", "erase_devices", {"status": "succeeded"})
+    assert not _wait(lambda: db_api.get_node(uuid).last_heartbeat_at is not None, 1.0)
+    assert node.reservation is None
+
+
+def test_heartbeat_clears_the_heartbeat_fault(conductor, hgx_inventory) -> None:
+    answer = _lookup(conductor, hgx_inventory)
+    uuid = answer["node"]["uuid"]
+    message = agent_endpoints.heartbeat_error(uuid, 40, None)
+    db_api.update_node(uuid, {"fault": agent_endpoints.HEARTBEAT_FAULT, "last_error": message})
+    conductor.heartbeat({}, uuid, answer["agent_token"], {})
+    assert _wait(lambda: db_api.get_node(uuid).fault is None)
+    assert _wait(lambda: db_api.get_node(uuid).reservation is None)
+    assert db_api.get_node(uuid).last_error is None
+
+
+class _Recorder:
+    """Counts the hook calls of a fake deploy/inspect interface (real objects, patched onto the class)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+
+@pytest.fixture
+def hooks(monkeypatch):
+    """Record the deploy and inspect hooks the endpoints call on the fake interfaces."""
+    rec = _Recorder()
+    monkeypatch.setattr(
+        fake.FakeDeploy,
+        "heartbeat",
+        lambda self, task, status: rec.calls.append(("heartbeat", task.node.uuid, task.locked, status)),
+        raising=False,
+    )
+    monkeypatch.setattr(
+        fake.FakeDeploy,
+        "step_result",
+        lambda self, task, step, result: rec.calls.append(("step_result", task.node.uuid, step, result)),
+        raising=False,
+    )
+    monkeypatch.setattr(
+        fake.FakeInspect,
+        "inventory_received",
+        lambda self, task, inv: rec.calls.append(("inventory_received", task.node.uuid, len(inv["gpus"]))),
+        raising=False,
+    )
+    return rec
+
+
+def test_heartbeat_in_wait_call_back_calls_the_deploy_hook_under_lock(
+    conductor, hgx_inventory, hooks
+) -> None:
+    answer = _lookup(conductor, hgx_inventory)
+    uuid = answer["node"]["uuid"]
+    conductor.heartbeat({}, uuid, answer["agent_token"], {"n": 1})  # enroll: no hook
+    assert _wait(lambda: db_api.get_node(uuid).last_heartbeat_at is not None)
+    db_api.update_node(uuid, {"provision_state": states.DEPLOYWAIT})
+    conductor.heartbeat({}, uuid, answer["agent_token"], {"n": 2})
+    assert _wait(lambda: hooks.calls)
+    assert hooks.calls == [("heartbeat", uuid, True, {"n": 2})]
+
+
+def test_step_result_reaches_the_deploy_hook(conductor, hgx_inventory, hooks) -> None:
+    answer = _lookup(conductor, hgx_inventory)
+    uuid = answer["node"]["uuid"]
+    result = {"command_id": "c1", "status": "succeeded", "result": {"bytes": 4096}, "error": None}
+    conductor.step_result({}, uuid, answer["agent_token"], "write_image", result)
+    assert _wait(lambda: hooks.calls)
+    assert hooks.calls == [("step_result", uuid, "write_image", result)]
+    assert _wait(lambda: db_api.get_node(uuid).reservation is None)
+
+
+def test_inventory_in_inspect_wait_reaches_the_inspect_hook(conductor, hgx_inventory, hooks) -> None:
+    answer = _lookup(conductor, hgx_inventory)
+    uuid = answer["node"]["uuid"]
+    conductor.report_inventory({}, uuid, answer["agent_token"], hgx_inventory)
+    assert hooks.calls == []
+    db_api.update_node(uuid, {"provision_state": states.INSPECTWAIT})
+    conductor.report_inventory({}, uuid, answer["agent_token"], hgx_inventory)
+    assert hooks.calls == [("inventory_received", uuid, 8)]
