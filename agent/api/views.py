@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from agent.api import base, errors
+from agent.conductor.drivers import secrets
 
 # Node field -> minor version that introduced it.
 NODE_FIELDS: dict[str, int] = {
@@ -171,7 +172,7 @@ def node_view(
         properties=node.get("properties") or {},
         extra=node.get("extra") or {},
         instance_info=node.get("instance_info") or {},
-        driver_info=node.get("driver_info") or {},
+        driver_info=secrets.mask_driver_info(node.get("driver_info")),
         traits=list(node.get("traits") or []),
         links=base.links(req, "nodes", uuid),
         ports=base.links(req, "nodes", uuid, "/ports"),

@@ -18,7 +18,11 @@ _OPT_MODULES = [
     "agent.common.opts.database",
     "agent.common.opts.default",
     "agent.common.opts.deploy",
+    "agent.common.opts.dnsmasq",
     "agent.common.opts.inventory",
+    "agent.common.opts.ipmi",
+    "agent.common.opts.pxe",
+    "agent.common.opts.redfish",
 ]
 
 

@@ -1,0 +1,28 @@
+"""Options of the dnsmasq files the boot interfaces write (dhcp-hostsdir, dhcp-optsdir)."""
+
+from oslo_config import cfg
+
+GROUP = "dnsmasq"
+
+OPTS = [
+    cfg.StrOpt(
+        "hostsdir",
+        default="$state_path/dnsmasq/hostsdir",
+        help="dnsmasq's dhcp-hostsdir: one file per PXE-enabled port tags its MAC with its node.",
+    ),
+    cfg.StrOpt(
+        "optsdir",
+        default="$state_path/dnsmasq/optsdir",
+        help="dnsmasq's dhcp-optsdir: one file per node with its tagged boot options.",
+    ),
+    cfg.StrOpt(
+        "pid_file",
+        help="dnsmasq's pid file; when set, dnsmasq gets SIGHUP after files are removed (it only adds "
+        "entries from the directories by itself).",
+    ),
+    cfg.BoolOpt(
+        "ignore_unknown",
+        default=True,
+        help="Rendered dnsmasq configs answer only MACs with a host file (dhcp-ignore=tag:!known).",
+    ),
+]

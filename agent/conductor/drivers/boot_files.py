@@ -1,0 +1,194 @@
+"""Safe names and safe writes for boot files: strict MACs and UUIDs, nothing outside the configured dirs."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import uuid as uuidlib
+from typing import Any
+
+import jinja2
+
+from agent.common import exception
+from agent.common.config import CONF
+from agent.common.opts import default as default_opts
+from agent.common.opts import dnsmasq as dnsmasq_opts
+from agent.common.opts import pxe as pxe_opts
+
+for _module in (default_opts, pxe_opts, dnsmasq_opts):
+    CONF.register_opts(_module.OPTS, group=_module.GROUP)
+
+_MAC = re.compile(r"^[0-9a-f]{2}([:-])[0-9a-f]{2}(\1[0-9a-f]{2}){4}$")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+# What may appear in a URL or kernel parameter we render: no spaces or quotes, nothing iPXE or GRUB
+# expands or splits on ($ ; # ( ) { }).
+_SAFE_TOKEN = re.compile(r"^[A-Za-z0-9._~:/?\[\]@!&*+,=%-]+$")
+_PARAM_KEY = re.compile(r"^[A-Za-z0-9_.\-]+$")
+
+TEMPLATES = os.path.join(os.path.dirname(__file__), "templates")
+_ENV = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(TEMPLATES),
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    autoescape=False,
+)
+
+
+def render(template: str, **values: Any) -> str:
+    """Render one of the boot templates (iPXE, PXELINUX, GRUB, dnsmasq.conf) with ``values``."""
+    return _ENV.get_template(template).render(**values)
+
+
+def normalize_mac(mac: Any, where: str = "") -> str:
+    """``mac`` as lower-case aa:bb:cc:dd:ee:ff; InvalidParameterValue for anything else."""
+    text = mac.strip().lower() if isinstance(mac, str) else None
+    if not text or not _MAC.match(text):
+        raise exception.InvalidParameterValue(
+            err=f"{where}{mac!r} is not a MAC address (expected six hex pairs like aa:bb:cc:dd:ee:ff)."
+        )
+    return text.replace("-", ":")
+
+
+def mac_hexhyp(mac: str) -> str:
+    """A normalised MAC as aa-bb-cc-dd-ee-ff (iPXE's ${mac:hexhyp}, PXELINUX's file names)."""
+    return normalize_mac(mac).replace(":", "-")
+
+
+def node_uuid(node: Any) -> str:
+    """The node's UUID, checked to be a canonical lower-case UUID (it names directories)."""
+    value = getattr(node, "uuid", None)
+    if not isinstance(value, str) or not _UUID.match(value):
+        raise exception.InvalidParameterValue(err=f"Node UUID {value!r} is not a canonical lower-case UUID.")
+    return str(uuidlib.UUID(value))
+
+
+def check_token(value: Any, what: str, node: str) -> str:
+    """A URL or kernel parameter value: non-empty, no whitespace, quotes or control characters."""
+    if not isinstance(value, str) or not _SAFE_TOKEN.match(value):
+        raise exception.InvalidParameterValue(
+            err=f"Node {node}: {what} {value!r} is not usable on a boot command line "
+            "(empty, or has spaces, quotes or control characters)."
+        )
+    return value
+
+
+def check_param_key(key: Any, node: str) -> str:
+    """A kernel parameter name: letters, digits, '_', '.', '-'."""
+    if not isinstance(key, str) or not _PARAM_KEY.match(key):
+        raise exception.InvalidParameterValue(
+            err=f"Node {node}: kernel parameter name {key!r} is not allowed."
+        )
+    return key
+
+
+def check_cmdline(text: Any, what: str, node: str) -> str:
+    """Free kernel command-line text: printable, single line, no quotes or backslashes."""
+    if not isinstance(text, str) or any(c in text for c in "\"'\\`") or not text.isprintable():
+        raise exception.InvalidParameterValue(
+            err=f"Node {node}: {what} {text!r} has quotes, backslashes or control characters."
+        )
+    return " ".join(text.split())
+
+
+def safe_path(root: str, relpath: str) -> str:
+    """``root``/``relpath`` with every symlink resolved, refused unless it stays inside ``root``."""
+    real_root = os.path.realpath(root)
+    path = os.path.realpath(os.path.join(real_root, relpath))
+    if os.path.commonpath([real_root, path]) != real_root or path == real_root:
+        raise exception.InvalidParameterValue(
+            err=f"Refusing to write {relpath!r}: it resolves to {path}, outside {real_root}."
+        )
+    return path
+
+
+def _link_path(root: str, relpath: str) -> str:
+    """Where a link named ``relpath`` goes: its directory resolved and checked, the name itself kept."""
+    parent = safe_path(root, os.path.dirname(relpath)) if os.path.dirname(relpath) else os.path.realpath(root)
+    name = os.path.basename(relpath)
+    if name in ("", ".", "..") or "/" in name:
+        raise exception.InvalidParameterValue(err=f"Refusing link name {relpath!r} under {root}.")
+    return os.path.join(parent, name)
+
+
+def write_file(root: str, relpath: str, content: str, mode: int = 0o644) -> str:
+    """Write ``content`` to ``root``/``relpath`` atomically (temp file + rename); return the path."""
+    os.makedirs(root, exist_ok=True)
+    path = _link_path(root, relpath)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".kiln-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            stream.write(content)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def link(root: str, relpath: str, target: str) -> str:
+    """Make ``root``/``relpath`` a relative symlink to the file ``root``/``target`` (atomically replaced)."""
+    os.makedirs(root, exist_ok=True)
+    path = _link_path(root, relpath)
+    target_path = safe_path(root, target)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    rel = os.path.relpath(target_path, os.path.dirname(path))
+    tmp = os.path.join(os.path.dirname(path), f".kiln-link-{uuidlib.uuid4().hex}")
+    os.symlink(rel, tmp)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return path
+
+
+def remove(root: str, relpath: str) -> bool:
+    """Remove the file or link ``root``/``relpath`` (never what a link points to); whether it existed."""
+    if not os.path.isdir(root):
+        return False
+    path = _link_path(root, relpath)
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def remove_dir(root: str, relpath: str) -> None:
+    """Remove the directory ``root``/``relpath`` and the files in it (one level, no links followed)."""
+    if not os.path.isdir(root):
+        return
+    path = _link_path(root, relpath)
+    if os.path.islink(path) or not os.path.isdir(path):
+        return
+    for name in os.listdir(path):
+        os.unlink(os.path.join(path, name))
+    os.rmdir(path)
+
+
+def boot_mode(node: Any) -> str:
+    """The node's boot mode from instance_info, driver_internal_info or capabilities, else the default."""
+    instance = getattr(node, "instance_info", None) or {}
+    internal = getattr(node, "driver_internal_info", None) or {}
+    mode = instance.get("deploy_boot_mode") or internal.get("boot_mode")
+    if not mode:
+        caps = (getattr(node, "properties", None) or {}).get("capabilities") or ""
+        if isinstance(caps, dict):
+            mode = caps.get("boot_mode")
+        else:
+            for item in str(caps).split(","):
+                key, _, value = item.partition(":")
+                if key.strip() == "boot_mode":
+                    mode = value.strip()
+    mode = (mode or CONF.pxe.default_boot_mode).lower()
+    if mode not in ("uefi", "bios"):
+        raise exception.InvalidParameterValue(
+            err=f"Node {getattr(node, 'uuid', '?')}: boot mode {mode!r} is not uefi or bios."
+        )
+    return mode

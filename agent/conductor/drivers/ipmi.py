@@ -1,0 +1,221 @@
+"""IPMI power and management through pyghmi: chassis power and the boot device (once/persistent, UEFI flag).
+
+driver_info: ipmi_address (required), ipmi_port (default 623), ipmi_username, ipmi_password.
+IPMI cannot switch the firmware's boot mode; set_boot_mode records it, and the boot-device request
+carries the matching UEFI flag.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from pyghmi import exceptions as pyghmi_exc
+from pyghmi.ipmi import command as ipmi_command
+
+from agent.common import exception
+from agent.common.config import CONF
+from agent.common.opts import ipmi as ipmi_opts
+from agent.conductor import states
+from agent.conductor.drivers import base, boot_files, secrets
+
+CONF.register_opts(ipmi_opts.OPTS, group=ipmi_opts.GROUP)
+
+LOG = logging.getLogger(__name__)
+
+REQUIRED = {"ipmi_address": "IP address or host name of the BMC."}
+OPTIONAL = {
+    "ipmi_port": "UDP port of the BMC (default 623).",
+    "ipmi_username": "BMC user name (default: none).",
+    "ipmi_password": "BMC password (default: empty).",
+}
+
+_BOOT_DEVICES = {
+    base.PXE: "network",
+    base.DISK: "hd",
+    base.CDROM: "optical",
+    base.BIOS: "setup",
+    base.SAFE: "safe",
+}
+_BOOT_DEVICES_BACK = {v: k for k, v in _BOOT_DEVICES.items()}
+_POWER_BACK = {"on": states.POWER_ON, "off": states.POWER_OFF}
+
+
+class IPMIError(exception.KilnException):
+    """The BMC refused or failed an IPMI operation."""
+
+    code = 503
+
+
+def parse_driver_info(node: Any) -> dict[str, Any]:
+    """The node's IPMI settings, checked; errors name the node and the bad or missing key."""
+    info = node.driver_info or {}
+    address = info.get("ipmi_address")
+    if not address or not isinstance(address, str):
+        raise exception.MissingParameterValue(
+            err=f"Node {node.uuid}: driver_info is missing ipmi_address (the BMC's IP address or host name)."
+        )
+    port = info.get("ipmi_port", 623)
+    try:
+        port = int(port)
+    except (TypeError, ValueError):
+        port = -1
+    if not 1 <= port <= 65535:
+        raise exception.InvalidParameterValue(
+            err=f"Node {node.uuid}: driver_info ipmi_port {info.get('ipmi_port')!r} is not a port (1-65535)."
+        )
+    for key in ("ipmi_username", "ipmi_password"):
+        if info.get(key) is not None and not isinstance(info.get(key), str):
+            raise exception.InvalidParameterValue(
+                err=f"Node {node.uuid}: driver_info {key} must be a string."
+            )
+    return {
+        "bmc": address,
+        "port": port,
+        "userid": info.get("ipmi_username") or "",
+        "password": info.get("ipmi_password") or "",
+    }
+
+
+def _run(node: Any, what: str, func_name: str, *args, **kwargs) -> Any:
+    """Open (or reuse) the BMC session and call one pyghmi Command method; IPMIError on failure."""
+    params = parse_driver_info(node)
+    try:
+        cmd = ipmi_command.Command(
+            bmc=params["bmc"], userid=params["userid"], password=params["password"], port=params["port"]
+        )
+        result = getattr(cmd, func_name)(*args, **kwargs)
+    except (pyghmi_exc.PyghmiException, OSError) as exc:
+        raise IPMIError(
+            f"Node {node.uuid}: IPMI {what} at {params['bmc']}:{params['port']} failed: "
+            f"{secrets.mask_text(str(exc), node.driver_info)}"
+        ) from None
+    if isinstance(result, dict) and result.get("error"):
+        raise IPMIError(
+            f"Node {node.uuid}: IPMI {what} at {params['bmc']}:{params['port']} failed: "
+            f"{secrets.mask_text(str(result['error']), node.driver_info)}"
+        )
+    return result
+
+
+class IPMIPower(base.PowerInterface):
+    """Chassis power control over IPMI."""
+
+    def get_properties(self) -> dict[str, str]:
+        """The ipmi_* driver_info keys."""
+        return {**REQUIRED, **OPTIONAL}
+
+    def validate(self, task) -> None:
+        """Check driver_info (no BMC call)."""
+        parse_driver_info(task.node)
+
+    def get_power_state(self, task) -> str:
+        """The chassis power state."""
+        return _POWER_BACK.get(_run(task.node, "power status", "get_power").get("powerstate"), states.ERROR)
+
+    def _wait_for(self, task, wanted: str, timeout: int | None) -> None:
+        timeout = timeout or CONF.ipmi.power_state_change_timeout
+        deadline = time.monotonic() + timeout
+        while True:
+            current = self.get_power_state(task)
+            if current == wanted:
+                return
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(CONF.ipmi.power_state_poll_interval)
+        raise exception.PowerStateFailure(
+            f'Node {task.node.uuid}: IPMI power state did not become "{wanted}" within {timeout} s '
+            f'(the BMC reports "{current}").'
+        )
+
+    def set_power_state(self, task, power_state: str, timeout: int | None = None) -> None:
+        """Power on, off, soft off or reboot, and wait until the BMC reports the new state."""
+        requests = {
+            states.POWER_ON: ("on", states.POWER_ON),
+            states.POWER_OFF: ("off", states.POWER_OFF),
+            states.SOFT_POWER_OFF: ("shutdown", states.POWER_OFF),
+            states.REBOOT: ("boot", states.POWER_ON),
+        }
+        if power_state not in requests:
+            raise exception.InvalidParameterValue(
+                err=f'Node {task.node.uuid}: IPMI cannot set power state "{power_state}"; '
+                f"use one of {', '.join(self.get_supported_power_states(task))}."
+            )
+        request, wanted = requests[power_state]
+        _run(task.node, power_state, "set_power", request, wait=False)
+        LOG.info("Node %s: IPMI %s requested", task.node.uuid, power_state)
+        self._wait_for(task, wanted, timeout)
+
+    def reboot(self, task, timeout: int | None = None) -> None:
+        """Hard reset (power on when off), waiting until it is on."""
+        self.set_power_state(task, states.REBOOT, timeout)
+
+    def get_supported_power_states(self, task) -> list[str]:
+        """Power on, off, soft off and reboot."""
+        return [states.POWER_ON, states.POWER_OFF, states.SOFT_POWER_OFF, states.REBOOT]
+
+
+class IPMIManagement(base.ManagementInterface):
+    """Boot device over IPMI 'set system boot options'."""
+
+    def get_properties(self) -> dict[str, str]:
+        """The ipmi_* driver_info keys."""
+        return {**REQUIRED, **OPTIONAL}
+
+    def validate(self, task) -> None:
+        """Check driver_info (no BMC call)."""
+        parse_driver_info(task.node)
+
+    def get_supported_boot_devices(self, task) -> list[str]:
+        """pxe, disk, cdrom, bios, safe."""
+        return list(_BOOT_DEVICES)
+
+    def set_boot_device(self, task, device: str, persistent: bool = False) -> None:
+        """Boot from ``device`` next time (or always), with the UEFI flag when the node boots UEFI."""
+        if device not in _BOOT_DEVICES:
+            raise exception.InvalidParameterValue(
+                err=f'Node {task.node.uuid}: IPMI boot device "{device}" is not supported; '
+                f"use one of {', '.join(_BOOT_DEVICES)}."
+            )
+        uefi = boot_files.boot_mode(task.node) == base.BOOT_MODE_UEFI
+        _run(
+            task.node,
+            "set boot device",
+            "set_bootdev",
+            _BOOT_DEVICES[device],
+            persist=bool(persistent),
+            uefiboot=uefi,
+        )
+        LOG.info(
+            "Node %s: IPMI boot device %s (%s)",
+            task.node.uuid,
+            device,
+            "persistent" if persistent else "once",
+        )
+
+    def get_boot_device(self, task) -> dict[str, Any]:
+        """{"boot_device": ..., "persistent": bool}; boot_device None when no override is set."""
+        result = _run(task.node, "get boot device", "get_bootdev")
+        return {
+            "boot_device": _BOOT_DEVICES_BACK.get(result.get("bootdev")),
+            "persistent": result.get("persistent"),
+        }
+
+    def get_supported_boot_modes(self, task) -> list[str]:
+        """uefi and bios (recorded; sent as the UEFI flag with each boot-device request)."""
+        return list(base.BOOT_MODES)
+
+    def set_boot_mode(self, task, mode: str) -> None:
+        """Record the node's boot mode in driver_internal_info["boot_mode"]."""
+        if mode not in base.BOOT_MODES:
+            raise exception.InvalidParameterValue(
+                err=f'Node {task.node.uuid}: boot mode "{mode}" is not one of {", ".join(base.BOOT_MODES)}.'
+            )
+        info = dict(task.node.driver_internal_info or {})
+        info["boot_mode"] = mode
+        task.update_node({"driver_internal_info": info})
+
+    def get_boot_mode(self, task) -> str | None:
+        """The recorded (or default) boot mode."""
+        return boot_files.boot_mode(task.node)
