@@ -1,0 +1,123 @@
+"""Periodic passes on a real SQLite database: silent agents, dead conductors, the hash ring."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from oslo_config import cfg
+
+from agent.common import config
+from agent.conductor import agent_endpoints, hash_ring, periodics, states
+from agent.db import api as db_api
+from agent.db import migration
+
+CONF = cfg.CONF
+ME = "cond-me"
+OTHER = "cond-other"
+
+
+@pytest.fixture
+def db(tmp_path):
+    """A migrated SQLite database with this conductor registered."""
+    config.register_opts(CONF)
+    CONF([], project="kiln")
+    CONF.set_override("heartbeat_timeout", 30, group="conductor")
+    db_api.configure(f"sqlite:///{tmp_path}/kiln.sqlite")
+    migration.upgrade()
+    db_api.register_conductor(ME, ["fake-hardware"])
+    yield
+    db_api.dispose()
+    CONF.clear_override("heartbeat_timeout", group="conductor")
+
+
+def _ago(seconds: int) -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=seconds)
+
+
+def _node(name: str, state: str, beat_ago: int | None, **values) -> str:
+    node = db_api.create_node(
+        {
+            "name": name,
+            "driver": "fake-hardware",
+            "provision_state": state,
+            "provision_updated_at": _ago(1000),
+            "last_heartbeat_at": None if beat_ago is None else _ago(beat_ago),
+            **values,
+        }
+    )
+    return node.uuid
+
+
+def _ring(*hosts: str) -> hash_ring.HashRingManager:
+    return hash_ring.HashRingManager(conductors=lambda: [{"hostname": h} for h in hosts], reset_interval=3600)
+
+
+def test_silent_agents_are_flagged(db) -> None:
+    silent = _node("silent", states.ENROLL, 500)
+    waiting = _node("waiting", states.DEPLOYWAIT, None)
+    never = _node("never", states.ENROLL, None)
+    fresh = _node("fresh", states.ENROLL, 5)
+    maint = _node("maint", states.ENROLL, 500, maintenance=True)
+    idle = _node("idle", states.AVAILABLE, 500)
+    flagged = periodics.flag_missing_heartbeats(ME, _ring(ME), timeout_s=300)
+    assert sorted(flagged) == sorted([silent, waiting])
+    node = db_api.get_node(silent)
+    assert node.fault == agent_endpoints.HEARTBEAT_FAULT
+    assert silent in node.last_error and "300 s" in node.last_error
+    assert node.reservation is None
+    for uuid in (never, fresh, maint, idle):
+        assert db_api.get_node(uuid).fault is None
+    assert periodics.flag_missing_heartbeats(ME, _ring(ME), timeout_s=300) == []  # flagged once
+
+
+def test_only_this_conductors_nodes_are_flagged(db) -> None:
+    ring = _ring(ME, OTHER)
+    uuids = [_node(f"n{i}", states.ENROLL, 500) for i in range(12)]
+    mine = {u for u in uuids if ring.get_conductor_for({"uuid": u, "conductor_group": ""}) == ME}
+    assert 0 < len(mine) < 12
+    assert set(periodics.flag_missing_heartbeats(ME, ring, timeout_s=300)) == mine
+    # The other conductor dies: the ring without it hands every node to this one.
+    assert set(periodics.flag_missing_heartbeats(ME, _ring(ME), timeout_s=300)) == set(uuids) - mine
+
+
+def test_dead_conductor_locks_are_released_and_its_work_failed(db) -> None:
+    db_api.register_conductor("dead-1", ["fake-hardware"])
+    db_api.unregister_conductor("dead-1")
+    deploying = _node("deploying", states.DEPLOYING, None)
+    available = _node("available", states.AVAILABLE, None)
+    mine_locked = _node("mine", states.CLEANING, None)
+    for uuid in (deploying, available):
+        db_api.reserve_node("dead-1", uuid)
+    db_api.reserve_node(ME, mine_locked)
+    freed = periodics.release_dead_conductors(ME, _ring(ME))
+    assert freed == {"dead-1": 2}
+    node = db_api.get_node(deploying)
+    assert node.reservation is None
+    assert node.provision_state == states.DEPLOYFAIL
+    assert "dead-1" in node.last_error and "deploying" in node.last_error
+    assert db_api.get_node(available).provision_state == states.AVAILABLE
+    assert db_api.get_node(available).reservation is None
+    assert db_api.get_node(mine_locked).reservation == ME  # a live conductor's lock stays
+    assert periodics.release_dead_conductors(ME, _ring(ME)) == {}
+
+
+def test_refresh_ring_rebuilds_when_the_live_set_changes(db) -> None:
+    reads = []
+
+    def source():
+        reads.append(1)
+        return db_api.get_online_conductors(30)
+
+    ring = hash_ring.HashRingManager(conductors=source, reset_interval=3600)
+    live = periodics.refresh_ring(ring, None)
+    assert live == {ME}
+    ring.rings()
+    assert periodics.refresh_ring(ring, live) == {ME}
+    ring.rings()
+    assert len(reads) == 1  # unchanged: the built ring is kept
+    db_api.register_conductor(OTHER, ["fake-hardware"])
+    live = periodics.refresh_ring(ring, live)
+    assert live == {ME, OTHER}
+    assert set(ring.get_ring("").hosts) == {ME, OTHER}
+    assert len(reads) == 2
