@@ -120,6 +120,9 @@ def start_agent_command(task, step: str, args: dict[str, Any], kind: str) -> dic
     if status in (SUCCEEDED, FAILED):
         LOG.info("Node %s: agent step %s finished at once (%s)", task.node.uuid, step, status)
         return answer
+    if status is None and "command_id" not in answer:
+        # An agent that runs steps synchronously answers with the step's own result.
+        return {"command_id": None, "status": SUCCEEDED, "result": answer, "error": None}
     command = {
         "command_id": answer.get("command_id"),
         "step": step,
