@@ -293,6 +293,7 @@ class Demo:
 
     def _stop(self, service, transport) -> None:
         from agent.db import api as db_api
+        from agent.db import engine as db_engine
 
         agents = [n.agent for n in self.nodes if n.agent is not None]
         for agent in agents:
@@ -314,4 +315,4 @@ class Demo:
         if transport is not None:
             transport.cleanup()
         if service is not None:
-            db_api.get_engine().dispose()
+            db_engine.dispose()
