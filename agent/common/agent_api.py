@@ -1,7 +1,7 @@
 """Client the conductor uses to command one agent (topic ``kiln.agent``, server = node UUID).
 
 API version history:
-    1.0 - ping, get_inventory, run_step.
+    1.0 - ping, get_inventory, run_step, get_step_status.
 """
 
 from __future__ import annotations
@@ -62,7 +62,18 @@ class AgentAPI:
         *,
         timeout: float | None = None,
     ) -> dict:
-        """Run one step (deploy, clean, ...) on the agent and return its result."""
+        """Start one step (write_image, erase_devices, ...); returns {"command_id", "step", "status"}.
+
+        The agent reports the outcome with the conductor's step_result; get_step_status polls it.
+        """
         return self._prepare(node_uuid, "1.0", timeout).call(
             ctxt, "run_step", agent_token=agent_token, step=step, args=args or {}
+        )
+
+    def get_step_status(
+        self, ctxt: dict, node_uuid: str, agent_token: str, command_id: str, *, timeout: float | None = None
+    ) -> dict:
+        """The result of a started step ({"status": "succeeded"|"failed", ...}) or {"status": "running"}."""
+        return self._prepare(node_uuid, "1.0", timeout).call(
+            ctxt, "get_step_status", agent_token=agent_token, command_id=command_id
         )

@@ -5,10 +5,14 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import oslo_messaging as messaging
 
 from agent.common import exception
+
+if TYPE_CHECKING:
+    from agent.node.steps.runner import StepRunner
 
 LOG = logging.getLogger(__name__)
 
@@ -16,7 +20,11 @@ Step = Callable[[dict], dict]
 
 
 class AgentEndpoint:
-    """ping, get_inventory and run_step; each call must carry this node's agent token."""
+    """ping, get_inventory, run_step and get_step_status; each call must carry this node's agent token.
+
+    With a ``runner`` (agent.node.steps.runner.StepRunner), run_step starts the step in the
+    background and answers at once; without one, ``steps`` run synchronously (tests, simple agents).
+    """
 
     target = messaging.Target(version="1.0")
 
@@ -27,12 +35,14 @@ class AgentEndpoint:
         inventory: Callable[[], dict],
         steps: dict[str, Step] | None = None,
         version: str = "unknown",
+        runner: StepRunner | None = None,
     ) -> None:
         self.node_uuid = node_uuid
         self._token = token
         self._inventory = inventory
         self.steps = dict(steps or {})
         self.version = version
+        self.runner = runner
 
     def _check_token(self, ctxt: dict, method: str, agent_token: str | None) -> None:
         expected = self._token()
@@ -58,12 +68,16 @@ class AgentEndpoint:
         self._check_token(ctxt, "get_inventory", agent_token)
         return self._inventory()
 
-    @messaging.expected_exceptions(exception.InvalidAgentToken, exception.InvalidParameterValue)
+    @messaging.expected_exceptions(
+        exception.InvalidAgentToken, exception.InvalidParameterValue, exception.InvalidState
+    )
     def run_step(
         self, ctxt: dict, agent_token: str | None = None, step: str = "", args: dict | None = None
     ) -> dict:
-        """Run one named step with ``args`` and return its result."""
+        """Start one named step with ``args`` (runner: returns {"command_id", "step", "status"})."""
         self._check_token(ctxt, "run_step", agent_token)
+        if self.runner is not None:
+            return self._start_step(step, args)
         fn = self.steps.get(step)
         if fn is None:
             known = ", ".join(sorted(self.steps)) or "none"
@@ -77,3 +91,33 @@ class AgentEndpoint:
             )
         LOG.info("Running step %s on node %s", step, self.node_uuid)
         return fn(args or {})
+
+    def _start_step(self, step: str, args: dict | None) -> dict:
+        from agent.node.steps.errors import StepError
+        from agent.node.steps.runner import AgentBusy, UnknownStep
+
+        try:
+            started = self.runner.start(step, args)
+        except (UnknownStep, StepError) as exc:
+            raise exception.InvalidParameterValue(err=f"Agent on node {self.node_uuid}: {exc}") from exc
+        except AgentBusy as exc:
+            raise exception.InvalidState(
+                reason=f"agent on node {self.node_uuid} is busy: {exc}; wait for its step_result"
+            ) from exc
+        LOG.info("Started step %s on node %s (command %s)", step, self.node_uuid, started["command_id"])
+        return started
+
+    @messaging.expected_exceptions(exception.InvalidAgentToken, exception.InvalidParameterValue)
+    def get_step_status(self, ctxt: dict, agent_token: str | None = None, command_id: str = "") -> dict:
+        """The result of a step started by run_step, or {"status": "running"} while it runs."""
+        self._check_token(ctxt, "get_step_status", agent_token)
+        if self.runner is None:
+            raise exception.InvalidParameterValue(
+                err=f"Agent on node {self.node_uuid} runs steps synchronously; there is no command status"
+            )
+        from agent.node.steps.runner import UnknownStep
+
+        try:
+            return self.runner.status(command_id)
+        except UnknownStep as exc:
+            raise exception.InvalidParameterValue(err=f"Agent on node {self.node_uuid}: {exc}") from exc

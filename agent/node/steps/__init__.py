@@ -1,0 +1,1 @@
+"""The steps the agent runs for the conductor: write an image, a configdrive, erase, power, logs."""
