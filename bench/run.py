@@ -163,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
             f"\nkiln on the largest fixture tree ({os.path.relpath(LARGEST_TREE, REPO)}), in-process median:"
         )
         print(f"  collect + to_ironic + json            {tree['median_s'] * ms:9.2f} ms")
+    print("\nconductor over the local RabbitMQ (full run: python -m bench.conductor_bench):", flush=True)
+    __import__("bench.conductor_bench").conductor_bench.main(["--agents", "100", "--window", "5"])
     verdict = {
         "inprocess_ratio": round(ratio_in, 1),
         "process_ratio": round(ratio_proc, 1),
