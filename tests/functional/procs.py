@@ -1,0 +1,126 @@
+"""Start Kiln's services as real processes for functional tests: a throwaway PostgreSQL database,
+kiln-dbsync, kiln-conductor and kiln-agent, each with its own config file and log."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy
+
+REPO = Path(__file__).resolve().parents[2]
+RABBIT_URL = "rabbit://guest:guest@127.0.0.1:5672/"
+POSTGRES = "postgresql+psycopg2://postgres@127.0.0.1"
+RABBITMQCTL = shutil.which("rabbitmqctl")
+
+
+def reachable(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something listens on ``host:port``."""
+    try:
+        socket.create_connection((host, port), timeout=3).close()
+        return True
+    except OSError:
+        return False
+
+
+@contextmanager
+def throwaway_postgres() -> Iterator[str]:
+    """Create database kiln_ft_<random> on the local PostgreSQL; yield its URL; drop it afterwards."""
+    name = f"kiln_ft_{uuid.uuid4().hex[:12]}"
+    admin = sqlalchemy.create_engine(f"{POSTGRES}/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"CREATE DATABASE {name}")
+        yield f"{POSTGRES}/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.dispose()
+
+
+def write_conf(path: Path, sections: dict[str, dict]) -> Path:
+    """Write an ini file of ``{section: {option: value}}``."""
+    lines: list[str] = []
+    for section, options in sections.items():
+        lines.append(f"[{section}]")
+        lines += [f"{key} = {value}" for key, value in options.items()]
+        lines.append("")
+    path.write_text("\n".join(lines))
+    return path
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO), "PYTHONWARNINGS": "ignore"}
+
+
+def dbsync(conf: Path) -> None:
+    """Run ``kiln-dbsync upgrade`` with ``conf``; raise on failure."""
+    subprocess.run(
+        [sys.executable, "-m", "agent.cmd.dbsync", "--config-file", str(conf), "upgrade"],
+        cwd=REPO,
+        env=_env(),
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+
+
+def start(module: str, conf: Path, log: Path) -> subprocess.Popen:
+    """Start ``python -m <module> --config-file conf`` with its output in ``log``."""
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", module, "--config-file", str(conf), "--log-file", str(log)],
+            cwd=REPO,
+            env=_env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def stop(proc: subprocess.Popen, timeout: float = 30) -> int:
+    """SIGTERM ``proc`` and wait for it (SIGKILL after ``timeout``); its exit status."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
+def wait_for(predicate: Callable[[], object], timeout: float, what: str, procs: tuple = ()) -> object:
+    """Poll ``predicate`` until it is truthy (returned); AssertionError naming ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for proc in procs:
+            assert proc.poll() is None, f"{proc.args} exited with {proc.returncode} while waiting for {what}"
+        try:
+            value = predicate()
+        except Exception:  # noqa: BLE001 - not there yet (row missing, broker down, ...)
+            value = None
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def rabbitmqctl(*args: str) -> None:
+    """Run rabbitmqctl with ``args``."""
+    subprocess.run([RABBITMQCTL, *args], check=True, capture_output=True, timeout=120)
+
+
+def read(path: Path) -> str:
+    """A log file's text ('' when missing)."""
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
