@@ -92,6 +92,9 @@ class Demo:
         self.started = time.monotonic()
         self.rows: list[fleet.FleetRow] = []
         self._by_uuid: dict[str, SimNode] = {}
+        self.tmp = ""
+        self.transport: Any = None
+        self.overrides: _Overrides | None = None
 
     # -- output ---------------------------------------------------------------------------
     def say(self, text: str = "") -> None:
@@ -146,6 +149,10 @@ class Demo:
         overrides.set("connection", self.options.database_url or f"sqlite:///{tmp}/kiln.sqlite", "database")
         overrides.set("host", f"kiln-demo-{socket.gethostname()}", "conductor")
         overrides.set("enable_discovery", True, "conductor")
+        enabled = list(CONF.conductor.enabled_deploy_interfaces)
+        overrides.set(
+            "enabled_deploy_interfaces", enabled + ["direct"] * ("direct" not in enabled), "conductor"
+        )
         overrides.set("heartbeat_interval", 1, "conductor")
         overrides.set("agent_heartbeat_interval", 2, "conductor")
         overrides.set("watch", False, "agent")
@@ -161,6 +168,7 @@ class Demo:
         config.register_opts(CONF)
         overrides = _Overrides(CONF)
         tmp = tempfile.TemporaryDirectory(prefix="kiln-demo-")
+        self.tmp, self.overrides = tmp.name, overrides
         service = transport = None
         try:
             self._configure(overrides, tmp.name)
@@ -171,6 +179,7 @@ class Demo:
                 self.say("kiln-demo: nothing to run: no node could be inventoried (see the notes above)")
                 return 2
             service, transport = self._start_conductor()
+            self.transport = transport
             self._start_agents(transport, tmp.name)
             ok = self._wait()
             self._print_fleet()

@@ -82,11 +82,30 @@ def test_demo_skips_a_tree_of_the_same_machine(tmp_path, capsys) -> None:
     assert "Fleet: 1 of 1 nodes reported" in out
 
 
-def test_deploy_flag_says_what_it_does(capsys) -> None:
+def test_deploy_writes_the_image_and_ends_active(capsys) -> None:
     code = demo_cmd.main(["--no-host", "--trees", "vm", "--deploy"])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "kiln-demo --deploy" in out
+    rest = [line.split("] ", 1)[1] for line in out.splitlines() if line.startswith("[")]
+    states = [r[2:].strip() for r in rest if r.startswith("vm ")]
+    for wanted in (
+        "wait call-back",
+        "deploying (step write_image)",
+        "deploying (step boot_instance)",
+        "active",
+    ):
+        assert wanted in states, states
+    assert (
+        states.index("wait call-back") < states.index("deploying (step write_image)") < states.index("active")
+    )
+    assert "active; the first 8 MiB of /dev/vdb matches the image" in out
+
+
+def test_deploy_without_the_vm_tree_says_why(capsys) -> None:
+    code = demo_cmd.main(["--no-host", "--trees", "storage-sas", "--deploy"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "kiln-demo --deploy: not available: the 'vm' fixture tree is not part of this run" in out
 
 
 @pytest.mark.skipif(shutil.which("kiln-demo") is None, reason="kiln-demo is not installed (pip install -e .)")
