@@ -11,6 +11,7 @@ import os
 import subprocess
 import tempfile
 
+from agent.common import exception
 from agent.common.network_data import build_network_data
 from agent.node.steps import devices, rootdev
 from agent.node.steps.context import StepContext
@@ -37,7 +38,7 @@ def _run(argv: list[str], what: str, stdin: str | None = None) -> str:
 def decode_configdrive(value: str) -> bytes:
     """The filesystem image in a gzipped (or plain) base64 configdrive string."""
     try:
-        data = base64.b64decode(value, validate=False)
+        data = base64.b64decode("".join(value.split()), validate=True)
     except (binascii.Error, ValueError) as exc:
         raise StepError(f"the configdrive is not valid base64: {exc}") from exc
     if data[:2] == b"\x1f\x8b":
@@ -57,13 +58,17 @@ def _tree(workdir: str, contents: dict) -> str:
     root = os.path.join(workdir, "root")
     latest = os.path.join(root, "openstack", "latest")
     os.makedirs(latest)
-    meta = contents.get("meta_data") or {}
+    meta = contents.get("meta_data")
+    meta = {} if meta is None else meta
     if not isinstance(meta, dict):
         raise StepError("configdrive meta_data must be an object")
     files = {"meta_data.json": json.dumps(meta, sort_keys=True)}
     network = contents.get("network_data")
     if network is not None:
-        files["network_data.json"] = json.dumps(build_network_data([], network), sort_keys=True)
+        try:
+            files["network_data.json"] = json.dumps(build_network_data([], network), sort_keys=True)
+        except exception.Invalid as exc:
+            raise StepError(f"configdrive {exc}") from exc
     if contents.get("vendor_data") is not None:
         files["vendor_data.json"] = json.dumps(contents["vendor_data"], sort_keys=True)
     user_data = contents.get("user_data")
@@ -106,8 +111,11 @@ def _table(target: str) -> dict | None:
     return json.loads(proc.stdout)["partitiontable"]
 
 
-def add_partition(target: str, nbytes: int) -> tuple[int, int, str]:
-    """Append a partition of ``nbytes`` (MiB-aligned) at the end of the disk; (offset, size, label type)."""
+def add_partition(target: str, nbytes: int, minimum: int | None = None) -> tuple[int, int, str]:
+    """Append a partition of ``nbytes`` (or, short of room, ``minimum``) at the end of the disk.
+
+    Returns (offset, size, label type); the start is MiB-aligned, the end the last usable sector.
+    """
     ss = devices.sector_size(target)
     table = _table(target)
     if table is None:
@@ -124,10 +132,13 @@ def add_partition(target: str, nbytes: int) -> tuple[int, int, str]:
             raise StepError(f"{target} has 4 primary MBR partitions: no room for the config-2 partition")
     else:
         raise StepError(f"{target} has a {label!r} partition table; only GPT and MBR are supported")
-    sectors = -(-nbytes // MIB) * MIB // ss
     align = MIB // ss
-    start = (last + 1 - sectors) // align * align
     used_end = max((int(p["start"]) + int(p["size"]) for p in table.get("partitions") or []), default=align)
+    for want in (nbytes, minimum or nbytes):
+        sectors = -(-want // MIB) * MIB // ss
+        start = (last + 1 - sectors) // align * align
+        if start >= used_end:
+            break
     if start < used_end:
         raise StepError(
             f"no room for a {sectors * ss // MIB} MiB config-2 partition at the end of {target}: "
@@ -166,7 +177,7 @@ def write_configdrive(ctx: StepContext, args: dict) -> dict:
                 raise StepError(f"configdrive_format {fs!r} is not supported; use iso9660 or vfat")
         else:
             raise StepError(f"configdrive must be a string or an object, got {type(drive).__name__}")
-    offset, size, label = add_partition(target, max(len(data), MAX_BYTES))
+    offset, size, label = add_partition(target, max(len(data), MAX_BYTES), len(data))
     fd = os.open(target, os.O_WRONLY)
     try:
         devices.zero_range(fd, offset, size)

@@ -107,6 +107,25 @@ def signatures(target: str, offset: int = 0) -> dict:
     return out
 
 
+def shared_fs_at(target: str, offset: int) -> str | None:
+    """The cluster filesystem whose superblock starts at ``offset`` (own magic checks, then blkid)."""
+    probes = [
+        (64 * 1024, b"\x01\x16\x19\x70\x00\x00\x00\x01", "gfs2"),  # gfs2_sb: magic, mh_type 1
+        *((2 * bs, b"OCFSV2", "ocfs2") for bs in (512, 1024, 2048, 4096)),  # super block in block 2
+        (2 * MIB, b"\x5e\xf1\xab\x2f", "vmfs"),
+        (MIB, b"\x0d\xd0\x01\xc0", "vmfs_volume_member"),
+    ]
+    fd = os.open(target, os.O_RDONLY)
+    try:
+        for where, magic, fs in probes:
+            if os.pread(fd, len(magic), offset + where) == magic:
+                return fs
+    finally:
+        os.close(fd)
+    fs = signatures(target, offset).get("TYPE")
+    return fs if fs in SHARED_FS else None
+
+
 def check_disk_free(name: str, target: str) -> None:
     """Raise StepError when ``target`` is mounted, held, or carries a shared (cluster) filesystem."""
     reasons: list[str] = []
@@ -116,8 +135,8 @@ def check_disk_free(name: str, target: str) -> None:
     ss = devices.sector_size(target)
     parts = partitions(target)
     for offset, where in [(0, "the disk"), *((int(p["start"]) * ss, p.get("node", "?")) for p in parts)]:
-        fs = signatures(target, offset).get("TYPE")
-        if fs in SHARED_FS:
+        fs = shared_fs_at(target, offset)
+        if fs:
             reasons.append(f"{where} holds a shared {fs} filesystem")
     for p in parts:
         if str(p.get("type", "")).upper() == GPFS_GPT_TYPE:

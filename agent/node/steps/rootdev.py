@@ -106,11 +106,11 @@ def _matches(disk: dict, parsed: dict) -> bool:
             if bool(value) != want:
                 return False
             continue
-        if kind is int:
-            value = str(int(value) // GIB)  # whole GiB, as lsblk-based hints; a str for <or>
-        else:
-            value = quote(str(value).strip().lower())
         try:
+            if kind is int:
+                value = str(int(value) // GIB)  # whole GiB, as lsblk-based hints; a str for <or>
+            else:
+                value = quote(str(value).strip().lower())
             if not specs_matcher.match(value, want):
                 return False
         except (ValueError, TypeError):
