@@ -1,4 +1,4 @@
-"""kiln-api and a conductor as real processes over RabbitMQ (127.0.0.1:5672) and SQLite or PostgreSQL."""
+"""kiln-api and kiln-conductor as real processes over RabbitMQ (127.0.0.1:5672) and SQLite or PostgreSQL."""
 
 from __future__ import annotations
 
@@ -44,6 +44,17 @@ def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
     raise RuntimeError(f"{url} did not answer within {timeout} s")
 
 
+def _wait_log(path: Path, text: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args} exited with {proc.returncode}: {path.read_text()[-2000:]}")
+        if text in path.read_text(errors="replace"):
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"{text!r} did not appear in {path} within {timeout} s")
+
+
 @pytest.fixture(scope="module")
 def kiln(tmp_path_factory):
     """Start a conductor and kiln-api; yield the API's base URL."""
@@ -61,15 +72,22 @@ def kiln(tmp_path_factory):
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     logs = {name: open(tmp / f"{name}.log", "w") for name in ("conductor", "api")}  # noqa: SIM115
-    conductor = subprocess.Popen(
-        [sys.executable, "-m", "tests.functional.api.conductor_proc", "--config-file", str(conf)],
+    subprocess.run(
+        [sys.executable, "-m", "agent.cmd.dbsync", "--config-file", str(conf), "upgrade"],
         cwd=REPO,
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=logs["conductor"],
-        text=True,
+        check=True,
+        capture_output=True,
+        timeout=120,
     )
-    assert conductor.stdout.readline().strip() == "conductor ready"
+    conductor = subprocess.Popen(
+        [sys.executable, "-m", "agent.cmd.conductor", "--config-file", str(conf)],
+        cwd=REPO,
+        env=env,
+        stdout=logs["conductor"],
+        stderr=subprocess.STDOUT,
+    )
+    _wait_log(tmp / "conductor.log", "kiln-conductor func-conductor serving RPC", conductor)
     api = subprocess.Popen(
         [sys.executable, "-m", "agent.cmd.api", "--config-file", str(conf)],
         cwd=REPO,
