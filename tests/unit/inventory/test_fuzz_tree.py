@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -16,34 +17,44 @@ from agent.inventory.collect import collect
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "sysfs")
 TREES = sorted(
     t
-    for t in ("host-kvm", "hgx-h100", "mi300x", "storage-sas", "vm")
+    for t in ("host-kvm", "h200-vm", "hgx-h100", "mi300x", "storage-sas", "vm")
     if os.path.isdir(os.path.join(FIXTURES, t))
 )
 
 ACTIONS = ("garbage", "nul", "truncate", "remove", "loop", "dir")
 
 
+class _Recorder:
+    """Record which files a collect() run reads (real path -> host path, and how)."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, tuple[str, str]] = {}
+
+    def __enter__(self) -> _Recorder:
+        self._orig = base.Root.read_bytes, base.Root.read
+        orig_bytes, orig_read = self._orig
+        seen = self.seen
+
+        def read_bytes(root, rel, **kw):
+            seen.setdefault(os.path.realpath(root.host(rel)), (rel, "bytes"))
+            return orig_bytes(root, rel, **kw)
+
+        def read(root, rel, **kw):
+            seen[os.path.realpath(root.host(rel))] = (rel, "text")
+            return orig_read(root, rel, **kw)
+
+        base.Root.read_bytes, base.Root.read = read_bytes, read
+        return self
+
+    def __exit__(self, *exc) -> None:
+        base.Root.read_bytes, base.Root.read = self._orig
+
+
 def _reads(tree: str) -> dict[str, tuple[str, str]]:
     """Run a pristine inventory and map each file it read (real path) to (host path, how it was read)."""
-    seen: dict[str, tuple[str, str]] = {}
-    orig_bytes, orig_read = base.Root.read_bytes, base.Root.read
-
-    def read_bytes(self, rel, **kw):
-        real = os.path.realpath(self.host(rel))
-        seen.setdefault(real, (rel, "bytes"))
-        return orig_bytes(self, rel, **kw)
-
-    def read(self, rel, **kw):
-        real = os.path.realpath(self.host(rel))
-        seen[real] = (rel, "text")
-        return orig_read(self, rel, **kw)
-
-    base.Root.read_bytes, base.Root.read = read_bytes, read
-    try:
+    with _Recorder() as rec:
         collect(tree, use_nvml=False)
-    finally:
-        base.Root.read_bytes, base.Root.read = orig_bytes, orig_read
-    return seen
+    return rec.seen
 
 
 _READ_CACHE: dict[str, dict] = {}
@@ -82,7 +93,7 @@ def _mutate(path: str, action: str, garbage: bytes) -> None:
 
 
 @pytest.mark.skipif(not TREES, reason="no fixture trees present")
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     tree=st.sampled_from(TREES or ["none"]),
     picks=st.lists(
@@ -93,25 +104,54 @@ def test_mutated_tree_never_raises_and_records_errors(tree: str, picks) -> None:
     """Whatever happens to the files the inventory reads, it returns and names each broken file."""
     files = _files_read(tree)
     assert files, f"the inventory read no file of {tree}"
-    with tempfile.TemporaryDirectory() as tmp:
-        dst = os.path.join(tmp, tree)
-        shutil.copytree(os.path.join(FIXTURES, tree), dst, symlinks=True)
-        must_report: set[str] = set()
-        done: set[str] = set()
+    dst = _work_copy(tree)
+    must_report: dict[str, str] = {}
+    done: list[str] = []
+    try:
         for idx, action, garbage in picks:
             relfile, hostpath, how = files[idx % len(files)]
             if relfile in done:
                 continue
-            done.add(relfile)
+            done.append(relfile)
             _mutate(os.path.join(dst, relfile), action, garbage)
             # A loop or a directory can never be read; NUL bytes in a text attribute are never valid.
             if action in ("loop", "dir") or (action == "nul" and how == "text"):
-                must_report.add(hostpath)
-        inv = collect(dst, use_nvml=False)
-        assert set(inv) >= {"system", "cpu", "memory", "disks", "nics", "gpus", "errors"}
-        reported = {e["path"] for e in inv["errors"]}
-        missing = sorted(p for p in must_report if not any(r == p for r in reported))
-        assert not missing, f"broken files not reported: {missing}; reported {sorted(reported)[:20]}"
+                must_report[os.path.realpath(os.path.join(dst, relfile))] = hostpath
+        with _Recorder() as rec:
+            inv = collect(dst, use_nvml=False)
+    finally:
+        for relfile in done:
+            _restore(tree, relfile)
+    assert set(inv) >= {"system", "cpu", "memory", "disks", "nics", "gpus", "errors"}
+    reported = {e["path"] for e in inv["errors"]}
+    # A broken file the run still read must be named; one it no longer needed (another mutation
+    # changed what it had to read) may go unmentioned.
+    read_now = {rel for rel, _ in rec.seen.values()}
+    missing = sorted(p for p in must_report.values() if p in read_now and p not in reported)
+    assert not missing, f"broken files not reported: {missing}; reported {sorted(reported)[:20]}"
+
+
+_WORK: dict[str, str] = {}
+
+
+def _work_copy(tree: str) -> str:
+    """One scratch copy of a tree per test session; examples mutate it and restore what they touched."""
+    if tree not in _WORK:
+        tmp = tempfile.mkdtemp(prefix="kiln-fuzz-")
+        atexit.register(shutil.rmtree, tmp, True)
+        _WORK[tree] = os.path.join(tmp, tree)
+        shutil.copytree(os.path.join(FIXTURES, tree), _WORK[tree], symlinks=True)
+    return _WORK[tree]
+
+
+def _restore(tree: str, relfile: str) -> None:
+    """Put one file of the scratch copy back as the fixture has it."""
+    path = os.path.join(_WORK[tree], relfile)
+    if os.path.islink(path) or os.path.isfile(path):
+        os.unlink(path)
+    elif os.path.isdir(path):
+        shutil.rmtree(path)
+    shutil.copy2(os.path.join(FIXTURES, tree, relfile), path)
 
 
 @pytest.mark.skipif(not TREES, reason="no fixture trees present")
