@@ -402,21 +402,25 @@ def last_sign_of_life(node: Any) -> datetime.datetime | None:
     return max(times) if times else None
 
 
-def check_callback_timeouts(host: str | None = None, now: datetime.datetime | None = None) -> list[str]:
+def check_callback_timeouts(
+    host: str | None = None, now: datetime.datetime | None = None, ring: Any = None
+) -> list[str]:
     """Fail nodes whose agent has been silent too long in a wait state; return their UUIDs.
 
     deploy: [conductor]deploy_callback_timeout; clean: [deploy]clean_callback_timeout; inspect:
-    [deploy]inspect_wait_timeout. With ``host``, only the nodes the hash ring maps to that
-    conductor are checked. Meant for the conductor's periodic tasks.
+    [deploy]inspect_wait_timeout. With ``host``, only the nodes the hash ring (``ring``, default the
+    process-wide one) maps to that conductor are checked. Meant for the conductor's periodic tasks.
     """
     from agent.conductor import task_manager
 
     now = now or datetime.datetime.now(datetime.UTC)
     nodes = db_api.list_nodes(filters={"provision_state_in": list(WAIT_STATES), "reserved": False})
     if host is not None and nodes:
-        from agent.conductor import hash_ring
+        if ring is None:
+            from agent.conductor import hash_ring
 
-        nodes = hash_ring.nodes_for_conductor(host, nodes)
+            ring = hash_ring.default_manager()
+        nodes = ring.nodes_for_conductor(host, nodes)
     failed: list[str] = []
     for node in nodes:
         limit = _timeout_for(node.provision_state)

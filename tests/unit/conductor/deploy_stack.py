@@ -22,6 +22,7 @@ from agent.common import config, rpc
 from agent.common.agent_api import AgentAPI
 from agent.common.conductor_api import ConductorAPI
 from agent.conductor import deployments, states
+from agent.conductor.drivers import driver_factory
 from agent.conductor.manager import ConductorManager
 from agent.db import api as db_api
 from agent.db import migration
@@ -39,7 +40,7 @@ DISK_SIZE = 128 * MIB
 
 CONDUCTOR_OVERRIDES = {
     "host": HOST,
-    "node_locked_retry_attempts": 3,
+    "node_locked_retry_attempts": 10,
     "node_locked_retry_interval": 0.2,
     "enabled_deploy_interfaces": ["fake", "direct"],
     "enabled_inspect_interfaces": ["fake", "agent", "no-inspect"],
@@ -128,6 +129,7 @@ class Stack:
         CONF([], project="kiln")
         for name, value in CONDUCTOR_OVERRIDES.items():
             CONF.set_override(name, value, group="conductor")
+        driver_factory.reset()
         self.disk = str(tmp_path / "vdb.img")
         with open(self.disk, "wb") as fh:
             fh.truncate(DISK_SIZE)
@@ -200,7 +202,7 @@ class Stack:
                 return node
             if node.reservation is None and self.agent is not None:
                 self.agent.heartbeat()
-            time.sleep(0.1)
+            time.sleep(0.5)
         raise AssertionError(
             f"node stayed in {node.provision_state} (last_error {node.last_error!r}); wanted {wanted}"
         )
@@ -216,4 +218,5 @@ class Stack:
         db_api.dispose()
         for name in CONDUCTOR_OVERRIDES:
             CONF.clear_override(name, group="conductor")
+        driver_factory.reset()
         CONF.clear_override("disk_map", group="agent")
