@@ -16,7 +16,7 @@ from oslo_log import log as logging
 
 from agent.common import exception, rpc
 from agent.common.opts import conductor as conductor_opts
-from agent.conductor import hash_ring, periodics
+from agent.conductor import deployments, hash_ring, periodics
 from agent.conductor.drivers import driver_factory
 from agent.conductor.manager import ConductorManager
 from agent.db import api as db_api
@@ -106,6 +106,7 @@ class ConductorService:
         self._live = periodics.refresh_ring(self.ring, self._live)
         periodics.release_dead_conductors(self.host, self.ring)
         periodics.flag_missing_heartbeats(self.host, self.ring)
+        deployments.check_callback_timeouts(self.host, ring=self.ring)
 
     def stop(self) -> None:
         """Unregister (so the ring moves this conductor's nodes at once), stop RPC and the threads."""

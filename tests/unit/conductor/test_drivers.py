@@ -161,7 +161,7 @@ def test_unknown_interface_type() -> None:
 
 def test_supported_interfaces_by_name() -> None:
     hw = fake_hardware.FakeHardware()
-    assert hw.supported_interfaces("inspect") == ["fake", "no-inspect"]
+    assert hw.supported_interfaces("inspect") == ["fake", "agent", "no-inspect"]
     with pytest.raises(ValueError, match='"bios"'):
         hw.supported_interfaces("bios")
 
