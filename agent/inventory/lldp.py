@@ -184,3 +184,15 @@ def parse_raw(raw: list) -> dict:
         except (TypeError, ValueError):
             continue
     return parse_tlvs(tlvs)
+
+
+def local_link_connection(parsed: dict) -> dict:
+    """Ironic's port local_link_connection (switch_id, port_id, switch_info) from parsed LLDP."""
+    if not isinstance(parsed, dict) or not parsed.get("switch_port_id"):
+        return {}
+    out = {"port_id": parsed["switch_port_id"]}
+    if parsed.get("switch_chassis_id_subtype") == "mac_address" and parsed.get("switch_chassis_id"):
+        out["switch_id"] = parsed["switch_chassis_id"]  # Ironic's switch_id is a MAC
+    if parsed.get("switch_system_name"):
+        out["switch_info"] = parsed["switch_system_name"]
+    return out

@@ -93,3 +93,16 @@ def test_garbage_never_raises():
         "raw": [[5, "6c656166"]],
         "switch_system_name": "leaf",
     }
+
+
+def test_local_link_connection():
+    got = lldp.parse_frame(SWITCH)
+    assert lldp.local_link_connection(got) == {
+        "port_id": "Ethernet1/7",
+        "switch_id": "0c:c4:7a:0b:0c:00",
+        "switch_info": "leaf-a12.dc1",
+    }
+    named = lldp.parse_frame(frame(tlv(1, b"\x07chassis-1"), tlv(2, b"\x05swp1")))
+    assert lldp.local_link_connection(named) == {"port_id": "swp1"}  # no MAC chassis id: no switch_id
+    assert lldp.local_link_connection({}) == {}
+    assert lldp.local_link_connection(None) == {}
