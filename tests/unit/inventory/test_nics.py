@@ -145,7 +145,7 @@ def test_connectx_pf(tmp_path):
         "mac_address": "a0:88:c2:4e:3f:10",
         "current_mac_address": "a0:88:c2:4e:3f:10",
         "ipv4_addresses": ["10.20.0.11"],
-        "ipv6_addresses": ["fe80::a288:c2ff:fe4e:3f10", "fd00::11"],
+        "ipv6_addresses": ["fd00::11", "fe80::a288:c2ff:fe4e:3f10"],  # sorted: one order live or captured
         "carrier": True,
         "operstate": "up",
         "speed_mbps": 400000,
