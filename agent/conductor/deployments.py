@@ -186,8 +186,8 @@ def step_results(task) -> dict[str, dict[str, Any]]:
 
 
 def ramdisk_params(task) -> dict[str, Any]:
-    """What the agent's kernel command line carries: enough to find the conductor, never the token."""
-    return {"kiln_node_uuid": task.node.uuid}
+    """Extra kernel parameters for the agent (the boot interface adds the node UUID and the conductor URL)."""
+    return {}
 
 
 def record_power(task) -> None:

@@ -290,6 +290,7 @@ class DirectDeploy(base.DeployInterface):
         """The agent is alive: start the next step when none is running."""
         state = task.node.provision_state
         if deployments.pending_command(task) is not None:
+            self._poll_pending(task)
             return
         if state == states.DEPLOYWAIT:
             index = int(deployments.internal(task).get(deployments.STEP_INDEX_KEY) or 0)
@@ -299,6 +300,27 @@ class DirectDeploy(base.DeployInterface):
             deployments.continue_deploy(task)
         elif state == states.CLEANWAIT:
             cleaning.continue_cleaning(task)
+
+    def _poll_pending(self, task) -> None:
+        """Ask the agent how the pending step went, in case its step_result cast was lost."""
+        command = deployments.pending_command(task) or {}
+        if not command.get("command_id"):
+            return
+        try:
+            status = deployments.agent_client().get_step_status(
+                {}, task.node.uuid, deployments.agent_token(task), command["command_id"]
+            )
+        except Exception as exc:  # noqa: BLE001 - the step_result may still come; retry next heartbeat
+            LOG.warning("Node %s: polling step %s failed: %s", task.node.uuid, command.get("step"), exc)
+            return
+        if isinstance(status, dict) and status.get("status") in (deployments.SUCCEEDED, deployments.FAILED):
+            LOG.info(
+                "Node %s: step %s ended (%s), found by polling",
+                task.node.uuid,
+                command["step"],
+                status["status"],
+            )
+            self.step_result(task, command["step"], {**status, "command_id": command["command_id"]})
 
     def step_result(self, task, step: str, result: dict[str, Any]) -> None:
         """An agent step ended: go on with the deployment or cleaning, or fail it naming the error."""
