@@ -20,10 +20,10 @@ _OPT_MODULES = [
     "agent.common.opts.deploy",
     "agent.common.opts.dnsmasq",
     "agent.common.opts.inventory",
-    "agent.common.opts.steps",
     "agent.common.opts.ipmi",
     "agent.common.opts.pxe",
     "agent.common.opts.redfish",
+    "agent.common.opts.steps",
 ]
 
 

@@ -8,11 +8,13 @@ carries the matching UEFI flag.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any
 
 from pyghmi import exceptions as pyghmi_exc
 from pyghmi.ipmi import command as ipmi_command
+from pyghmi.ipmi.private import session as ipmi_session
 
 from agent.common import exception
 from agent.common.config import CONF
@@ -78,19 +80,49 @@ def parse_driver_info(node: Any) -> dict[str, Any]:
     }
 
 
+_guard = threading.Lock()
+_commands: dict[tuple, ipmi_command.Command] = {}
+_locks: dict[tuple, threading.Lock] = {}
+
+
+def _forget_login(key: tuple) -> None:
+    """Drop pyghmi's record of a login in progress for ``key``.
+
+    pyghmi leaves it behind when a BMC made it fall back from the SHA-256 to the SHA-1 cipher suite, or
+    when the login failed; the next Command() for the same BMC would then wait on it forever.
+    """
+    initting = getattr(ipmi_session.Session, "initting_sessions", None)
+    if isinstance(initting, dict):
+        initting.pop((key[0], key[1], key[2], key[3], None), None)
+
+
 def _run(node: Any, what: str, func_name: str, *args, **kwargs) -> Any:
-    """Open (or reuse) the BMC session and call one pyghmi Command method; IPMIError on failure."""
+    """Call a pyghmi Command method on the node's BMC (one reused session per BMC); IPMIError on failure."""
     params = parse_driver_info(node)
-    try:
-        cmd = ipmi_command.Command(
-            bmc=params["bmc"], userid=params["userid"], password=params["password"], port=params["port"]
-        )
-        result = getattr(cmd, func_name)(*args, **kwargs)
-    except (pyghmi_exc.PyghmiException, OSError) as exc:
-        raise IPMIError(
-            f"Node {node.uuid}: IPMI {what} at {params['bmc']}:{params['port']} failed: "
-            f"{secrets.mask_text(str(exc), node.driver_info)}"
-        ) from None
+    key = (params["bmc"], params["userid"], params["password"], params["port"])
+    with _guard:
+        lock = _locks.setdefault(key, threading.Lock())
+    with lock:
+        try:
+            cmd = _commands.get(key)
+            if cmd is None:
+                try:
+                    cmd = ipmi_command.Command(
+                        bmc=params["bmc"],
+                        userid=params["userid"],
+                        password=params["password"],
+                        port=params["port"],
+                    )
+                finally:
+                    _forget_login(key)
+                _commands[key] = cmd
+            result = getattr(cmd, func_name)(*args, **kwargs)
+        except (pyghmi_exc.PyghmiException, OSError) as exc:
+            _commands.pop(key, None)
+            raise IPMIError(
+                f"Node {node.uuid}: IPMI {what} at {params['bmc']}:{params['port']} failed: "
+                f"{secrets.mask_text(str(exc), node.driver_info)}"
+            ) from None
     if isinstance(result, dict) and result.get("error"):
         raise IPMIError(
             f"Node {node.uuid}: IPMI {what} at {params['bmc']}:{params['port']} failed: "

@@ -190,6 +190,14 @@ def _call(node: Any, what: str, func, *args, **kwargs) -> Any:
         ) from None
 
 
+def _allowed_devices(node: Any, system) -> list[str]:
+    """Our boot devices the system allows as override targets (all of them when it does not say)."""
+    allowed = _call(node, "read allowed boot sources", system.get_allowed_system_boot_source_values)
+    if not allowed:
+        return list(_BOOT_DEVICES)
+    return [device for device, source in _BOOT_DEVICES.items() if source in allowed]
+
+
 class RedfishPower(base.PowerInterface):
     """Power through the Redfish ComputerSystem.Reset action."""
 
@@ -280,8 +288,8 @@ class RedfishManagement(base.ManagementInterface):
         parse_driver_info(task.node)
 
     def get_supported_boot_devices(self, task) -> list[str]:
-        """pxe, disk, cdrom, bios."""
-        return list(_BOOT_DEVICES)
+        """Those of pxe, disk, cdrom, bios that the system lists as allowed override targets."""
+        return _allowed_devices(task.node, get_system(task.node))
 
     def set_boot_device(self, task, device: str, persistent: bool = False) -> None:
         """Boot from ``device`` next time (or always), keeping the node's current boot mode."""
@@ -291,6 +299,12 @@ class RedfishManagement(base.ManagementInterface):
                 f"use one of {', '.join(_BOOT_DEVICES)}."
             )
         system = get_system(task.node)
+        allowed = _allowed_devices(task.node, system)
+        if device not in allowed:
+            raise exception.InvalidParameterValue(
+                err=f'Node {task.node.uuid}: the BMC does not offer boot device "{device}"; '
+                f"it offers {', '.join(allowed) or 'none'}."
+            )
         enabled = (
             sushy.BootSourceOverrideEnabled.CONTINUOUS if persistent else sushy.BootSourceOverrideEnabled.ONCE
         )
