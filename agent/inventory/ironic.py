@@ -120,7 +120,7 @@ def _interface(nic: dict, lldp: dict) -> dict | None:
         "ipv4_address": (nic.get("ipv4_addresses") or [None])[0],
         "ipv6_address": _first_ipv6(name, nic.get("ipv6_addresses") or []),
         "has_carrier": bool(nic.get("carrier")),
-        "lldp": _ipa_lldp(lldp.get(name)),
+        "lldp": _ipa_lldp(_lldp_raw(lldp.get(name))),
         # IPA prints device/vendor and device/device; for virtio that is the virtio device
         # (vendor = the PCI subsystem vendor, 0x1af4 on every hypervisor we know; device 1 = net).
         "vendor": nic.get("vendor_id"),
@@ -149,6 +149,11 @@ def _first_ipv6(name: str, addresses: list[str]) -> str | None:
     if scope(best) == 2 and "%" not in best:
         best = f"{best}%{name}"  # psutil appends the zone to link-local addresses
     return best
+
+
+def _lldp_raw(entry: Any) -> Any:
+    """The TLVs of one link's LLDP entry: the "raw" list of a parsed entry, or a bare TLV list as is."""
+    return entry.get("raw") if isinstance(entry, dict) else entry
 
 
 def _ipa_lldp(value: Any) -> list | None:

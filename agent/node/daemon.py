@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -14,12 +15,16 @@ from oslo_config import cfg
 
 from agent.common import exception, rpc
 from agent.common.conductor_api import ConductorAPI
+from agent.common.opts import steps as steps_opts
 from agent.node import changes as changes_mod
 from agent.node.backoff import Backoff, GaveUp, Stopped, retry
 from agent.node.credentials import Credentials, TokenStore
 from agent.node.endpoints import AgentEndpoint
 from agent.node.heartbeat import Heartbeater
+from agent.node.lldp import LLDPListener
 from agent.node.notify import Notifier, WatchdogPetter
+from agent.node.steps.context import StepContext
+from agent.node.steps.runner import StepRunner
 from agent.node.watch import HardwareWatcher
 
 LOG = logging.getLogger(__name__)
@@ -49,6 +54,32 @@ def lookup_macs(inventory: dict) -> list[str]:
     return sorted(set(chosen))
 
 
+def lldp_changes(old: dict | None, new: dict) -> dict:
+    """What the LLDP sections of two inventories differ in, in ``diff_inventory``'s shape (per link)."""
+    before = (old or {}).get("lldp") if isinstance(old, dict) else None
+    before = before if isinstance(before, dict) else {}
+    after = new.get("lldp") if isinstance(new.get("lldp"), dict) else {}
+    out: dict[str, dict] = {"added": {}, "removed": {}, "changed": {}}
+    added = [
+        {"name": i, **after[i]} for i in sorted(after.keys() - before.keys()) if isinstance(after[i], dict)
+    ]
+    removed = [
+        {"name": i, **before[i]} for i in sorted(before.keys() - after.keys()) if isinstance(before[i], dict)
+    ]
+    changed = {}
+    for name in sorted(before.keys() & after.keys()):
+        a, b = before[name], after[name]
+        if isinstance(a, dict) and isinstance(b, dict) and a.get("raw") != b.get("raw"):
+            changed[name] = changes_mod.field_changes(a, b)
+    if added:
+        out["added"]["lldp"] = added
+    if removed:
+        out["removed"]["lldp"] = removed
+    if changed:
+        out["changed"]["lldp"] = changed
+    return out
+
+
 class NoToken(Exception):
     """The conductor issued no token (it hands one out once) and none is stored here."""
 
@@ -67,8 +98,13 @@ class Agent:
         notifier: Notifier | None = None,
     ) -> None:
         opts = conf.agent
+        for (
+            opt
+        ) in steps_opts.OPTS:  # oslo.config checks a value on first use: a bad one fails now, not mid-deploy
+            getattr(opts, opt.dest)
         self.conf = conf
         self.root = root or opts.root or conf.inventory.root
+        own_collector = collector is None
         if collector is None:
             from agent.inventory.collect import collect
 
@@ -105,12 +141,33 @@ class Agent:
         self._watcher: HardwareWatcher | None = None
         self._watchdog = WatchdogPetter(self.notifier, alive=self.healthy)
         self._threads: list[threading.Thread] = []
+        self.runner: StepRunner | None = None
+        self.lldp = self._lldp_listener(own_collector)
+
+    def _lldp_listener(self, own_collector: bool) -> LLDPListener | None:
+        """The LLDP listener, when [agent]lldp is on and the links it hears belong to this inventory.
+
+        A captured tree or a caller's collector describes another machine: the host's own links
+        would name the wrong switch ports, so only [agent]lldp_interfaces chosen by hand apply then.
+        """
+        opts = self.conf.agent
+        if not opts.lldp:
+            return None
+        chosen = list(opts.lldp_interfaces or [])
+        if not chosen and not (own_collector and os.path.realpath(self.root) == "/"):
+            LOG.info(
+                "LLDP: not listening (the inventory root %s is not this host; set [agent]lldp_interfaces)",
+                self.root,
+            )
+            return None
+        return LLDPListener(chosen or None, on_change=lambda ifname: self.hardware_changed(f"lldp {ifname}"))
 
     # -- inventory ------------------------------------------------------------------------
     def collect(self) -> dict:
         """Collect the inventory now (one collection at a time)."""
         with self._collect_lock:
-            return self._collector()
+            inventory = self._collector()
+        return self.lldp.merge(inventory) if self.lldp is not None else inventory
 
     # -- lookup and token -----------------------------------------------------------------
     def _lookup_once(self, inventory: dict) -> Credentials:
@@ -203,6 +260,8 @@ class Agent:
             try:
                 inventory = self.collect()
                 diff = changes_mod.diff_inventory(self.last_reported, inventory)
+                for kind, groups in lldp_changes(self.last_reported, inventory).items():
+                    diff[kind].update(groups)
                 if not changes_mod.has_changes(diff):
                     continue
                 LOG.info("Hardware changed: %s", changes_mod.summary(diff))
@@ -239,8 +298,24 @@ class Agent:
         return self._heartbeater is not None and self._heartbeater.alive()
 
     # -- lifecycle ------------------------------------------------------------------------
+    def _report_step(self, node_uuid: str, step: str, result: dict) -> None:
+        """Send one step result to the conductors with the current token (the runner retries)."""
+        token = self.token()
+        if token is None:  # between a refused token and the new lookup: try again later
+            raise RuntimeError(f"no agent token for node {node_uuid} yet; step {step} result held back")
+        self.conductor.step_result({}, node_uuid, token, step, result)
+
     def _serve(self, creds: Credentials) -> None:
-        endpoint = AgentEndpoint(creds.node_uuid, self.token, self.collect, version=agent_version())
+        ctx = StepContext(self.conf, self.collect, creds.node_uuid, self.stop_event)
+        self.runner = StepRunner(
+            ctx,
+            report=partial(self._report_step, creds.node_uuid),
+            backoff=self.backoff,
+            keep=self.conf.agent.step_results_kept,
+        )
+        endpoint = AgentEndpoint(
+            creds.node_uuid, self.token, self.collect, version=agent_version(), runner=self.runner
+        )
         topic = self.config.get("agent_topic") or rpc.AGENT_TOPIC
         self._server = rpc.get_server(self.transport, topic, creds.node_uuid, [endpoint])
         self._server.start()
@@ -265,6 +340,7 @@ class Agent:
                     self.conf.agent.watch_settle,
                 )
                 self._watcher.start()
+            if self.conf.agent.watch or self.lldp is not None:
                 self._spawn(self._report_changes, "change-reporter")
             self.ready.set()
             self.notifier.ready(f"serving node {creds.node_uuid}")
@@ -283,6 +359,8 @@ class Agent:
     def start(self) -> None:
         """Start the agent in the background."""
         self._watchdog.start()
+        if self.lldp is not None:
+            self.lldp.start()  # in its own thread: frames are merged in whenever they arrive
         self._spawn(self._lifecycle, "lifecycle")
 
     def request_stop(self) -> None:
@@ -297,6 +375,11 @@ class Agent:
             self._heartbeater.stop()
         if self._watcher is not None:
             self._watcher.stop()
+        if self.lldp is not None:
+            self.lldp.stop()
+        running = self.runner.running() if self.runner is not None else None
+        if running:
+            LOG.warning("Stopping while step command %s runs: its result may not be delivered", running)
         if self._server is not None:
             rpc.stop_server(self._server, self.conf.agent.rpc_stop_timeout)
         self._watchdog.stop()

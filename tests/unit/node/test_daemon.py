@@ -1,24 +1,43 @@
 """The agent's whole lifecycle in one process over the kombu memory transport.
 
-The conductor side is tests.unit.node.recorder.RecordingConductor (the real ConductorManager
-is tested on its own); the agent reads a copy of a fixture tree with the real collector.
+The conductor side is tests.unit.node.recorder.RecordingConductor, or the real ConductorManager
+on SQLite where the agent runs steps; the agent reads a copy of a fixture tree with the real collector.
+Images come from a real http.server on 127.0.0.1 and land in a file that [agent]disk_map names.
 """
 
 from __future__ import annotations
 
 import copy
 import os
+import socket
 import stat
+import struct
+import threading
+import time
 import uuid
 
 import pytest
 
 from agent.common import exception, rpc
 from agent.common.agent_api import AgentAPI
+from agent.conductor.manager import ConductorManager
+from agent.db import api as db_api
+from agent.db import migration
+from agent.inventory import lldp as lldp_parse
+from agent.inventory.ironic import to_ironic
 from agent.node.credentials import Credentials, TokenStore
-from agent.node.daemon import Agent, lookup_macs
+from agent.node.daemon import Agent, lldp_changes, lookup_macs
 from tests.unit.node.conftest import clone_tree, replace_file
 from tests.unit.node.recorder import RecordingConductor
+from tests.unit.node.steps.helpers import (
+    MIB,
+    ImageServer,
+    digest,
+    make_disk,
+    make_raw_image,
+    read_range,
+    table,
+)
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "sysfs")
 HGX = os.path.join(FIXTURES, "hgx-h100")
@@ -162,3 +181,208 @@ def test_refused_token_leads_to_a_new_lookup(fast, transport, conductor, invento
     assert conductor.rejected == [("report_inventory", "stale-token")]
     assert len(conductor.of("lookup")) >= 2  # the first, then until the conductor re-issues a token
     assert TokenStore(state).load() == Credentials(conductor.node_uuid, conductor.token)
+
+
+# --- steps through the daemon, against the real ConductorManager ---------------------------------
+
+
+class StepResultsSeen(ConductorManager):
+    """The real ConductorManager (token check, node lock, deploy hook); remembers each result it took."""
+
+    def __init__(self, host: str) -> None:
+        super().__init__(host)
+        self.results: list[dict] = []
+        self._cond = threading.Condition()
+
+    def step_result(self, ctxt, node_uuid, agent_token, step, result):
+        super().step_result(ctxt, node_uuid, agent_token, step, result)
+        with self._cond:
+            self.results.append({"node_uuid": node_uuid, "step": step, "result": result})
+            self._cond.notify_all()
+
+    def wait_results(self, count: int, timeout: float = 30.0) -> list[dict]:
+        """Wait until ``count`` results arrived; return them."""
+        with self._cond:
+            self._cond.wait_for(lambda: len(self.results) >= count, timeout)
+            return list(self.results)
+
+
+@pytest.fixture
+def real_conductor(fast, transport, topic, tmp_path):
+    """StepResultsSeen on a fresh SQLite database, served on this test's conductor topic."""
+    for name, value in {"host": "node-test-conductor", "node_locked_retry_interval": 0.1}.items():
+        fast.override(name, value, "conductor")
+    db_api.configure(f"sqlite:///{tmp_path}/kiln.sqlite")
+    migration.upgrade()
+    db_api.register_conductor("node-test-conductor", ["fake-hardware"])
+    manager = StepResultsSeen("node-test-conductor")
+    srv = rpc.get_server(transport, topic, "node-test-conductor", [manager])
+    srv.start()
+    yield manager
+    rpc.stop_server(srv, 5)
+    db_api.dispose()
+
+
+@pytest.fixture
+def image_server(tmp_path):
+    """A raw 8 MiB GPT image served by http.server on 127.0.0.1."""
+    images = tmp_path / "images"
+    images.mkdir()
+    image = make_raw_image(str(images / "disk.raw"), 8 * MIB)
+    server = ImageServer(str(images))
+    yield server, image
+    server.close()
+
+
+def test_daemon_runs_write_image_and_reports_to_the_conductor(
+    fast, transport, real_conductor, image_server, hgx_tree, tmp_path
+):
+    server, image = image_server
+    disk = make_disk(str(tmp_path / "nvme0n1.img"), 16 * MIB)
+    fast.override("disk_map", {"/dev/nvme0n1": disk}, "agent")
+    fast.override("watch", False, "agent")
+    agent = Agent(fast, root=hgx_tree, state_dir=str(tmp_path / "state"), transport=transport)
+    assert agent.lldp is None  # a captured tree: the host's links are not this node's
+    agent.start()
+    try:
+        assert agent.ready.wait(30), "agent never became ready"
+        node = db_api.get_node(agent.creds.node_uuid)
+        assert node.system_uuid == "9a5b2c00-1d2e-11ee-8000-3cecef123456"  # discovered by the real lookup
+        sha = digest(image)
+        api = AgentAPI(transport, timeout=10)
+        args = {"image_source": server.url("disk.raw"), "image_os_hash_algo": "sha256",
+                "image_os_hash_value": sha, "image_disk_format": "raw"}  # fmt: skip
+        started = api.run_step({}, node.uuid, agent.token(), "write_image", args)
+        assert started["step"] == "write_image" and started["status"] == "running"
+
+        (seen,) = real_conductor.wait_results(1)
+        assert seen["node_uuid"] == node.uuid and seen["step"] == "write_image"
+        result = seen["result"]
+        assert result["command_id"] == started["command_id"]
+        assert result["status"] == "succeeded", result["error"]
+        assert result["error"] is None
+        assert result["result"]["root_device"] == "/dev/nvme0n1"
+        assert result["result"]["bytes"] == 8 * MIB
+        assert result["result"]["checksum"] == f"sha256:{sha}"
+        status = api.get_step_status({}, node.uuid, agent.token(), started["command_id"])
+        assert status["status"] == "succeeded"
+
+        # The disk holds the image: its data blocks byte for byte and its GPT with the root partition
+        # (moved to the end of the bigger disk, as a deploy does).
+        assert read_range(disk, 2 * MIB, 5 * MIB) == read_range(image, 2 * MIB, 5 * MIB)
+        assert [p["name"] for p in table(disk)["partitions"]] == ["root"]
+        with pytest.raises(exception.InvalidAgentToken):
+            api.run_step({}, node.uuid, "forged", "write_image", args)
+    finally:
+        agent.shutdown()
+    assert agent.exit_code == 0
+
+
+def test_daemon_refuses_an_unknown_step_and_a_second_step_while_busy(
+    fast, transport, conductor, inventory, tmp_path
+):
+    fast.override("watch", False, "agent")
+    agent = Agent(fast, state_dir=str(tmp_path / "s"), collector=_static(inventory), transport=transport)
+    release = threading.Event()
+    agent.start()
+    try:
+        assert agent.ready.wait(30)
+        agent.runner.steps["hold"] = lambda ctx, args: {"released": release.wait(30)}
+        api = AgentAPI(transport, timeout=10)
+        with pytest.raises(exception.InvalidParameterValue, match="no step 'format_everything'"):
+            api.run_step({}, conductor.node_uuid, conductor.token, "format_everything", {})
+        first = api.run_step({}, conductor.node_uuid, conductor.token, "hold", {})
+        with pytest.raises(exception.InvalidState, match="busy"):
+            api.run_step({}, conductor.node_uuid, conductor.token, "get_root_device", {})
+        release.set()
+        assert conductor.wait_for(lambda r: r.of("step_result"))
+        (sent,) = conductor.of("step_result")
+        assert sent["step"] == "hold" and sent["result"]["command_id"] == first["command_id"]
+        assert sent["result"]["status"] == "succeeded" and sent["result"]["result"] == {"released": True}
+        nxt = api.run_step({}, conductor.node_uuid, conductor.token, "get_root_device", {})
+        assert conductor.wait_for(lambda r: len(r.of("step_result")) == 2)
+        second = conductor.of("step_result")[1]["result"]
+        assert second["command_id"] == nxt["command_id"]
+        assert second["result"]["root_device"] == "/dev/nvme0n1"
+    finally:
+        agent.shutdown()
+
+
+# --- LLDP -------------------------------------------------------------------------------------------
+
+
+def _tlv(kind: int, value: bytes) -> bytes:
+    return struct.pack("!H", (kind << 9) | len(value)) + value
+
+
+def _lldp_frame(port: str, system: str) -> bytes:
+    chassis = bytes.fromhex("b83fd2000001")
+    payload = (
+        _tlv(1, b"\x04" + chassis)
+        + _tlv(2, b"\x05" + port.encode())
+        + _tlv(3, b"\x00\x78")
+        + _tlv(5, system.encode())
+        + _tlv(0, b"")
+    )
+    return lldp_parse.LLDP_MULTICAST + chassis + struct.pack("!H", lldp_parse.ETH_P_LLDP) + payload
+
+
+def _raw_socket_on_lo() -> socket.socket:
+    try:
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+        sock.bind(("lo", 0))
+    except (PermissionError, OSError) as exc:
+        pytest.skip(f"raw packet sockets on lo are not allowed here: {exc}")
+    return sock
+
+
+def test_lldp_runs_only_where_the_links_are_this_inventorys(fast, transport, inventory, hgx_tree, tmp_path):
+    fast.override("lldp_interfaces", [], "agent")
+    tree = Agent(fast, root=hgx_tree, state_dir=str(tmp_path / "a"), transport=transport)
+    given = Agent(fast, state_dir=str(tmp_path / "b"), collector=_static(inventory), transport=transport)
+    assert tree.lldp is None and given.lldp is None
+    fast.override("lldp_interfaces", ["eth7"], "agent")
+    chosen = Agent(fast, root=hgx_tree, state_dir=str(tmp_path / "c"), transport=transport)
+    assert chosen.lldp is not None and chosen.lldp.fixed == ["eth7"]
+    fast.override("lldp", False, "agent")
+    assert Agent(fast, root=hgx_tree, state_dir=str(tmp_path / "d"), transport=transport).lldp is None
+
+
+def test_lldp_heard_on_a_link_is_reported_as_a_change(fast, transport, conductor, inventory, tmp_path):
+    sender = _raw_socket_on_lo()
+    fast.override("watch", False, "agent")
+    fast.override("lldp_interfaces", ["lo"], "agent")
+    inventory["nics"].append({"name": "lo", "mac_address": "52:54:00:aa:bb:7f", "pci_address": None})
+    agent = Agent(fast, state_dir=str(tmp_path / "s"), collector=_static(inventory), transport=transport)
+    agent.start()
+    try:
+        assert agent.ready.wait(30)
+        first = conductor.of("report_inventory")[0]["inventory"]
+        assert "lo" not in first["lldp"]
+        deadline = time.monotonic() + 30
+        while not conductor.wait_for(lambda r: len(r.of("report_inventory")) >= 2, 0.5):
+            assert time.monotonic() < deadline, "no LLDP change report"
+            sender.send(_lldp_frame("Ethernet7", "leaf-1"))  # until the listener has its socket open
+    finally:
+        agent.shutdown()
+        sender.close()
+    report = conductor.of("report_inventory")[1]
+    heard = report["inventory"]["lldp"]["lo"]
+    assert heard["switch_port_id"] == "Ethernet7" and heard["switch_system_name"] == "leaf-1"
+    assert heard["switch_chassis_id"] == "b8:3f:d2:00:00:01"
+    assert "received_at" not in heard
+    (added,) = report["changes"]["added"]["lldp"]
+    assert added["name"] == "lo" and added["switch_port_id"] == "Ethernet7"
+    lo = next(i for i in to_ironic(report["inventory"])["interfaces"] if i["name"] == "lo")
+    assert lo["lldp"] == heard["raw"] and lo["lldp"][1] == [2, "05" + b"Ethernet7".hex()]
+
+
+def test_lldp_changes_per_link():
+    old = {"lldp": {"eth0": {"raw": [[2, "0561"]], "switch_port_id": "a"}, "eth1": {"raw": [[2, "0562"]]}}}
+    new = {"lldp": {"eth0": {"raw": [[2, "0563"]], "switch_port_id": "c"}, "eth2": {"raw": [[2, "0564"]]}}}
+    diff = lldp_changes(old, new)
+    assert diff["added"] == {"lldp": [{"name": "eth2", "raw": [[2, "0564"]]}]}
+    assert diff["removed"] == {"lldp": [{"name": "eth1", "raw": [[2, "0562"]]}]}
+    assert diff["changed"]["lldp"]["eth0"]["switch_port_id"] == {"old": "a", "new": "c"}
+    assert lldp_changes(new, new) == {"added": {}, "removed": {}, "changed": {}}
+    assert lldp_changes(None, {"lldp": "garbled"}) == {"added": {}, "removed": {}, "changed": {}}
