@@ -18,6 +18,7 @@ from oslo_log import log as logging
 from oslo_utils import uuidutils
 
 from agent.common import exception
+from agent.common.interfaces import VALIDATED_INTERFACES
 from agent.conductor import cleaning, deployments, states, task_manager
 from agent.conductor import utils as conductor_utils
 from agent.conductor.drivers import driver_factory
@@ -25,20 +26,6 @@ from agent.db import api as db_api
 
 LOG = logging.getLogger(__name__)
 
-# Interfaces a node validates, in Ironic's naming; those Kiln does not have answer "not supported".
-VALIDATED_INTERFACES = (
-    "bios",
-    "boot",
-    "console",
-    "deploy",
-    "inspect",
-    "management",
-    "network",
-    "power",
-    "raid",
-    "rescue",
-    "storage",
-)
 _INTERFACE_FIELDS = {f"{name}_interface" for name in driver_factory.base.INTERFACE_TYPES}
 # Provision states in which a node's driver and interfaces may change (Ironic's rule).
 _INTERFACE_UPDATE_STATES = (states.ENROLL, states.MANAGEABLE, states.AVAILABLE, *states.UPDATE_ALLOWED_STATES)
@@ -375,6 +362,7 @@ class ApiEndpoints:
         """Validate each interface of a node: {iface: {"result": bool | None, "reason": str | None}}."""
         with task_manager.acquire(ctxt, node_ident, shared=True, purpose="validate") as task:
             result: dict[str, dict[str, Any]] = {}
+            # Those Kiln does not have answer "not supported".
             for name in VALIDATED_INTERFACES:
                 iface = getattr(task.driver, name, None)
                 if iface is None:

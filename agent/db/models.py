@@ -20,6 +20,8 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from agent.common import interfaces
+
 # Explicit names let alembic compare and alter constraints the same way on every backend.
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -88,20 +90,8 @@ class TimestampMixin:
     updated_at: Mapped[datetime.datetime | None] = mapped_column(UTCDateTime(), onupdate=utcnow)
 
 
-INTERFACES = (
-    "bios",
-    "boot",
-    "console",
-    "deploy",
-    "inspect",
-    "management",
-    "network",
-    "power",
-    "raid",
-    "rescue",
-    "storage",
-    "vendor",
-)
+# The node's <name>_interface columns.
+INTERFACES = interfaces.NODE_INTERFACES
 
 
 class Node(TimestampMixin, Base):

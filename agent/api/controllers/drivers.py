@@ -8,32 +8,15 @@ import webob
 
 from agent.api import base, errors, versions
 from agent.api.router import Router
-from agent.common import exception
+from agent.common import exception, interfaces
 from agent.conductor.drivers import base as drivers_base
 from agent.conductor.drivers import driver_factory
 from agent.db import api as db_api
 
-# Interfaces Ironic reports per hardware type; Kiln's types have the first six only.
-_ALL_INTERFACES = (
-    "bios",
-    "boot",
-    "console",
-    "deploy",
-    "firmware",
-    "inspect",
-    "management",
-    "network",
-    "power",
-    "raid",
-    "rescue",
-    "storage",
-    "vendor",
-)
 DRIVER_FIELDS = {"name", "hosts", "type", "links", "properties"} | {
     f"{kind}_{iface}_interface{'s' if kind == 'enabled' else ''}"
     for kind in ("default", "enabled")
-    for iface in _ALL_INTERFACES
-    if iface != "firmware"
+    for iface in interfaces.NODE_INTERFACES
 }
 
 
@@ -51,9 +34,8 @@ def _interfaces(name: str) -> dict[str, Any]:
         hw_type = driver_factory.get_hardware_type(name)
     except exception.DriverNotFound:
         hw_type = None
-    for iface in _ALL_INTERFACES:
-        if iface == "firmware":
-            continue
+    # Ironic reports every node interface per hardware type; Kiln's types implement a few.
+    for iface in interfaces.NODE_INTERFACES:
         default, enabled = None, []
         if hw_type is not None and iface in drivers_base.INTERFACE_TYPES:
             enabled_conf = getattr(base.CONF.conductor, f"enabled_{iface}_interfaces")

@@ -4,9 +4,11 @@ import socket
 
 from oslo_config import cfg
 
+from agent.common import interfaces
+
 GROUP = "conductor"
 
-_INTERFACES = ("boot", "deploy", "inspect", "management", "network", "power")
+_INTERFACES = interfaces.COMPOSED_INTERFACES
 
 # Ironic's names; only the fake/noop implementations exist so far, so they are the defaults.
 _DEFAULT_ENABLED = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 import abc
 from typing import Any
 
+from agent.common import interfaces
 from agent.conductor import states
 
 # Boot devices (Ironic's names), as get/set_boot_device take them.
@@ -237,4 +238,5 @@ INTERFACE_CLASSES: dict[str, type[BaseInterface]] = {
 }
 """The interface types a node composes, by name."""
 
-INTERFACE_TYPES: tuple[str, ...] = tuple(sorted(INTERFACE_CLASSES))
+INTERFACE_TYPES: tuple[str, ...] = interfaces.COMPOSED_INTERFACES
+"""The same names, sorted; the list lives in agent.common so that config and db can use it too."""

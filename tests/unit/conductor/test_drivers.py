@@ -6,12 +6,13 @@ from importlib import metadata
 
 import pytest
 
-from agent.common import exception
+from agent.api.controllers import drivers as drivers_controller
+from agent.common import exception, interfaces
 from agent.common.config import CONF
 from agent.conductor import states, task_manager
 from agent.conductor.drivers import base, driver_factory, fake, fake_hardware, noop
 from agent.db import api as db_api
-from agent.db import migration
+from agent.db import migration, models
 
 
 @pytest.fixture(autouse=True)
@@ -64,6 +65,18 @@ def test_defaults_compose_fake_hardware() -> None:
     assert isinstance(driver.network, noop.NoopNetwork)
     for interface_type in base.INTERFACE_TYPES:
         assert getattr(driver, interface_type).interface_type == interface_type
+
+
+def test_interface_names_have_one_source() -> None:
+    assert base.INTERFACE_TYPES == ("boot", "deploy", "inspect", "management", "network", "power")
+    assert tuple(sorted(base.INTERFACE_CLASSES)) == base.INTERFACE_TYPES
+    assert set(base.INTERFACE_TYPES) < set(interfaces.VALIDATED_INTERFACES) < set(interfaces.NODE_INTERFACES)
+    assert set(interfaces.NODE_INTERFACES) - set(interfaces.VALIDATED_INTERFACES) == {"vendor"}
+    for name in interfaces.NODE_INTERFACES:
+        assert f"{name}_interface" in models.Node.__table__.columns, name
+        assert f"enabled_{name}_interfaces" in drivers_controller.DRIVER_FIELDS, name
+    for name in base.INTERFACE_TYPES:
+        assert CONF.conductor[f"enabled_{name}_interfaces"], name
 
 
 def test_interfaces_are_shared_between_nodes() -> None:
