@@ -52,3 +52,44 @@ class AbstractHardwareType(abc.ABC):
     def get_properties(self) -> dict[str, str]:
         """Driver properties common to every interface of this type (none by default)."""
         return {}
+
+
+class BMCHardwareType(AbstractHardwareType):
+    """A machine run through its BMC: iPXE or PXE boot, direct deploy, a flat network, agent inspection.
+
+    A subclass names its BMC protocol in ``bmc_interface``; that protocol's power and management
+    implementations come first, fake second.
+    """
+
+    bmc_interface: str
+    """The power and management implementation name of this BMC protocol ("ipmi", "redfish")."""
+
+    @property
+    def supported_boot_interfaces(self) -> list[str]:
+        """iPXE first, then PXE, then fake."""
+        return ["ipxe", "pxe", "fake"]
+
+    @property
+    def supported_deploy_interfaces(self) -> list[str]:
+        """The agent's direct deploy, or fake."""
+        return ["direct", "fake"]
+
+    @property
+    def supported_management_interfaces(self) -> list[str]:
+        """Boot device (and mode, where the protocol has it) over the BMC protocol, or fake."""
+        return [self.bmc_interface, "fake"]
+
+    @property
+    def supported_power_interfaces(self) -> list[str]:
+        """Power over the BMC protocol, or fake."""
+        return [self.bmc_interface, "fake"]
+
+    @property
+    def supported_network_interfaces(self) -> list[str]:
+        """A flat provisioning network, or none."""
+        return ["flat", "noop"]
+
+    @property
+    def supported_inspect_interfaces(self) -> list[str]:
+        """Agent inspection when available, else none."""
+        return ["agent", "fake", "no-inspect"]

@@ -5,35 +5,7 @@ from __future__ import annotations
 from agent.conductor.drivers import hardware_type
 
 
-class RedfishHardware(hardware_type.AbstractHardwareType):
-    """Power and management over Redfish; iPXE or PXE boot; direct deploy."""
+class RedfishHardware(hardware_type.BMCHardwareType):
+    """Power and management (boot device and mode) over Redfish; iPXE or PXE boot; direct deploy."""
 
-    @property
-    def supported_boot_interfaces(self) -> list[str]:
-        """iPXE first, then PXE, then fake."""
-        return ["ipxe", "pxe", "fake"]
-
-    @property
-    def supported_deploy_interfaces(self) -> list[str]:
-        """The agent's direct deploy, or fake."""
-        return ["direct", "fake"]
-
-    @property
-    def supported_management_interfaces(self) -> list[str]:
-        """Redfish boot device and mode."""
-        return ["redfish", "fake"]
-
-    @property
-    def supported_power_interfaces(self) -> list[str]:
-        """Redfish power."""
-        return ["redfish", "fake"]
-
-    @property
-    def supported_network_interfaces(self) -> list[str]:
-        """A flat provisioning network, or none."""
-        return ["flat", "noop"]
-
-    @property
-    def supported_inspect_interfaces(self) -> list[str]:
-        """Agent inspection when available, else none."""
-        return ["agent", "fake", "no-inspect"]
+    bmc_interface = "redfish"

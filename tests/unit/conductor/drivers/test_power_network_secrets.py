@@ -170,6 +170,16 @@ def test_hardware_types_compose_their_defaults(make_node, acquire) -> None:
         assert task.driver.interface_names["network"] == "noop"
 
 
+def test_bmc_hardware_types_differ_only_in_protocol() -> None:
+    for hw_type, protocol in ((ipmi_hw.IPMIHardware(), "ipmi"), (redfish_hw.RedfishHardware(), "redfish")):
+        assert hw_type.supported_interfaces("power") == [protocol, "fake"]
+        assert hw_type.supported_interfaces("management") == [protocol, "fake"]
+        assert hw_type.supported_interfaces("boot") == ["ipxe", "pxe", "fake"]
+        assert hw_type.supported_interfaces("deploy") == ["direct", "fake"]
+        assert hw_type.supported_interfaces("network") == ["flat", "noop"]
+        assert hw_type.supported_interfaces("inspect") == ["agent", "fake", "no-inspect"]
+
+
 def test_flat_network_needs_a_pxe_port(make_node, acquire) -> None:
     with acquire(make_node(driver="redfish", ports=[("52:54:00:00:00:02", False)])) as task:
         assert isinstance(task.driver.network, flat.FlatNetwork)
