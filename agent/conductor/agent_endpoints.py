@@ -10,13 +10,19 @@ from __future__ import annotations
 import datetime
 import hashlib
 import hmac
+import json
 import re
 import secrets
+import threading
+import time
+import weakref
 from typing import Any
 
 import oslo_messaging as messaging
 from oslo_log import log as logging
 from oslo_utils import uuidutils
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from agent.common import exception, rpc
 from agent.common.config import CONF
@@ -25,6 +31,9 @@ from agent.conductor import states, task_manager
 from agent.conductor import traits as traits_mod
 from agent.conductor.drivers import driver_factory
 from agent.db import api as db_api
+from agent.db import engine as db_engine
+from agent.db.models import Node
+from agent.inventory import lldp
 from agent.inventory.schema import validate_inventory
 
 conductor_opts.register(CONF)
@@ -37,6 +46,15 @@ HEARTBEAT_HOOK_STATES = frozenset((states.DEPLOYWAIT, states.CLEANWAIT, states.I
 #: driver_internal_info keys Kiln keeps about the agent.
 INFO_DISCOVERED = "discovered"
 INFO_KILN_TRAITS = "kiln_traits"
+#: driver_internal_info key: sha256 of the stored inventory (an identical report is not stored again).
+INFO_INVENTORY_DIGEST = "kiln_inventory_sha256"
+#: Seconds between two writes of the heartbeats received meanwhile (one transaction each).
+HEARTBEAT_FLUSH_INTERVAL = 1.0
+#: How far back (s) each pass looks for nodes changed by other processes: longer than any
+#: transaction plus the clock skew between conductors, so no change slips between two passes.
+CACHE_REFRESH_SLACK = 30.0
+#: Idle passes after which the flusher thread ends (the next heartbeat starts it again).
+_FLUSHER_IDLE_PASSES = 5
 _MAX_ERRORS_SHOWN = 10
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,254}$")
 
@@ -82,12 +100,261 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
+def inventory_digest(inventory: dict) -> str:
+    """sha256 of the inventory's canonical JSON (keys sorted): equal digests, equal inventories."""
+    text = json.dumps(inventory, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def lldp_port_links(inventory: dict) -> dict[str, dict]:
+    """{MAC: local_link_connection} of the NICs whose LLDP names a switch port, as Ironic's inspection sets.
+
+    inventory["lldp"][ifname] is a parsed LLDP entry (agent.inventory.lldp), or one with only its
+    "raw" TLVs, or IPA's bare [[type, hex], ...] list. Garbled or partial entries give nothing.
+    """
+    section = inventory.get("lldp")
+    if not isinstance(section, dict) or not section:
+        return {}
+    links: dict[str, dict] = {}
+    for nic in inventory.get("nics") or []:
+        if not isinstance(nic, dict) or not isinstance(nic.get("name"), str):
+            continue
+        entry = section.get(nic["name"])
+        mac = _macs([nic.get("mac_address")])
+        if not mac or not entry:
+            continue
+        try:
+            if (
+                isinstance(entry, dict)
+                and not entry.get("switch_port_id")
+                and isinstance(entry.get("raw"), list)
+            ):
+                entry = lldp.parse_raw(entry["raw"])
+            elif isinstance(entry, list):
+                entry = lldp.parse_raw(entry)
+            llc = lldp.local_link_connection(entry)
+        except (TypeError, ValueError, AttributeError) as exc:
+            LOG.debug("LLDP of %s not usable: %s", nic["name"], exc)
+            continue
+        if llc:
+            links[mac[0]] = llc
+    return links
+
+
+# --- the heartbeat path's cache and batched writer --------------------------------------------------
+
+#: Every live recorder, so that node changes committed in this process reach their caches.
+_RECORDERS: weakref.WeakSet[HeartbeatRecorder] = weakref.WeakSet()
+_CHANGED_KEY = "kiln_changed_nodes"
+
+
+@event.listens_for(Session, "after_flush")
+def _note_changed_nodes(session: Session, _flush_context: Any) -> None:
+    changed = {
+        obj.uuid
+        for obj in (*session.new, *session.dirty, *session.deleted)
+        if isinstance(obj, Node) and obj.uuid
+    }
+    if changed:
+        session.info.setdefault(_CHANGED_KEY, set()).update(changed)
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_changed_nodes(session: Session) -> None:
+    changed = session.info.pop(_CHANGED_KEY, None)
+    if changed:
+        for recorder in list(_RECORDERS):
+            recorder.invalidate(changed)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_changed_nodes(session: Session) -> None:
+    session.info.pop(_CHANGED_KEY, None)
+
+
+class HeartbeatRecorder:
+    """Agents' heartbeats without a database round trip each.
+
+    Tokens are checked against a cache of {node uuid: id, token hash, provision_state, fault,
+    updated_at}, read again on a miss or a mismatch. Entries go when this process commits a change
+    to the node (a SQLAlchemy session hook), when another process changed it (each pass compares
+    updated_at of the nodes changed in the last CACHE_REFRESH_SLACK seconds), when a heartbeat
+    write finds the node gone, and all at once when no pass ran for a while or the database changed.
+    Heartbeat times wait in memory and a thread writes them every ``interval`` seconds in one
+    transaction (record_agent_heartbeats); ``flush()`` writes them now.
+    """
+
+    def __init__(self, interval: float = HEARTBEAT_FLUSH_INTERVAL) -> None:
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._cache: dict[str, dict[str, Any]] = {}
+        self._generation = 0
+        self._engine: Any = None
+        self._pending: dict[int, datetime.datetime] = {}
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._refreshed = 0.0
+        self._since: datetime.datetime | None = None
+        _RECORDERS.add(self)
+
+    # --- cache --------------------------------------------------------------------------------------
+
+    def _same_database(self) -> None:
+        """Forget everything when the process's database is not the one the cache was filled from."""
+        engine = db_engine.current_engine()
+        if engine is None:
+            engine = db_api.get_engine()
+        if engine is not self._engine:
+            self._cache.clear()
+            self._pending.clear()
+            self._engine = engine
+            self._generation += 1
+            self._since = None
+
+    def invalidate(self, uuids: Any = None) -> None:
+        """Drop the cache entries of ``uuids`` (all entries when None)."""
+        with self._lock:
+            self._generation += 1
+            if uuids is None:
+                self._cache.clear()
+                return
+            for uuid in uuids:
+                self._cache.pop(uuid, None)
+
+    def lookup(self, node_uuid: str, token_hash: str | None) -> dict[str, Any] | None:
+        """The node's entry: from the cache when ``token_hash`` matches it, else read now; None if no node."""
+        with self._lock:
+            self._same_database()
+            if self._cache and time.monotonic() - self._refreshed > max(5.0, 3 * self.interval):
+                self._cache.clear()  # nobody kept it fresh (the flusher was idle): start over
+                self._generation += 1
+            entry = self._cache.get(node_uuid)
+            generation = self._generation
+        if entry is not None and token_hash and entry["agent_token_hash"]:
+            if hmac.compare_digest(entry["agent_token_hash"], token_hash):
+                return entry
+        entry = db_api.get_node_agent_auth(node_uuid)
+        with self._lock:
+            if entry is None:
+                self._cache.pop(node_uuid, None)
+            elif generation == self._generation:
+                self._cache[node_uuid] = entry
+                if self._since is None:
+                    self._refreshed = time.monotonic()
+                    self._since = _now()
+        return entry
+
+    def _refresh(self) -> None:
+        """Drop entries of nodes changed (by anyone) since the last pass, minus the slack."""
+        with self._lock:
+            if not self._cache:
+                self._since = None
+                self._refreshed = time.monotonic()
+                return
+            since = self._since or _now()
+        started = _now()
+        changed = db_api.list_nodes_updated_since(since - datetime.timedelta(seconds=CACHE_REFRESH_SLACK))
+        with self._lock:
+            for uuid, updated in changed.items():
+                entry = self._cache.get(uuid)
+                if entry is not None and entry["updated_at"] != updated:
+                    del self._cache[uuid]
+            self._since = started
+            self._refreshed = time.monotonic()
+
+    # --- pending heartbeats -----------------------------------------------------------------------
+
+    def record(self, entry: dict[str, Any]) -> None:
+        """Note a heartbeat of the node of ``entry`` now; it is written at the next flush."""
+        with self._lock:
+            self._pending[entry["id"]] = _now()
+            if self._thread is None and not self._stopping.is_set():
+                self._thread = threading.Thread(target=self._run, name="kiln-heartbeat-writer", daemon=True)
+                self._thread.start()
+
+    def pending(self) -> dict[int, datetime.datetime]:
+        """The heartbeats not written yet: {node id: time}."""
+        with self._lock:
+            return dict(self._pending)
+
+    def flush(self) -> int:
+        """Write the pending heartbeats in one transaction and refresh the cache; how many were written."""
+        with self._lock:
+            batch, self._pending = self._pending, {}
+            engine = self._engine
+        written = 0
+        if batch and db_engine.current_engine() is engine:
+            try:
+                missing = db_api.record_agent_heartbeats(batch)
+            except Exception:
+                with self._lock:  # keep them for the next pass (newer ones win)
+                    for node_id, at in batch.items():
+                        self._pending.setdefault(node_id, at)
+                raise
+            written = len(batch) - len(missing)
+            if missing:
+                gone = set(missing)
+                with self._lock:
+                    self._generation += 1
+                    for uuid in [u for u, e in self._cache.items() if e["id"] in gone]:
+                        del self._cache[uuid]
+        elif batch:
+            LOG.debug("Dropped %d heartbeats: the database changed before they were written", len(batch))
+        if db_engine.current_engine() is engine and engine is not None:
+            self._refresh()
+        return written
+
+    def _run(self) -> None:
+        idle = 0
+        while not self._stopping.wait(self.interval):
+            try:
+                idle = 0 if self.flush() else idle + 1
+            except Exception:  # noqa: BLE001 - the next pass retries
+                LOG.exception("Writing agent heartbeats failed; retrying in %s s", self.interval)
+            with self._lock:
+                if idle >= _FLUSHER_IDLE_PASSES and not self._pending:
+                    self._thread = None
+                    return
+        with self._lock:
+            self._thread = None
+
+    def stop(self) -> None:
+        """Stop the writer thread and write what is pending."""
+        self._stopping.set()
+        with self._lock:
+            thread = self._thread
+        if thread is not None:
+            thread.join(10.0)
+        self.flush()
+        self._stopping.clear()
+
+
+_RECORDER_LOCK = threading.Lock()
+
+
 class AgentEndpoints:
     """Mixin of ConductorManager: the RPC methods kiln-agent calls."""
 
     host: str
 
     # --- helpers --------------------------------------------------------------------------------
+
+    @property
+    def heartbeats(self) -> HeartbeatRecorder:
+        """This conductor's heartbeat cache and writer (made on first use)."""
+        recorder = self.__dict__.get("_kiln_heartbeats")
+        if recorder is None:
+            with _RECORDER_LOCK:
+                recorder = self.__dict__.setdefault("_kiln_heartbeats", HeartbeatRecorder())
+        return recorder
+
+    def flush_heartbeats(self) -> int:
+        """Write the agents' pending heartbeats now (before checking for silent nodes, at stop)."""
+        return self.heartbeats.flush()
+
+    def stop_heartbeats(self) -> None:
+        """Stop the heartbeat writer thread, writing what is pending (the service calls this at stop)."""
+        self.heartbeats.stop()
 
     def _acquire(self, ctxt: dict, node_uuid: str, purpose: str, **kwargs: Any) -> task_manager.TaskManager:
         return task_manager.acquire(ctxt, node_uuid, purpose=purpose, host=self.host, **kwargs)
@@ -145,6 +412,7 @@ class AgentEndpoints:
         if node is None:
             node = self._discover(all_macs, sys_uuid, boot_mac)
         token = None
+        self.heartbeats.invalidate([node.uuid])  # an agent that looks up has (re)started: read it afresh
         if not node.agent_token_hash:
             with self._acquire(ctxt, node.uuid, "agent token", load_driver=False) as task:
                 if not task.node.agent_token_hash:
@@ -153,6 +421,7 @@ class AgentEndpoints:
                     if sys_uuid and not task.node.system_uuid:
                         values["system_uuid"] = sys_uuid
                     task.update_node(values)
+                    self.heartbeats.invalidate([node.uuid])  # the session hook does too; be explicit
                     LOG.info("Issued the agent token of node %s", node.uuid)
                 node = task.node
         return {
@@ -236,9 +505,15 @@ class AgentEndpoints:
             raise exception.InventoryInvalid(
                 node=node.uuid, reason=f"changes must be an object, not {changes!r}"
             )
+        digest = inventory_digest(inventory)
+        if (
+            node.provision_state != states.INSPECTWAIT
+            and (node.driver_internal_info or {}).get(INFO_INVENTORY_DIGEST) == digest
+        ):
+            LOG.debug("Node %s reported its stored inventory again; acknowledged", node.uuid)
+            return {"stored": True, "traits": list(node.traits)}
         with self._acquire(ctxt, node.uuid, "inventory report", load_driver=False) as task:
-            db_api.set_node_inventory(task.node.id, inventory, changes)
-            self._apply_inventory(task, inventory)
+            self._store_inventory(task, inventory, changes, digest)
             if task.node.provision_state == states.INSPECTWAIT:
                 task.driver = driver_factory.build_driver_for_task(task)
                 task.driver.inspect.inventory_received(task, inventory)
@@ -248,7 +523,10 @@ class AgentEndpoints:
         )
         return {"stored": True, "traits": found}
 
-    def _apply_inventory(self, task: task_manager.TaskManager, inventory: dict) -> None:
+    def _store_inventory(
+        self, task: task_manager.TaskManager, inventory: dict, changes: dict | None, digest: str
+    ) -> None:
+        """Inventory, properties, name, traits, new ports and their switch links: one transaction."""
         node = task.node
         derived = traits_mod.derive_properties(inventory)
         props = dict(node.properties or {})
@@ -261,15 +539,39 @@ class AgentEndpoints:
         new_traits = traits_mod.derive_traits(inventory)
         merged = traits_mod.merge_traits(node.traits, new_traits, internal.get(INFO_KILN_TRAITS) or [])
         internal[INFO_KILN_TRAITS] = new_traits
+        internal[INFO_INVENTORY_DIGEST] = digest
         values: dict[str, Any] = {"properties": props, "driver_internal_info": internal}
         name = self._free_name(node, inventory)
         if name:
             values["name"] = name
-        task.update_node(values)
-        if sorted(node.traits) != merged:
-            db_api.set_node_traits(node.id, merged)
-            task.refresh()
-        self._enroll_new_ports(task, inventory)
+        known = {p.address for p in task.ports}
+        system = inventory.get("system") if isinstance(inventory.get("system"), dict) else {}
+        pxe_mac = _bootif(system.get("pxe_interface"))
+        new_ports = [
+            {"address": mac, "pxe_enabled": mac == pxe_mac}
+            for mac in _inventory_macs(inventory)
+            if mac not in known
+        ]
+        stored = db_api.store_inventory_report(
+            node.id,
+            inventory,
+            changes,
+            values,
+            traits=merged if sorted(node.traits) != merged else None,
+            new_ports=new_ports,
+            port_links=lldp_port_links(inventory),
+        )
+        for mac, owner in stored["skipped"]:
+            LOG.warning(
+                "Node %s reports NIC %s, which is a port of another node (id %s); not enrolled",
+                node.uuid,
+                mac,
+                owner,
+            )
+        for port in stored["ports"]:
+            if port.address not in known:
+                LOG.info("Node %s: enrolled port %s", node.uuid, port.address)
+        task.node, task.ports = stored["node"], stored["ports"]
 
     @staticmethod
     def _free_name(node: Any, inventory: dict) -> str | None:
@@ -287,50 +589,55 @@ class AgentEndpoints:
         LOG.info("Node %s: hostname %s is already another node's name; left unnamed", node.uuid, hostname)
         return None
 
-    @staticmethod
-    def _enroll_new_ports(task: task_manager.TaskManager, inventory: dict) -> None:
-        known = {p.address for p in task.ports}
-        system = inventory.get("system") if isinstance(inventory.get("system"), dict) else {}
-        pxe_mac = _bootif(system.get("pxe_interface"))
-        for mac in _inventory_macs(inventory):
-            if mac in known:
-                continue
-            try:
-                db_api.create_port({"address": mac, "node_id": task.node.id, "pxe_enabled": mac == pxe_mac})
-            except exception.MACAlreadyExists:
-                owner = db_api.get_port_by_address(mac).node_id
-                LOG.warning(
-                    "Node %s reports NIC %s, which is a port of another node (id %s); not enrolled",
-                    task.node.uuid,
-                    mac,
-                    owner,
-                )
-                continue
-            LOG.info("Node %s: enrolled port %s", task.node.uuid, mac)
-        task.refresh()
-
     # --- heartbeat and steps ----------------------------------------------------------------------
 
     def heartbeat(self, ctxt: dict, node_uuid: str, agent_token: str, status: dict) -> None:
-        """Record that the node's agent is alive; clear a heartbeat fault; drive the deploy hook."""
-        node = self._authenticate(node_uuid, agent_token, "heartbeat")
-        db_api.record_agent_heartbeat(node.id)
-        if node.fault != HEARTBEAT_FAULT and node.provision_state not in HEARTBEAT_HOOK_STATES:
+        """Record that the node's agent is alive; clear a heartbeat fault; drive the deploy hook.
+
+        The token is checked against the cache (read again on a miss), the time is written with the
+        other heartbeats within HEARTBEAT_FLUSH_INTERVAL, and the node is locked only when a hook
+        must run (deploy, clean, inspect wait) or the heartbeat fault must be cleared.
+        """
+        entry = self._authenticate_heartbeat(node_uuid, agent_token)
+        self.heartbeats.record(entry)
+        if entry["fault"] != HEARTBEAT_FAULT and entry["provision_state"] not in HEARTBEAT_HOOK_STATES:
             return
+        uuid = entry["uuid"]
         try:
-            with self._acquire(ctxt, node.uuid, "agent heartbeat", load_driver=False) as task:
+            with self._acquire(ctxt, uuid, "agent heartbeat", load_driver=False) as task:
                 if task.node.fault == HEARTBEAT_FAULT:
                     values: dict[str, Any] = {"fault": None}
-                    if (task.node.last_error or "").startswith(_heartbeat_error_prefix(node.uuid)):
+                    if (task.node.last_error or "").startswith(_heartbeat_error_prefix(uuid)):
                         values["last_error"] = None
                     task.update_node(values)
-                    LOG.info("Node %s: the agent heartbeats again; fault cleared", node.uuid)
+                    LOG.info("Node %s: the agent heartbeats again; fault cleared", uuid)
                 if task.node.provision_state in HEARTBEAT_HOOK_STATES:
                     task.driver = driver_factory.build_driver_for_task(task)
                     task.agent_token = agent_token  # verified above; the hooks send it to the agent
                     task.driver.deploy.heartbeat(task, status if isinstance(status, dict) else {})
         except exception.NodeLocked as exc:
-            LOG.info("Heartbeat of node %s recorded; its handling waits for the next one: %s", node.uuid, exc)
+            LOG.info("Heartbeat of node %s recorded; its handling waits for the next one: %s", uuid, exc)
+        except exception.NodeNotFound:
+            self.heartbeats.invalidate([uuid])
+            LOG.info("Heartbeat of node %s ignored: the node was deleted meanwhile", uuid)
+
+    def _authenticate_heartbeat(self, node_uuid: Any, agent_token: Any) -> dict[str, Any]:
+        """The node's cache entry if ``agent_token`` is its token; else log and raise InvalidAgentToken."""
+        key = node_uuid.lower() if isinstance(node_uuid, str) and uuidutils.is_uuid_like(node_uuid) else None
+        token_hash = hash_token(agent_token) if isinstance(agent_token, str) and agent_token else None
+        entry = self.heartbeats.lookup(key, token_hash) if key else None
+        if entry is None:
+            LOG.warning(
+                "Rejected heartbeat for unknown node %r: no such node, so no valid agent token", node_uuid
+            )
+            raise exception.InvalidAgentToken(node=node_uuid)
+        if token_hash is None:
+            LOG.warning("Rejected heartbeat from node %s: the agent sent no token", entry["uuid"])
+            raise exception.InvalidAgentToken(node=entry["uuid"])
+        if not entry["agent_token_hash"] or not hmac.compare_digest(entry["agent_token_hash"], token_hash):
+            LOG.warning("Rejected heartbeat from node %s: wrong agent token", entry["uuid"])
+            raise exception.InvalidAgentToken(node=entry["uuid"])
+        return entry
 
     def step_result(self, ctxt: dict, node_uuid: str, agent_token: str, step: str, result: dict) -> None:
         """Hand the result of an agent step to the node's deploy interface."""

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from oslo_utils import netutils, uuidutils
-from sqlalchemy import Select, delete, select, update
+from sqlalchemy import Select, case, delete, literal, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -823,3 +823,138 @@ def destroy_allocation(ident: str) -> None:
     """Delete the allocation with UUID or name ``ident``; AllocationNotFound otherwise."""
     with db_engine.session(write=True) as sess:
         sess.delete(_get_allocation(sess, ident))
+
+
+# --- batched and light-weight queries for the conductor's hot paths ------------------------------
+
+#: Most nodes one heartbeat UPDATE names (a CASE arm and an IN entry each).
+_HEARTBEAT_CHUNK = 400
+
+
+def record_agent_heartbeats(items: dict[int, datetime.datetime]) -> list[int]:
+    """Record many agents' heartbeats ({node id: time}) in one transaction; return the ids of missing nodes.
+
+    As record_agent_heartbeat, updated_at is left alone. Each chunk of nodes is one UPDATE.
+    """
+    pending = sorted(items.items())
+    for node_id, at in pending:
+        if not isinstance(node_id, int) or isinstance(node_id, bool) or not isinstance(at, datetime.datetime):
+            raise exception.InvalidParameterValue(
+                err=f"Heartbeat of node {node_id!r} at {at!r}: expected an integer node id and a datetime."
+            )
+    missing: list[int] = []
+    column_type = Node.__table__.c.last_heartbeat_at.type
+    with db_engine.session(write=True) as sess:
+        for start in range(0, len(pending), _HEARTBEAT_CHUNK):
+            chunk = dict(pending[start : start + _HEARTBEAT_CHUNK])
+            ids = sorted(chunk)
+            when = case(
+                {node_id: literal(at, column_type) for node_id, at in chunk.items()},
+                value=Node.id,
+                else_=Node.last_heartbeat_at,
+            )
+            result = sess.execute(
+                update(Node)
+                .where(Node.id.in_(ids))
+                .values(last_heartbeat_at=when, updated_at=Node.updated_at)
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount != len(ids):
+                found = set(sess.scalars(select(Node.id).where(Node.id.in_(ids))))
+                missing.extend(i for i in ids if i not in found)
+    return missing
+
+
+def get_node_agent_auth(node_uuid: str) -> dict[str, Any] | None:
+    """What checking an agent's message needs of node ``node_uuid``, in one light query; None if absent.
+
+    {"id", "uuid", "agent_token_hash", "provision_state", "fault", "updated_at"}.
+    """
+    if not isinstance(node_uuid, str) or not uuidutils.is_uuid_like(node_uuid):
+        return None
+    columns = (Node.id, Node.uuid, Node.agent_token_hash, Node.provision_state, Node.fault, Node.updated_at)
+    with db_engine.session() as sess:
+        row = sess.execute(select(*columns).where(Node.uuid == node_uuid.lower())).one_or_none()
+    return None if row is None else dict(row._mapping)
+
+
+def list_nodes_updated_since(since: datetime.datetime) -> dict[str, datetime.datetime | None]:
+    """{uuid: updated_at} of the nodes whose updated_at is ``since`` or later."""
+    with db_engine.session() as sess:
+        rows = sess.execute(select(Node.uuid, Node.updated_at).where(Node.updated_at >= since))
+        return {uuid: updated for uuid, updated in rows}
+
+
+def store_inventory_report(
+    node_id: int,
+    inventory: dict[str, Any],
+    changes: dict[str, Any] | None,
+    values: dict[str, Any],
+    traits: list[str] | None = None,
+    new_ports: list[dict[str, Any]] | None = None,
+    port_links: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Store an agent's inventory report in ONE transaction and return what it left.
+
+    Makes ``inventory`` the node's current one (history gets it with ``changes``), sets the node's
+    ``values``, replaces its traits with ``traits`` (None: unchanged), creates ``new_ports`` (port
+    values without node_id; one whose MAC already is a port is skipped) and merges
+    ``port_links`` ({MAC: local_link_connection fields}) into the node's own ports. Returns
+    {"node": Node, "ports": the node's ports, "skipped": [(MAC, owning node id)]}.
+    """
+    if not isinstance(inventory, dict):
+        raise exception.InvalidParameterValue(
+            err=f"Inventory of node {node_id} must be a dict, not {inventory!r}."
+        )
+    values = dict(values)
+    _check_columns(Node, values, "node")
+    for field in ("id", "uuid"):
+        if field in values:
+            raise exception.InvalidParameterValue(
+                err=f"Cannot change the {field} of existing node {node_id}."
+            )
+    ports = [dict(p) for p in new_ports or []]
+    for port in ports:
+        _check_columns(Port, port, "port")
+        port["address"] = normalize_mac(port.get("address"))
+    links = {normalize_mac(mac): dict(llc) for mac, llc in (port_links or {}).items()}
+    now = utcnow()
+    skipped: list[tuple[str, int | None]] = []
+    with db_engine.session(write=True) as sess:
+        node = _get_node(sess, node_id)
+        current = sess.get(NodeInventory, node.id)
+        if current is None:
+            sess.add(NodeInventory(node_id=node.id, inventory=inventory, created_at=now))
+        else:
+            current.inventory = inventory
+            current.created_at = now
+        sess.add(NodeInventoryHistory(node_id=node.id, inventory=inventory, changes=changes, created_at=now))
+        for key, value in values.items():
+            setattr(node, key, value)
+        if traits is not None:
+            _replace_traits(node, _check_traits(traits, node.uuid))
+        _flush(sess, "nodes", {"name": lambda: exception.DuplicateName(name=values.get("name"))})
+        addresses = [p["address"] for p in ports]
+        owners = dict(
+            sess.execute(select(Port.address, Port.node_id).where(Port.address.in_(addresses))).all()
+            if addresses
+            else []
+        )
+        for port in ports:
+            if port["address"] in owners:
+                if owners[port["address"]] != node.id:
+                    skipped.append((port["address"], owners[port["address"]]))
+                continue
+            port.setdefault("uuid", uuidutils.generate_uuid())
+            sess.add(Port(node_id=node.id, **port))
+            owners[port["address"]] = node.id
+        _flush(sess, "ports", _port_conflicts({}))
+        own = list(sess.scalars(select(Port).where(Port.node_id == node.id).order_by(Port.id)))
+        for port in own:
+            wanted = links.get(port.address)
+            if wanted:
+                merged = {**(port.local_link_connection or {}), **wanted}
+                if merged != (port.local_link_connection or {}):
+                    port.local_link_connection = merged
+        sess.flush()
+    return {"node": node, "ports": own, "skipped": skipped}

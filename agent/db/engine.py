@@ -66,9 +66,16 @@ def _sqlite_engine(url: URL) -> Engine:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record) -> None:
         # Let SQLAlchemy (below) emit BEGIN itself, and enforce foreign keys like the other backends.
+        # WAL: readers never wait for the writer (nor it for them), and a commit appends to the log
+        # instead of rewriting pages; with synchronous=NORMAL it is fsync'ed at checkpoints only, so a
+        # power loss may drop the last commits but never corrupts the file. Both are per connection
+        # (journal_mode is also stored in the file); an in-memory database keeps its "memory" journal.
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA foreign_keys=ON")
+        if not memory:
+            cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -111,6 +118,11 @@ def get_engine() -> Engine:
     if _ENGINE is None:
         configure()
     assert _ENGINE is not None
+    return _ENGINE
+
+
+def current_engine() -> Engine | None:
+    """Return this process's engine if one is configured, else None (never configures one)."""
     return _ENGINE
 
 

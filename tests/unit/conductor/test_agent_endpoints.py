@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import copy
+import datetime
 import json
 import logging
 import os
 import time
 
+import oslo_messaging as messaging
 import pytest
+import sqlalchemy
 from oslo_config import cfg
 
 from agent.common import config, exception, rpc
@@ -18,6 +21,8 @@ from agent.conductor.drivers import fake
 from agent.conductor.manager import ConductorManager
 from agent.db import api as db_api
 from agent.db import migration
+from agent.db.models import Node
+from agent.inventory import lldp
 from agent.inventory.collect import collect
 
 CONF = cfg.CONF
@@ -370,3 +375,279 @@ def test_inventory_in_inspect_wait_reaches_the_inspect_hook(conductor, hgx_inven
     db_api.update_node(uuid, {"provision_state": states.INSPECTWAIT})
     conductor.report_inventory({}, uuid, answer["agent_token"], hgx_inventory)
     assert hooks.calls == [("inventory_received", uuid, 8)]
+
+
+# --- the heartbeat cache and batched writer ---------------------------------------------------------
+
+
+@pytest.fixture
+def manager(tmp_path):
+    """A ConductorManager called directly (no RPC) over a fresh SQLite database; stopped afterwards."""
+    config.register_opts(CONF)
+    CONF([], project="kiln")
+    CONF.set_override("host", HOST, group="conductor")
+    CONF.set_override("node_locked_retry_attempts", 1, group="conductor")
+    db_api.configure(f"sqlite:///{tmp_path}/kiln.sqlite")
+    migration.upgrade()
+    db_api.register_conductor(HOST, ["fake-hardware"])
+    mgr = ConductorManager(HOST)
+    yield mgr
+    mgr.stop_heartbeats()
+    db_api.dispose()
+    for name in ("host", "node_locked_retry_attempts"):
+        CONF.clear_override(name, group="conductor")
+
+
+def _direct_lookup(mgr: ConductorManager, inv: dict) -> tuple[str, str]:
+    macs = [n["mac_address"] for n in inv["nics"] if n.get("pci_address")]
+    answer = mgr.lookup({}, macs, inv["system"]["uuid"], inv["system"]["pxe_interface"])
+    return answer["node"]["uuid"], answer["agent_token"]
+
+
+def _rejected(call) -> type:
+    """The Kiln error ``call`` raised (expected_exceptions wraps it for the RPC server)."""
+    with pytest.raises(messaging.ExpectedException) as err:
+        call()
+    return err.value.exc_info[0]
+
+
+class _Commits:
+    """Counts the write transactions committed on the engine while it is active (a context manager)."""
+
+    def __init__(self) -> None:
+        self.writes = 0
+
+    def _on_commit(self, conn) -> None:
+        if conn.get_execution_options().get("kiln_sqlite_immediate"):
+            self.writes += 1
+
+    def __enter__(self) -> _Commits:
+        sqlalchemy.event.listen(db_api.get_engine(), "commit", self._on_commit)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        sqlalchemy.event.remove(db_api.get_engine(), "commit", self._on_commit)
+
+
+def test_heartbeats_wait_in_memory_and_are_written_in_one_transaction(manager) -> None:
+    manager.__dict__["_kiln_heartbeats"] = agent_endpoints.HeartbeatRecorder(interval=3600)  # no thread pass
+    nodes = [db_api.create_node({"driver": "fake-hardware"}) for _ in range(5)]
+    for i, node in enumerate(nodes):
+        db_api.update_node(node.uuid, {"agent_token_hash": agent_endpoints.hash_token(f"token-{i}")})
+    before = {n.uuid: db_api.get_node(n.uuid).updated_at for n in nodes}
+    with _Commits() as commits:
+        for i, node in enumerate(nodes):
+            manager.heartbeat({}, node.uuid, f"token-{i}", {})
+    assert commits.writes == 0
+    pending = manager.heartbeats.pending()
+    assert sorted(pending) == sorted(n.id for n in nodes)
+    assert all(db_api.get_node(n.uuid).last_heartbeat_at is None for n in nodes)
+    with _Commits() as commits:
+        assert manager.flush_heartbeats() == 5
+    assert commits.writes == 1
+    for node in nodes:
+        stored = db_api.get_node(node.uuid)
+        assert stored.last_heartbeat_at == pending[node.id]
+        assert stored.updated_at == before[node.uuid]  # a heartbeat is no change of the node
+    assert manager.heartbeats.pending() == {}
+    with _Commits() as commits:
+        assert manager.flush_heartbeats() == 0
+    assert commits.writes == 0
+
+
+def test_a_cached_node_is_read_again_when_its_token_changes(manager) -> None:
+    node = db_api.create_node(
+        {"driver": "fake-hardware", "agent_token_hash": agent_endpoints.hash_token("old")}
+    )
+    manager.heartbeat({}, node.uuid, "old", {})  # now cached
+    db_api.update_node(node.uuid, {"agent_token_hash": agent_endpoints.hash_token("new")})
+    assert _rejected(lambda: manager.heartbeat({}, node.uuid, "old", {})) is exception.InvalidAgentToken
+    manager.heartbeat({}, node.uuid, "new", {})
+    assert node.id in manager.heartbeats.pending()
+
+
+def test_a_wrong_token_is_rejected_logged_and_nothing_recorded(manager, caplog) -> None:
+    node = db_api.create_node(
+        {"driver": "fake-hardware", "agent_token_hash": agent_endpoints.hash_token("good")}
+    )
+    manager.heartbeat({}, node.uuid, "good", {})
+    manager.flush_heartbeats()
+    db_api.update_node(node.uuid, {"last_heartbeat_at": None})
+    caplog.set_level(logging.WARNING, logger="agent.conductor.agent_endpoints")
+    for token in ("forged", "", None):
+        assert (
+            _rejected(lambda t=token: manager.heartbeat({}, node.uuid, t, {})) is exception.InvalidAgentToken
+        )
+    assert manager.heartbeats.pending() == {}
+    manager.flush_heartbeats()
+    assert db_api.get_node(node.uuid).last_heartbeat_at is None
+    messages = [r.getMessage() for r in caplog.records]
+    assert f"Rejected heartbeat from node {node.uuid}: wrong agent token" in messages
+    assert f"Rejected heartbeat from node {node.uuid}: the agent sent no token" in messages
+
+
+def test_a_deleted_node_is_not_served_from_the_cache(manager) -> None:
+    node = db_api.create_node(
+        {"driver": "fake-hardware", "agent_token_hash": agent_endpoints.hash_token("t")}
+    )
+    manager.heartbeat({}, node.uuid, "t", {})
+    manager.flush_heartbeats()
+    db_api.destroy_node(node.uuid)
+    assert _rejected(lambda: manager.heartbeat({}, node.uuid, "t", {})) is exception.InvalidAgentToken
+    assert manager.heartbeats.pending() == {}
+
+
+def test_a_node_deleted_before_the_write_is_dropped_from_the_cache(manager) -> None:
+    node = db_api.create_node(
+        {"driver": "fake-hardware", "agent_token_hash": agent_endpoints.hash_token("t")}
+    )
+    manager.heartbeat({}, node.uuid, "t", {})
+    # Another process deletes it (no session of this one sees the row go).
+    with db_api.get_engine().begin() as conn:
+        conn.execute(sqlalchemy.delete(Node).where(Node.id == node.id))
+    assert manager.flush_heartbeats() == 0
+    assert _rejected(lambda: manager.heartbeat({}, node.uuid, "t", {})) is exception.InvalidAgentToken
+
+
+def test_a_change_by_another_process_reaches_the_cache_at_the_next_pass(manager, hooks) -> None:
+    node = db_api.create_node(
+        {"driver": "fake-hardware", "agent_token_hash": agent_endpoints.hash_token("t")}
+    )
+    manager.heartbeat({}, node.uuid, "t", {"n": 1})  # enroll: cached, no hook
+    with db_api.get_engine().begin() as conn:  # as another conductor would (no session hook here)
+        conn.execute(
+            sqlalchemy.update(Node)
+            .where(Node.id == node.id)
+            .values(provision_state=states.DEPLOYWAIT, updated_at=datetime.datetime.now(datetime.UTC))
+        )
+    manager.flush_heartbeats()  # writes and drops entries whose updated_at moved
+    manager.heartbeat({}, node.uuid, "t", {"n": 2})
+    assert hooks.calls == [("heartbeat", node.uuid, True, {"n": 2})]
+
+
+def test_only_hook_states_and_the_fault_take_the_node_lock(manager, hooks) -> None:
+    node = db_api.create_node(
+        {"driver": "fake-hardware", "agent_token_hash": agent_endpoints.hash_token("t")}
+    )
+    db_api.reserve_node("someone-else", node.uuid)
+    manager.heartbeat({}, node.uuid, "t", {})  # enroll: recorded although the node is locked
+    assert node.id in manager.heartbeats.pending()
+    assert hooks.calls == []
+    db_api.release_node("someone-else", node.uuid)
+    db_api.update_node(node.uuid, {"provision_state": states.CLEANWAIT})
+    manager.heartbeat({}, node.uuid, "t", {"n": 3})
+    assert hooks.calls == [("heartbeat", node.uuid, True, {"n": 3})]
+    assert db_api.get_node(node.uuid).reservation is None
+
+
+def test_stop_writes_the_pending_heartbeats(manager) -> None:
+    node = db_api.create_node(
+        {"driver": "fake-hardware", "agent_token_hash": agent_endpoints.hash_token("t")}
+    )
+    manager.heartbeat({}, node.uuid, "t", {})
+    manager.stop_heartbeats()
+    assert manager.heartbeats.pending() == {}
+    assert db_api.get_node(node.uuid).last_heartbeat_at is not None
+
+
+def test_silent_node_check_sees_flushed_heartbeats(manager) -> None:
+    old = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=600)
+    node = db_api.create_node(
+        {
+            "driver": "fake-hardware",
+            "provision_state": states.DEPLOYWAIT,
+            "provision_updated_at": old,
+            "last_heartbeat_at": old,
+            "agent_token_hash": agent_endpoints.hash_token("t"),
+        }
+    )
+    assert [n.uuid for n in db_api.get_nodes_missing_heartbeat(60)] == [node.uuid]
+    db_api.reserve_node("someone-else", node.uuid)  # keep the deploy hook out of this test
+    manager.heartbeat({}, node.uuid, "t", {})
+    manager.flush_heartbeats()
+    assert db_api.get_nodes_missing_heartbeat(60) == []
+
+
+# --- report_inventory: identical reports, one transaction, LLDP links --------------------------------
+
+
+def test_an_identical_report_is_acknowledged_and_not_stored_again(manager, hgx_inventory) -> None:
+    uuid, token = _direct_lookup(manager, hgx_inventory)
+    first = manager.report_inventory({}, uuid, token, hgx_inventory)
+    again = manager.report_inventory({}, uuid, token, copy.deepcopy(hgx_inventory))
+    assert again == first == {"stored": True, "traits": first["traits"]}
+    assert len(db_api.list_inventory_history(uuid)) == 1
+    digest = db_api.get_node(uuid).driver_internal_info[agent_endpoints.INFO_INVENTORY_DIGEST]
+    assert digest == agent_endpoints.inventory_digest(hgx_inventory)
+    changed = copy.deepcopy(hgx_inventory)
+    changed["memory"]["total_bytes"] += 4096
+    manager.report_inventory({}, uuid, token, changed)
+    assert len(db_api.list_inventory_history(uuid)) == 2
+    assert db_api.get_node_inventory(uuid)["memory"]["total_bytes"] == changed["memory"]["total_bytes"]
+
+
+def test_the_report_is_one_write_transaction(manager, hgx_inventory) -> None:
+    uuid, token = _direct_lookup(manager, hgx_inventory)
+    grown = copy.deepcopy(hgx_inventory)
+    grown["nics"].append(
+        dict(grown["nics"][0], name="enp200s0", mac_address="b8:3f:d2:00:00:01", pci_address="0000:c8:00.0")
+    )
+    with _Commits() as commits:
+        manager.report_inventory({}, uuid, token, grown)
+    assert commits.writes == 3  # lock, the report (inventory, properties, traits, ports), unlock
+    assert db_api.get_port_by_address("b8:3f:d2:00:00:01").node_id == db_api.get_node(uuid).id
+    assert "CUSTOM_GPU_COUNT_8" in db_api.get_node(uuid).traits
+
+
+def _lldp_entry(chassis_mac: str, port: str, system: str) -> dict:
+    """A parsed LLDP entry as the agent's listener stores it in inventory["lldp"][ifname]."""
+    tlvs = [
+        (lldp.TLV_CHASSIS_ID, b"\x04" + bytes.fromhex(chassis_mac.replace(":", ""))),
+        (lldp.TLV_PORT_ID, b"\x05" + port.encode()),
+        (lldp.TLV_TTL, b"\x00\x78"),
+        (lldp.TLV_SYS_NAME, system.encode()),
+    ]
+    return lldp.parse_tlvs(tlvs)
+
+
+def test_report_fills_local_link_connection_from_lldp(manager, hgx_inventory) -> None:
+    uuid, token = _direct_lookup(manager, hgx_inventory)
+    inv = copy.deepcopy(hgx_inventory)
+    boot_nic = next(n for n in inv["nics"] if n["mac_address"] == HGX_BOOTIF)
+    other = next(n for n in inv["nics"] if n.get("pci_address") and n["mac_address"] != HGX_BOOTIF)
+    inv["lldp"] = {
+        boot_nic["name"]: _lldp_entry("00:1c:73:aa:bb:cc", "Ethernet1/7", "leaf-r12"),
+        other["name"]: {"raw": _lldp_entry("00:1c:73:aa:bb:cd", "Ethernet2/1", "leaf-r13")["raw"]},
+        "no-such-nic": _lldp_entry("00:1c:73:aa:bb:ce", "Ethernet3/1", "leaf-r14"),
+    }
+    manager.report_inventory({}, uuid, token, inv)
+    assert db_api.get_port_by_address(HGX_BOOTIF).local_link_connection == {
+        "switch_id": "00:1c:73:aa:bb:cc",
+        "port_id": "Ethernet1/7",
+        "switch_info": "leaf-r12",
+    }
+    assert db_api.get_port_by_address(other["mac_address"]).local_link_connection == {
+        "switch_id": "00:1c:73:aa:bb:cd",
+        "port_id": "Ethernet2/1",
+        "switch_info": "leaf-r13",
+    }
+
+
+def test_lldp_links_skip_garbled_entries() -> None:
+    inv = {
+        "nics": [
+            {"name": "eth0", "mac_address": "52:54:00:00:00:01"},
+            {"name": "eth1", "mac_address": "52:54:00:00:00:02"},
+            {"name": "eth2", "mac_address": "not-a-mac"},
+            "garbage",
+        ],
+        "lldp": {
+            "eth0": {"raw": [[1, "zz"], "bad"]},
+            "eth1": [[2, "0545746831"], [1, "04001c73aabbcc"]],
+            "eth2": _lldp_entry("00:1c:73:aa:bb:cc", "Ethernet1/7", "leaf"),
+        },
+    }
+    assert agent_endpoints.lldp_port_links(inv) == {
+        "52:54:00:00:00:02": {"port_id": "Eth1", "switch_id": "00:1c:73:aa:bb:cc"}
+    }
+    assert agent_endpoints.lldp_port_links({"nics": [], "lldp": None}) == {}

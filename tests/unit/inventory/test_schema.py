@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import types
 import typing
@@ -124,3 +125,69 @@ def test_schema_agrees_with_model(cls):
     assert node["additionalProperties"] is False
     for field, tp in hints.items():
         assert _allows_null(node["properties"][field]) == _nullable(tp), f"{cls.__name__}.{field}"
+
+
+# --- the compiled fast check stands in for jsonschema only where they agree -------------------------
+
+
+def test_fast_check_compiled_for_the_json_schema_only():
+    from agent.inventory import schema
+
+    if schema.fastjsonschema is None:
+        pytest.skip("fastjsonschema is not installed")
+    assert schema._fast_check("json") is not None
+    assert schema._fast_check("ironic") is None  # prefixItems: 2020-12 only, jsonschema judges
+
+
+def _mutations(doc: object, path: tuple = ()):
+    """(path, replacement) pairs: every scalar and container swapped for values of other types."""
+    replacements = ("text", 7, -3, 2.5, None, True, [], {}, "0000:zz:00.0", 10**20)
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            for new in replacements:
+                yield (*path, key), new
+            yield from _mutations(value, (*path, key))
+    elif isinstance(doc, list) and doc:
+        yield from _mutations(doc[0], (*path, 0))
+
+
+def _replaced(doc: dict, path: tuple, value: object) -> dict:
+    out = copy.deepcopy(doc)
+    target = out
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return out
+
+
+def test_fast_check_and_jsonschema_agree_on_every_mutation():
+    from agent.inventory import schema
+
+    fast = schema._fast_check("json")
+    if fast is None:
+        pytest.skip("fastjsonschema is not installed")
+    slow = schema._validator("json")
+    inv = _sample()  # hand-built and small: jsonschema takes a while on each of the mutated copies
+    checked = disagreements = 0
+    for path, value in _mutations(inv):
+        doc = _replaced(inv, path, value)
+        try:
+            fast(doc)
+            fast_ok = True
+        except Exception:  # noqa: BLE001
+            fast_ok = False
+        if fast_ok != slow.is_valid(doc):
+            disagreements += 1
+        checked += 1
+    assert checked >= 1000
+    assert disagreements == 0
+
+
+def test_messages_still_name_the_path_when_the_fast_check_rejects():
+    inv = _sample()
+    inv["cpu"]["count"] = True
+    inv["disks"][0]["name"] = 5
+    assert validate_inventory(inv, "json") == [
+        "$.cpu.count: True is not of type 'integer', 'null'",
+        "$.disks[0].name: 5 is not of type 'string'",
+    ]

@@ -1,0 +1,156 @@
+"""Hot-path queries (batched heartbeats, light token checks, one-transaction reports); SQLite WAL."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+import sqlalchemy
+
+from agent.common import config, exception
+from agent.db import api, engine
+
+
+def _at(seconds: int) -> datetime.datetime:
+    return datetime.datetime(2030, 1, 1, tzinfo=datetime.UTC) + datetime.timedelta(seconds=seconds)
+
+
+def test_sqlite_connections_use_wal_normal_sync_and_the_busy_timeout(db):
+    with db.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        timeout_ms = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
+    assert timeout_ms == int(config.register_opts().database.sqlite_busy_timeout * 1000)
+
+
+def test_in_memory_sqlite_keeps_its_memory_journal():
+    mem = engine.create_engine("sqlite://")
+    try:
+        with mem.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "memory"
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1
+    finally:
+        mem.dispose()
+
+
+def test_current_engine_never_configures_one():
+    api.dispose()
+    assert engine.current_engine() is None
+
+
+def test_record_agent_heartbeats_in_chunks_names_missing_nodes(db, monkeypatch):
+    monkeypatch.setattr(api, "_HEARTBEAT_CHUNK", 2)
+    nodes = [api.create_node({"driver": "fake-hardware"}) for _ in range(5)]
+    api.update_node(nodes[0].uuid, {"description": "touched"})
+    updated = {n.uuid: api.get_node(n.uuid).updated_at for n in nodes}
+    times = {n.id: _at(i) for i, n in enumerate(nodes)}
+    times[9999] = _at(99)
+    assert api.record_agent_heartbeats(times) == [9999]
+    for i, node in enumerate(nodes):
+        stored = api.get_node(node.uuid)
+        assert stored.last_heartbeat_at == _at(i)
+        assert stored.updated_at == updated[node.uuid]
+    assert api.record_agent_heartbeats({}) == []
+
+
+def test_record_agent_heartbeats_rejects_bad_items(db):
+    node = api.create_node({"driver": "fake-hardware"})
+    with pytest.raises(exception.InvalidParameterValue, match="'yesterday'"):
+        api.record_agent_heartbeats({node.id: "yesterday"})
+    with pytest.raises(exception.InvalidParameterValue, match="'abc'"):
+        api.record_agent_heartbeats({"abc": _at(0)})
+    assert api.get_node(node.uuid).last_heartbeat_at is None
+
+
+def test_get_node_agent_auth(db):
+    node = api.create_node(
+        {"driver": "fake-hardware", "agent_token_hash": "ab" * 32, "fault": "power failure"}
+    )
+    auth = api.get_node_agent_auth(node.uuid.upper())
+    assert auth == {
+        "id": node.id,
+        "uuid": node.uuid,
+        "agent_token_hash": "ab" * 32,
+        "provision_state": "enroll",
+        "fault": "power failure",
+        "updated_at": None,
+    }
+    assert api.get_node_agent_auth("5f0cdd6b-4a3c-4f4e-9a52-3b0f7f1c0d11") is None
+    assert api.get_node_agent_auth("not-a-uuid") is None
+    assert api.get_node_agent_auth(None) is None
+
+
+def test_list_nodes_updated_since(db):
+    a = api.create_node({"driver": "fake-hardware"})
+    b = api.create_node({"driver": "fake-hardware"})
+    api.update_node(b.uuid, {"description": "x"})
+    changed = api.list_nodes_updated_since(_at(0) - datetime.timedelta(days=3650))
+    assert list(changed) == [b.uuid]  # a was never updated (updated_at NULL)
+    assert changed[b.uuid] == api.get_node(b.uuid).updated_at
+    assert api.list_nodes_updated_since(_at(10**6)) == {}
+    assert a.uuid not in changed
+
+
+def test_store_inventory_report_in_one_transaction(db):
+    node = api.create_node({"driver": "fake-hardware", "properties": {"cpus": 1}})
+    other = api.create_node({"driver": "fake-hardware"})
+    api.create_port({"address": "52:54:00:00:00:01", "node_id": node.id, "local_link_connection": {"x": 1}})
+    api.create_port({"address": "52:54:00:00:00:09", "node_id": other.id})
+    inventory = {"cpu": {"count": 8}}
+    result = api.store_inventory_report(
+        node.id,
+        inventory,
+        {"added": {}},
+        {"properties": {"cpus": 8}},
+        traits=["CUSTOM_A", "CUSTOM_B"],
+        new_ports=[
+            {"address": "52:54:00:00:00:02", "pxe_enabled": True},
+            {"address": "52:54:00:00:00:09", "pxe_enabled": False},
+        ],
+        port_links={
+            "52:54:00:00:00:01": {"port_id": "Ethernet1/1", "switch_id": "00:1c:73:00:00:01"},
+            "52:54:00:00:00:02": {"port_id": "Ethernet1/2"},
+        },
+    )
+    assert result["node"].properties == {"cpus": 8}
+    assert result["node"].traits == ["CUSTOM_A", "CUSTOM_B"]
+    assert result["skipped"] == [("52:54:00:00:00:09", other.id)]
+    links = {p.address: (p.pxe_enabled, p.local_link_connection) for p in result["ports"]}
+    assert links == {
+        "52:54:00:00:00:01": (True, {"x": 1, "port_id": "Ethernet1/1", "switch_id": "00:1c:73:00:00:01"}),
+        "52:54:00:00:00:02": (True, {"port_id": "Ethernet1/2"}),
+    }
+    assert api.get_node_inventory(node.id) == inventory
+    assert [h["changes"] for h in api.list_inventory_history(node.id)] == [{"added": {}}]
+    assert api.get_port_by_address("52:54:00:00:00:09").node_id == other.id
+
+
+def test_store_inventory_report_stores_nothing_when_any_part_fails(db):
+    api.create_node({"driver": "fake-hardware", "name": "taken"})
+    node = api.create_node({"driver": "fake-hardware"})
+    with pytest.raises(exception.DuplicateName):
+        api.store_inventory_report(
+            node.id,
+            {"cpu": {}},
+            None,
+            {"name": "taken", "properties": {"cpus": 2}},
+            traits=["CUSTOM_X"],
+            new_ports=[{"address": "52:54:00:00:00:05"}],
+        )
+    assert api.get_node_inventory(node.id) is None
+    assert api.list_inventory_history(node.id) == []
+    assert api.get_node(node.uuid).properties == {}
+    assert api.get_node(node.uuid).traits == []
+    assert api.list_ports(node_id=node.id) == []
+
+
+def test_store_inventory_report_checks_its_input(db):
+    node = api.create_node({"driver": "fake-hardware"})
+    with pytest.raises(exception.InvalidParameterValue, match="must be a dict"):
+        api.store_inventory_report(node.id, ["not", "a", "dict"], None, {})
+    with pytest.raises(exception.InvalidParameterValue, match="uuid"):
+        api.store_inventory_report(node.id, {}, None, {"uuid": "x"})
+    with pytest.raises(exception.NodeNotFound):
+        api.store_inventory_report(424242, {}, None, {})
+    assert sqlalchemy.inspect(api.get_engine()).has_table("nodes")
