@@ -11,46 +11,26 @@ import oslo_messaging as messaging
 from agent.common import rpc
 
 
-class AgentAPI:
+class AgentAPI(rpc.RPCClientBase):
     """Calls to the agent of one node; every call carries that node's agent token."""
 
     RPC_API_VERSION = "1.0"
+    DEFAULT_TOPIC = rpc.AGENT_TOPIC
 
-    def __init__(
-        self,
-        transport: messaging.Transport | None = None,
-        topic: str = rpc.AGENT_TOPIC,
-        version_cap: str | None = None,
-        timeout: float | None = None,
-        retry: int | None = None,
-    ) -> None:
-        self.topic = topic
-        self.client = rpc.get_client(
-            transport or rpc.init(),
-            topic,
-            version=self.RPC_API_VERSION,
-            version_cap=version_cap,
-            timeout=timeout,
-            retry=retry,
-        )
-
-    def _prepare(self, node_uuid: str, version: str, timeout: float | None) -> messaging.RPCClient:
+    def _to_agent(self, node_uuid: str, version: str, timeout: float | None) -> messaging.RPCClient:
         if not node_uuid:
             raise ValueError("an agent call needs the node UUID of the agent to call")
-        kwargs: dict = {"server": node_uuid, "version": version}
-        if timeout is not None:
-            kwargs["timeout"] = timeout
-        return self.client.prepare(**kwargs)
+        return self._prepare(version, server=node_uuid, timeout=timeout)
 
     def ping(self, ctxt: dict, node_uuid: str, agent_token: str, *, timeout: float | None = None) -> dict:
         """Check the agent answers; returns {"node_uuid", "version"}."""
-        return self._prepare(node_uuid, "1.0", timeout).call(ctxt, "ping", agent_token=agent_token)
+        return self._to_agent(node_uuid, "1.0", timeout).call(ctxt, "ping", agent_token=agent_token)
 
     def get_inventory(
         self, ctxt: dict, node_uuid: str, agent_token: str, *, timeout: float | None = None
     ) -> dict:
         """Have the agent collect and return its inventory now."""
-        return self._prepare(node_uuid, "1.0", timeout).call(ctxt, "get_inventory", agent_token=agent_token)
+        return self._to_agent(node_uuid, "1.0", timeout).call(ctxt, "get_inventory", agent_token=agent_token)
 
     def run_step(
         self,
@@ -66,7 +46,7 @@ class AgentAPI:
 
         The agent reports the outcome with the conductor's step_result; get_step_status polls it.
         """
-        return self._prepare(node_uuid, "1.0", timeout).call(
+        return self._to_agent(node_uuid, "1.0", timeout).call(
             ctxt, "run_step", agent_token=agent_token, step=step, args=args or {}
         )
 
@@ -74,6 +54,6 @@ class AgentAPI:
         self, ctxt: dict, node_uuid: str, agent_token: str, command_id: str, *, timeout: float | None = None
     ) -> dict:
         """The result of a started step ({"status": "succeeded"|"failed", ...}) or {"status": "running"}."""
-        return self._prepare(node_uuid, "1.0", timeout).call(
+        return self._to_agent(node_uuid, "1.0", timeout).call(
             ctxt, "get_step_status", agent_token=agent_token, command_id=command_id
         )

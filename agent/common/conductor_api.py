@@ -12,47 +12,14 @@ Each method asks for the lowest version that has it; a ``version_cap`` below tha
 
 from __future__ import annotations
 
-import oslo_messaging as messaging
-
 from agent.common import rpc
 
 
-class ConductorAPI:
+class ConductorAPI(rpc.RPCClientBase):
     """Calls and casts from an agent to ``kiln.conductor`` (any live conductor answers)."""
 
     RPC_API_VERSION = "1.0"
-
-    def __init__(
-        self,
-        transport: messaging.Transport | None = None,
-        topic: str = rpc.CONDUCTOR_TOPIC,
-        version_cap: str | None = None,
-        timeout: float | None = None,
-        retry: int | None = None,
-    ) -> None:
-        self.topic = topic
-        self.client = rpc.get_client(
-            transport or rpc.init(),
-            topic,
-            version=self.RPC_API_VERSION,
-            version_cap=version_cap,
-            timeout=timeout,
-            retry=retry,
-        )
-
-    def _prepare(
-        self, version: str, server: str | None = None, timeout: float | None = None
-    ) -> messaging.RPCClient:
-        kwargs: dict = {"version": version}
-        if server is not None:
-            kwargs["server"] = server
-        if timeout is not None:
-            kwargs["timeout"] = timeout
-        return self.client.prepare(**kwargs)
-
-    def can_send_version(self, version: str) -> bool:
-        """Say whether ``version`` is within the version cap."""
-        return self.client.can_send_version(version)
+    DEFAULT_TOPIC = rpc.CONDUCTOR_TOPIC
 
     # -- agents ---------------------------------------------------------------------------
     def lookup(

@@ -111,3 +111,47 @@ def stop_server(server: messaging.rpc.server.RPCServer, timeout: float) -> bool:
         LOG.warning("RPC server did not stop within %.1f s; going on with shutdown", timeout)
         return False
     return True
+
+
+class RPCClientBase:
+    """The client side of one topic: a versioned client honouring a version cap, prepared per call.
+
+    Subclasses set ``DEFAULT_TOPIC`` and their own ``RPC_API_VERSION``, and add one method per
+    remote method, each naming the lowest API version that has it.
+    """
+
+    RPC_API_VERSION: str = RPC_API_VERSION
+    DEFAULT_TOPIC: str
+
+    def __init__(
+        self,
+        transport: messaging.Transport | None = None,
+        topic: str | None = None,
+        version_cap: str | None = None,
+        timeout: float | None = None,
+        retry: int | None = None,
+    ) -> None:
+        self.topic = self.DEFAULT_TOPIC if topic is None else topic
+        self.client = get_client(
+            transport or init(),
+            self.topic,
+            version=self.RPC_API_VERSION,
+            version_cap=version_cap,
+            timeout=timeout,
+            retry=retry,
+        )
+
+    def _prepare(
+        self, version: str, server: str | None = None, timeout: float | None = None
+    ) -> messaging.RPCClient:
+        """The client for one call: ``version``, and ``server`` and ``timeout`` where given."""
+        kwargs: dict = {"version": version}
+        if server is not None:
+            kwargs["server"] = server
+        if timeout is not None:
+            kwargs["timeout"] = timeout
+        return self.client.prepare(**kwargs)
+
+    def can_send_version(self, version: str) -> bool:
+        """Say whether ``version`` is within the version cap."""
+        return self.client.can_send_version(version)

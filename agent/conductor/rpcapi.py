@@ -18,10 +18,11 @@ from agent.conductor import hash_ring
 CONF = cfg.CONF
 
 
-class ConductorAPI:
+class ConductorAPI(rpc.RPCClientBase):
     """Calls to ``kiln.conductor``; node calls are routed with ``server=`` to the node's conductor."""
 
     RPC_API_VERSION = "1.0"
+    DEFAULT_TOPIC = rpc.CONDUCTOR_TOPIC
 
     def __init__(
         self,
@@ -30,13 +31,7 @@ class ConductorAPI:
         ring: hash_ring.HashRingManager | None = None,
         version_cap: str | None = None,
     ) -> None:
-        self.client = rpc.get_client(
-            transport or rpc.init(),
-            rpc.CONDUCTOR_TOPIC,
-            version=self.RPC_API_VERSION,
-            version_cap=version_cap,
-            timeout=timeout,
-        )
+        super().__init__(transport, version_cap=version_cap, timeout=timeout)
         self.ring = ring or hash_ring.default_manager()
 
     def conductor_for(self, node: Any) -> str:

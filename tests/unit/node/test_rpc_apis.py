@@ -96,3 +96,10 @@ def test_endpoint_refuses_everything_before_a_token_exists():
     with pytest.raises(ExpectedException) as info:
         endpoint.ping({}, agent_token="")
     assert info.value.exc_info[0] is exception.InvalidAgentToken
+
+
+def test_clients_default_to_their_topic(transport):
+    assert AgentAPI(transport).topic == "kiln.agent"
+    assert ConductorAPI(transport).topic == "kiln.conductor"
+    assert ConductorAPI(transport, topic="kiln.other").topic == "kiln.other"
+    assert AgentAPI(transport, version_cap="0.9").can_send_version("1.0") is False
