@@ -893,14 +893,18 @@ def store_inventory_report(
     traits: list[str] | None = None,
     new_ports: list[dict[str, Any]] | None = None,
     port_links: dict[str, dict[str, Any]] | None = None,
+    unlocked_only: bool = False,
 ) -> dict[str, Any]:
     """Store an agent's inventory report in ONE transaction and return what it left.
 
     Makes ``inventory`` the node's current one (history gets it with ``changes``), sets the node's
     ``values``, replaces its traits with ``traits`` (None: unchanged), creates ``new_ports`` (port
     values without node_id; one whose MAC already is a port is skipped) and merges
-    ``port_links`` ({MAC: local_link_connection fields}) into the node's own ports. Returns
-    {"node": Node, "ports": the node's ports, "skipped": [(MAC, owning node id)]}.
+    ``port_links`` ({MAC: local_link_connection fields}) into the node's own ports. With
+    ``unlocked_only`` the node's row is locked for the transaction (SELECT ... FOR UPDATE; SQLite's
+    writer lock) and NodeLocked is raised, nothing written, when a conductor holds its reservation:
+    the transaction stands in for a node lock. Returns {"node": Node, "ports": the node's ports,
+    "created": [MACs of the new ports], "skipped": [(MAC, owning node id)]}.
     """
     if not isinstance(inventory, dict):
         raise exception.InvalidParameterValue(
@@ -920,14 +924,22 @@ def store_inventory_report(
     links = {normalize_mac(mac): dict(llc) for mac, llc in (port_links or {}).items()}
     now = utcnow()
     skipped: list[tuple[str, int | None]] = []
+    created: list[str] = []
     with db_engine.session(write=True) as sess:
-        node = _get_node(sess, node_id)
-        current = sess.get(NodeInventory, node.id)
-        if current is None:
+        query = select(Node).where(_ident_where(node_id))
+        node = sess.scalars(query.with_for_update() if unlocked_only else query).one_or_none()
+        if node is None:
+            raise exception.NodeNotFound(node=node_id)
+        if unlocked_only and node.reservation is not None:
+            raise exception.NodeLocked(node=node.uuid, host=node.reservation)
+        replaced = sess.execute(
+            update(NodeInventory)
+            .where(NodeInventory.node_id == node.id)
+            .values(inventory=inventory, created_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if replaced.rowcount == 0:
             sess.add(NodeInventory(node_id=node.id, inventory=inventory, created_at=now))
-        else:
-            current.inventory = inventory
-            current.created_at = now
         sess.add(NodeInventoryHistory(node_id=node.id, inventory=inventory, changes=changes, created_at=now))
         for key, value in values.items():
             setattr(node, key, value)
@@ -948,6 +960,7 @@ def store_inventory_report(
             port.setdefault("uuid", uuidutils.generate_uuid())
             sess.add(Port(node_id=node.id, **port))
             owners[port["address"]] = node.id
+            created.append(port["address"])
         _flush(sess, "ports", _port_conflicts({}))
         own = list(sess.scalars(select(Port).where(Port.node_id == node.id).order_by(Port.id)))
         for port in own:
@@ -957,4 +970,4 @@ def store_inventory_report(
                 if merged != (port.local_link_connection or {}):
                     port.local_link_connection = merged
         sess.flush()
-    return {"node": node, "ports": own, "skipped": skipped}
+    return {"node": node, "ports": own, "created": created, "skipped": skipped}

@@ -594,7 +594,7 @@ def test_the_report_is_one_write_transaction(manager, hgx_inventory) -> None:
     )
     with _Commits() as commits:
         manager.report_inventory({}, uuid, token, grown)
-    assert commits.writes == 3  # lock, the report (inventory, properties, traits, ports), unlock
+    assert commits.writes == 1  # inventory, properties, traits, ports: no separate lock and unlock
     assert db_api.get_port_by_address("b8:3f:d2:00:00:01").node_id == db_api.get_node(uuid).id
     assert "CUSTOM_GPU_COUNT_8" in db_api.get_node(uuid).traits
 

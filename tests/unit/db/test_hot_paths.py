@@ -154,3 +154,18 @@ def test_store_inventory_report_checks_its_input(db):
     with pytest.raises(exception.NodeNotFound):
         api.store_inventory_report(424242, {}, None, {})
     assert sqlalchemy.inspect(api.get_engine()).has_table("nodes")
+
+
+def test_store_inventory_report_refuses_a_reserved_node_when_asked(db):
+    node = api.create_node({"driver": "fake-hardware"})
+    api.reserve_node("conductor-b", node.uuid)
+    with pytest.raises(exception.NodeLocked) as err:
+        api.store_inventory_report(
+            node.id, {"cpu": {}}, None, {"properties": {"cpus": 2}}, unlocked_only=True
+        )
+    assert "conductor-b" in str(err.value)
+    assert api.get_node_inventory(node.id) is None
+    assert api.get_node(node.uuid).properties == {}
+    result = api.store_inventory_report(node.id, {"cpu": {}}, None, {"properties": {"cpus": 2}})
+    assert result["node"].properties == {"cpus": 2}  # the lock holder itself stores without the check
+    assert result["created"] == [] and result["skipped"] == []
