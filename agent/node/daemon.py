@@ -18,6 +18,7 @@ from agent.common.conductor_api import ConductorAPI
 from agent.common.opts import steps as steps_opts
 from agent.node import changes as changes_mod
 from agent.node.backoff import Backoff, GaveUp, Stopped, retry
+from agent.node.cmdline import BootParams
 from agent.node.credentials import Credentials, TokenStore
 from agent.node.endpoints import AgentEndpoint
 from agent.node.heartbeat import Heartbeater
@@ -84,6 +85,10 @@ class NoToken(Exception):
     """The conductor issued no token (it hands one out once) and none is stored here."""
 
 
+class WrongNode(Exception):
+    """The conductor's lookup found another node than the one the kernel command line names."""
+
+
 class Agent:
     """One node's agent. ``start()`` returns at once; ``run()`` blocks until ``request_stop()``."""
 
@@ -95,6 +100,8 @@ class Agent:
         state_dir: str | None = None,
         collector: Callable[[], dict] | None = None,
         transport: messaging.Transport | None = None,
+        transport_url: str | None = None,
+        boot: BootParams | None = None,
         notifier: Notifier | None = None,
     ) -> None:
         opts = conf.agent
@@ -118,8 +125,9 @@ class Agent:
         self._collect_lock = threading.Lock()
         self.store = TokenStore(state_dir or opts.state_dir)
         self.backoff = Backoff(opts.backoff_initial, opts.backoff_factor, opts.backoff_max)
+        self.boot = boot or BootParams(source="none")
         self._own_transport = transport is None
-        self.transport = transport or rpc.get_transport(conf)
+        self.transport = transport or rpc.get_transport(conf, url=transport_url)
         self.conductor = ConductorAPI(
             self.transport,
             topic=opts.conductor_topic,
@@ -177,13 +185,19 @@ class Agent:
             {},
             macs,
             system.get("uuid"),
-            system.get("pxe_interface"),
+            self.boot.bootif or system.get("pxe_interface"),  # BOOTIF: the NIC the firmware booted from
             timeout=self.conf.agent.lookup_timeout,
         )
         node = (answer or {}).get("node") or {}
         uuid = node.get("uuid")
         if not uuid:
             raise RuntimeError(f"the conductor's lookup answer names no node: {answer!r}")
+        if self.boot.node_uuid and uuid != self.boot.node_uuid:
+            raise WrongNode(
+                f"the conductor's lookup (MACs {', '.join(macs) or 'none'}) found node {uuid}, but this "
+                f"agent was booted for node {self.boot.node_uuid} (kiln.node_uuid in {self.boot.source}); "
+                "check the nodes' ports for a MAC that moved"
+            )
         self.config = answer.get("config") or {}
         token = answer.get("agent_token")
         if token:
@@ -202,13 +216,23 @@ class Agent:
 
     def _register(self, inventory: dict) -> Credentials:
         self.notifier.status("looking up this node on the conductor")
-        self.creds = retry(
-            lambda: self._lookup_once(inventory),
+
+        def attempt() -> tuple[Credentials | None, WrongNode | None]:
+            try:
+                return self._lookup_once(inventory), None
+            except WrongNode as exc:  # asking again gives the same answer: stop retrying
+                return None, exc
+
+        creds, wrong = retry(
+            attempt,
             what="lookup",
             stop=self.stop_event,
             backoff=self.backoff,
             attempts=self.conf.agent.lookup_max_attempts,
         )
+        if wrong is not None:
+            raise wrong
+        self.creds = creds
         return self.creds
 
     def token(self) -> str | None:

@@ -59,6 +59,29 @@ def remove_hosts(macs: Iterable[str]) -> int:
     return sum(boot_files.remove(CONF.dnsmasq.hostsdir, host_file_name(mac)) for mac in macs)
 
 
+def remove_node_hosts(node_uuid: str) -> int:
+    """Remove every hostsdir file tagged with the node (whatever its ports are now); return how many.
+
+    For a node that leaves without its recorded MACs (deleted in maintenance, ports changed by hand).
+    """
+    hostsdir = CONF.dnsmasq.hostsdir
+    if not os.path.isdir(hostsdir):
+        return 0
+    marker = f",set:{node_tag(node_uuid)},"
+    removed = 0
+    for entry in os.scandir(hostsdir):
+        if not entry.is_file(follow_symlinks=False) or entry.name.startswith("."):
+            continue
+        try:
+            with open(entry.path, encoding="utf-8", errors="replace") as stream:
+                content = stream.read(4096)
+        except OSError:
+            continue
+        if marker in content:
+            removed += boot_files.remove(hostsdir, entry.name)
+    return removed
+
+
 def remove_opts(node_uuid: str) -> bool:
     """Remove the node's optsdir file; whether it existed."""
     return boot_files.remove(CONF.dnsmasq.optsdir, node_uuid)

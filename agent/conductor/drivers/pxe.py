@@ -19,6 +19,9 @@ LOG = logging.getLogger(__name__)
 
 WRITTEN_KEY = "boot_macs"
 """driver_internal_info key: the MACs this interface linked boot files and dnsmasq hosts for."""
+INSTANCE_DHCP_KEY = "boot_instance_dhcp"
+"""driver_internal_info key, true from prepare_instance to clean_up_instance: the deployed instance keeps
+its ports' dnsmasq host entries (a lease on the flat network, no boot options)."""
 
 _REQUIRED = {
     "deploy_kernel": "URL of the agent ramdisk's kernel ([pxe]deploy_kernel when unset).",
@@ -170,12 +173,16 @@ class PXEBoot(base.BootInterface):
                 LOG.warning("Node %s: ignoring recorded boot MAC %r: not a MAC.", task.node.uuid, mac)
         return macs
 
-    def _record(self, task, macs: list[str] | None) -> None:
+    def _record(self, task, macs: list[str] | None, instance_dhcp: bool = False) -> None:
         info = dict(task.node.driver_internal_info or {})
         if macs:
             info[WRITTEN_KEY] = sorted(set(macs))
         else:
             info.pop(WRITTEN_KEY, None)
+        if instance_dhcp:
+            info[INSTANCE_DHCP_KEY] = True
+        else:
+            info.pop(INSTANCE_DHCP_KEY, None)
         task.update_node({"driver_internal_info": info})
 
     def prepare_ramdisk(self, task, ramdisk_params: dict[str, Any]) -> None:
@@ -194,34 +201,51 @@ class PXEBoot(base.BootInterface):
         dnsmasq.reload()
         LOG.info("Node %s: network boot of the agent prepared for %s", uuid, ", ".join(macs))
 
-    def _clean_up(self, task, keep_hosts: bool) -> None:
-        uuid = boot_files.node_uuid(task.node)
+    def _current_macs(self, task) -> list[str]:
         try:
-            current = pxe_macs(task)
+            return pxe_macs(task)
         except exception.InvalidParameterValue as exc:
-            LOG.warning("Node %s: %s (cleaning up the recorded MACs only)", uuid, exc)
-            current = []
-        macs = sorted(set(current) | set(self._recorded_macs(task)))
+            LOG.warning("Node %s: %s (cleaning up the recorded MACs only)", task.node.uuid, exc)
+            return []
+
+    def _clean_up(self, task, keep_hosts: list[str]) -> None:
+        """Remove boot files, options and every host entry but those of ``keep_hosts``; reload dnsmasq."""
+        uuid = boot_files.node_uuid(task.node)
+        macs = sorted(set(self._current_macs(task)) | set(self._recorded_macs(task)))
         self._remove_boot_files(uuid, macs)
         dnsmasq.remove_opts(uuid)
-        if not keep_hosts:
-            dnsmasq.remove_hosts(macs)
+        dnsmasq.remove_hosts([mac for mac in macs if mac not in keep_hosts])
+        if keep_hosts:
+            dnsmasq.write_hosts(uuid, keep_hosts)
+            self._record(task, keep_hosts, instance_dhcp=True)
+        else:
             self._record(task, None)
         dnsmasq.reload()
 
     def clean_up_ramdisk(self, task) -> None:
-        """Remove everything prepare_ramdisk wrote for the node; reload dnsmasq."""
-        self._clean_up(task, keep_hosts=False)
-        LOG.info("Node %s: network boot files removed", task.node.uuid)
+        """Remove the agent's boot files and options; the host entries too, unless an instance keeps them.
+
+        Between prepare_instance and clean_up_instance the deployed instance still needs its DHCP lease
+        on the flat network, so its ports' host entries stay (they carry no boot options).
+        """
+        instance = bool((task.node.driver_internal_info or {}).get(INSTANCE_DHCP_KEY))
+        self._clean_up(task, keep_hosts=self._current_macs(task) if instance else [])
+        if instance:
+            LOG.info("Node %s: agent boot files removed; host entries kept for the instance", task.node.uuid)
+        else:
+            LOG.info("Node %s: network boot files and host entries removed", task.node.uuid)
 
     def prepare_instance(self, task) -> None:
-        """Switch to local boot: no boot config and no boot options; the host entry stays for DHCP."""
-        self._clean_up(task, keep_hosts=True)
+        """Switch to local boot: no boot config and no boot options; host entries stay for DHCP."""
+        self._clean_up(task, keep_hosts=self._current_macs(task))
         LOG.info("Node %s: network boot switched off; the instance boots from disk", task.node.uuid)
 
     def clean_up_instance(self, task) -> None:
-        """Remove everything left for the node, host entries included."""
-        self._clean_up(task, keep_hosts=False)
+        """Remove everything left for the node, host entries included (any tagged with it, too)."""
+        self._clean_up(task, keep_hosts=[])
+        if dnsmasq.remove_node_hosts(boot_files.node_uuid(task.node)):
+            dnsmasq.reload()
+        LOG.info("Node %s: host entries of the instance removed", task.node.uuid)
 
 
 def grub_path(url: str) -> str:

@@ -1,12 +1,17 @@
 """kiln-conductor, kiln-api, sushy-tools' Redfish emulator and simulated nodes, as real processes.
 
-The emulator's fake system calls our notification URL on every change; when it powers on with PXE
-as boot device, a kiln-agent process starts for the node (reading a copy of the vm fixture tree,
-its /dev/vdb a file); when it powers off, that process stops. RabbitMQ on 127.0.0.1:5672.
+The emulator (HTTP basic auth, as a BMC has) calls our notification URL on every change; when it
+powers on with PXE as boot device, the simulated node does what its firmware and iPXE would: it
+takes the kernel command line from the iPXE script the conductor wrote for its MAC into its
+/proc/cmdline and starts the real kiln-agent (``python -m agent.cmd.agent``) on a copy of the vm
+fixture tree, its /dev/vdb a file ([agent]disk_map). The agent's own config has no transport URL:
+it fetches one from kiln.config_url. When the node powers off, the agent process stops.
+RabbitMQ on 127.0.0.1:5672.
 """
 
 from __future__ import annotations
 
+import base64
 import functools
 import http.server
 import json
@@ -21,6 +26,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+import bcrypt
 import openstack.config
 import pytest
 from openstack import connection
@@ -33,6 +39,8 @@ MAC = "52:54:00:12:34:56"
 MIB = 1024 * 1024
 DISK_SIZE = 128 * MIB
 CALLBACK_TIMEOUT = 25
+BMC_USER = "admin"
+BMC_PASSWORD = "s3cret-bmc"
 
 
 def free_port() -> int:
@@ -88,10 +96,21 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+def ipxe_kernel_cmdline(script: str, mac: str) -> str:
+    """The kernel command line iPXE boots with from the conductor's script (${mac:hexhyp} expanded)."""
+    for line in script.splitlines():
+        words = line.split()
+        if words[:1] == ["kernel"]:
+            args = words[words.index("--timeout") + 3 :] if "--timeout" in words else words[2:]
+            args = args[: args.index("||")] if "||" in args else args
+            return " ".join(args).replace("${mac:hexhyp}", mac.replace(":", "-"))
+    raise AssertionError(f"no kernel line in the iPXE script:\n{script}")
+
+
 class SimNode:
     """One simulated machine: its agent process follows the emulator's power and boot device."""
 
-    def __init__(self, tmp: Path, exchange: str) -> None:
+    def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
         self.root = tmp / "sysfs"
         shutil.copytree(FIXTURE, self.root, symlinks=True)
@@ -99,18 +118,30 @@ class SimNode:
         with open(self.disk, "wb") as fh:
             fh.truncate(DISK_SIZE)
         self.conf = tmp / "agent.conf"
-        self.conf.write_text(
-            f"[DEFAULT]\ntransport_url = {RABBIT}\ncontrol_exchange = {exchange}\n"
+        self.conf.write_text(  # no transport_url: the agent finds it through its kernel command line
             f"[agent]\nroot = {self.root}\nstate_dir = {tmp / 'agent-state'}\nwatch = false\n"
             f"disk_map = /dev/vdb:{self.disk}\nbackoff_initial = 0.2\nbackoff_max = 2\n"
             f"[inventory]\nuse_nvml = false\n"
         )
+        self.script = tmp / "httpboot" / f"{MAC.replace(':', '-')}.ipxe"
         self.agent: subprocess.Popen | None = None
         self.agent_runs = 0
         self.hold_agent = False  # True: power-on does not start the agent (it "never calls back")
+        self.on_agent_boot = None  # a callable run (in a thread) instead of starting the agent
+        self.cmdlines: list[str] = []
         self.events: list[tuple[str, str]] = []
         self._lock = threading.Lock()
         self._log = open(tmp / "agent.log", "a")  # noqa: SIM115 - closed in close()
+
+    def _firmware_boot(self) -> bool:
+        """What PXE firmware and iPXE do: fetch the node's script; its kernel line becomes /proc/cmdline."""
+        if not self.script.exists():
+            self.events.append(("no-script", str(self.script)))
+            return False
+        cmdline = ipxe_kernel_cmdline(self.script.read_text(), MAC)
+        (self.root / "proc" / "cmdline").write_text(cmdline + "\n")
+        self.cmdlines.append(cmdline)
+        return True
 
     def on_change(self, system: dict) -> None:
         """The emulator's notification: start or stop the agent to match power and boot device."""
@@ -119,15 +150,13 @@ class SimNode:
         with self._lock:
             self.events.append((power, device))
             running = self.agent is not None and self.agent.poll() is None
-            if power == "On" and device == "Pxe" and not running and not self.hold_agent:
+            if power == "On" and device == "Pxe" and self.on_agent_boot is not None:
+                threading.Thread(target=self.on_agent_boot, daemon=True).start()
+            elif power == "On" and device == "Pxe" and not running and not self.hold_agent:
+                if not self._firmware_boot():
+                    return
                 self.agent = subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "tests.functional.deploy.sim_agent",
-                        "--config-file",
-                        str(self.conf),
-                    ],
+                    [sys.executable, "-m", "agent.cmd.agent", "--config-file", str(self.conf)],
                     cwd=REPO,
                     env={**os.environ, "PYTHONPATH": str(REPO)},
                     stdout=self._log,
@@ -137,6 +166,12 @@ class SimNode:
             elif power != "On" and running:
                 _stop(self.agent)
                 self.agent = None
+
+    def stop_agent(self) -> None:
+        """Stop the agent as a power-off would (for a BMC that could not be told)."""
+        with self._lock:
+            _stop(self.agent)
+            self.agent = None
 
     def agent_running(self) -> bool:
         """Whether the node's agent process runs now."""
@@ -155,11 +190,74 @@ class _Notify(http.server.BaseHTTPRequestHandler):
     def do_PUT(self) -> None:  # noqa: N802 - http.server's name
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self.server.node.on_change(json.loads(body or b"{}"))  # type: ignore[attr-defined]
-        self.send_response(204)
-        self.end_headers()
+        try:
+            self.send_response(204)
+            self.end_headers()
+        except OSError:  # the emulator was stopped meanwhile (a power failure test)
+            pass
 
     def log_message(self, *args) -> None:
         pass
+
+
+class Emulator:
+    """sushy-tools' Redfish emulator with one fake system behind HTTP basic auth; restartable."""
+
+    def __init__(self, tmp: Path, notify_url: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        htpasswd = tmp / "bmc.htpasswd"
+        htpasswd.write_text(f"{BMC_USER}:{bcrypt.hashpw(BMC_PASSWORD.encode(), bcrypt.gensalt()).decode()}\n")
+        self.conf = tmp / "emulator.conf"
+        self.conf.write_text(
+            "SUSHY_EMULATOR_FAKE_SYSTEMS = "
+            + repr(
+                [
+                    {
+                        "uuid": SYSTEM_UUID,
+                        "name": "sim-node",
+                        "power_state": "Off",
+                        "external_notifier": True,
+                        "nics": [{"mac": MAC, "ip": "192.0.2.10"}],
+                    }
+                ]
+            )
+            + f"\nEXTERNAL_NOTIFICATION_URL = {notify_url!r}\n"
+            + f"SUSHY_EMULATOR_AUTH_FILE = {str(htpasswd)!r}\n"
+        )
+        self.log = tmp / "emulator.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        """Start it (its fake system starts powered off) and wait until it answers."""
+        with open(self.log, "a") as log:
+            self.proc = subprocess.Popen(
+                [
+                    "sushy-emulator",
+                    "--fake",
+                    "-i",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                    "--config",
+                    str(self.conf),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        _wait_http(f"{self.url}/redfish/v1/", self.proc)  # the service root needs no credentials
+
+    def stop(self) -> None:
+        """Stop it: the BMC stops answering."""
+        _stop(self.proc)
+
+    def system(self, user: str = BMC_USER, password: str = BMC_PASSWORD) -> dict:
+        """The fake system as the BMC reports it (raises urllib's HTTPError on refused credentials)."""
+        req = urllib.request.Request(f"{self.url}/redfish/v1/Systems/{SYSTEM_UUID}")
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        req.add_header("Authorization", f"Basic {token}")
+        with urllib.request.urlopen(req, timeout=5) as answer:
+            return json.load(answer)
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +271,8 @@ def stack(tmp_path_factory):
     exchange = f"kiln-deploy-{uuid.uuid4().hex[:8]}"
     procs: list[subprocess.Popen] = []
     servers: list[http.server.HTTPServer] = []
-    node = SimNode(tmp, exchange)
+    node = SimNode(tmp)
+    emulator: Emulator | None = None
     try:
         notify = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Notify)
         notify.node = node  # type: ignore[attr-defined]
@@ -187,34 +286,15 @@ def stack(tmp_path_factory):
         )
         servers.append(image_http)
         threading.Thread(target=image_http.serve_forever, daemon=True).start()
+        image_url = f"http://127.0.0.1:{image_http.server_address[1]}"
+        # What [pxe]agent_config_url serves the agents: how to reach the conductors.
+        (images / "agent.conf").write_text(
+            f"[DEFAULT]\ntransport_url = {RABBIT}\ncontrol_exchange = {exchange}\n"
+        )
 
-        bmc_port = free_port()
-        emu_conf = tmp / "emulator.conf"
-        emu_conf.write_text(
-            "SUSHY_EMULATOR_FAKE_SYSTEMS = "
-            + repr(
-                [
-                    {
-                        "uuid": SYSTEM_UUID,
-                        "name": "sim-node",
-                        "power_state": "Off",
-                        "external_notifier": True,
-                        "nics": [{"mac": MAC, "ip": "192.0.2.10"}],
-                    }
-                ]
-            )
-            + f"\nEXTERNAL_NOTIFICATION_URL = 'http://127.0.0.1:{notify.server_address[1]}/'\n"
-            + "SUSHY_EMULATOR_AUTH_FILE = None\n"
-        )
-        logs = {name: open(tmp / f"{name}.log", "w") for name in ("emulator", "conductor", "api")}  # noqa: SIM115
-        emulator = subprocess.Popen(
-            ["sushy-emulator", "--fake", "-i", "127.0.0.1", "-p", str(bmc_port), "--config", str(emu_conf)],
-            stdout=logs["emulator"],
-            stderr=subprocess.STDOUT,
-        )
-        procs.append(emulator)
-        bmc = f"http://127.0.0.1:{bmc_port}"
-        _wait_http(f"{bmc}/redfish/v1/Systems", emulator)
+        emulator = Emulator(tmp, f"http://127.0.0.1:{notify.server_address[1]}/")
+        emulator.start()
+        logs = {name: open(tmp / f"{name}.log", "w") for name in ("conductor", "api")}  # noqa: SIM115
 
         api_port = free_port()
         conf = tmp / "kiln.conf"
@@ -226,12 +306,12 @@ def stack(tmp_path_factory):
             "enabled_hardware_types = redfish,fake-hardware\n"
             "enabled_boot_interfaces = ipxe,fake\nenabled_deploy_interfaces = direct,fake\n"
             "enabled_management_interfaces = redfish,fake\nenabled_power_interfaces = redfish,fake\n"
-            "enabled_network_interfaces = noop\nenabled_inspect_interfaces = agent,fake,no-inspect\n"
+            "enabled_network_interfaces = flat,noop\nenabled_inspect_interfaces = agent,fake,no-inspect\n"
             f"[deploy]\nclean_callback_timeout = {CALLBACK_TIMEOUT}\n"
             f"[pxe]\ntftp_root = {tmp}/tftpboot\nhttp_root = {tmp}/httpboot\n"
             "http_url = http://127.0.0.1:8088\ndeploy_kernel = http://127.0.0.1:8088/agent.kernel\n"
             "deploy_ramdisk = http://127.0.0.1:8088/agent.initramfs\n"
-            f"kernel_transport_url = {RABBIT}\n"
+            f"agent_config_url = {image_url}/agent.conf\n"
             f"[dnsmasq]\nhostsdir = {tmp}/dhcp-hosts\noptsdir = {tmp}/dhcp-opts\n"
             "[redfish]\npower_state_change_timeout = 40\n"
             f"[api]\nhost_ip = 127.0.0.1\nport = {api_port}\n"
@@ -274,16 +354,18 @@ def stack(tmp_path_factory):
         )
         yield {
             "conn": connection.Connection(config=region),
-            "bmc": bmc,
+            "bmc": emulator.url,
             "node": node,
             "tmp": tmp,
             "images": images,
-            "image_url": f"http://127.0.0.1:{image_http.server_address[1]}",
+            "image_url": image_url,
             "conductor": conductor,
             "emulator": emulator,
         }
     finally:
         node.close()
+        if emulator is not None:
+            emulator.stop()
         for proc in reversed(procs):
             _stop(proc)
         for server in servers:

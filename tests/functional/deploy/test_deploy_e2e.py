@@ -2,7 +2,9 @@
 
 Order matters (one node, module-scoped processes): enroll and provide (cleaning), deploy with a
 configdrive, undeploy (cleaning), then the failures: bad checksum, unreachable image, an agent that
-never calls back, a BMC that cannot be reached.
+never calls back, a BMC that cannot be reached, wrong BMC credentials, and a BMC that dies while the
+node is being cleaned. The node's agent is the real kiln-agent, booted with the kernel command line
+of the iPXE script the conductor wrote.
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ import json
 import os
 import subprocess
 import time
+import urllib.error
 
 import pytest
 from openstack import exceptions as sdk_exc
 
-from .conftest import CALLBACK_TIMEOUT, MAC, MIB, SYSTEM_UUID, free_port
+from .conftest import BMC_PASSWORD, BMC_USER, CALLBACK_TIMEOUT, MAC, MIB, SYSTEM_UUID, free_port
 
 pytestmark = pytest.mark.slow
 WAIT = 240
@@ -50,16 +53,11 @@ def node(stack):
     created = bm.create_node(
         name="sim-node",
         driver="redfish",
-        driver_info={
-            "redfish_address": stack["bmc"],
-            "redfish_system_id": f"/redfish/v1/Systems/{SYSTEM_UUID}",
-            "redfish_username": "admin",
-            "redfish_password": "s3cret-bmc",
-        },
+        driver_info=_driver_info(stack),
         boot_interface="ipxe",
         deploy_interface="direct",
         inspect_interface="agent",
-        network_interface="noop",
+        network_interface="flat",
     )
     bm.create_port(node_id=created.id, address=MAC, pxe_enabled=True)
     bm.set_node_provision_state(created, "manage", wait=True, timeout=WAIT)
@@ -96,12 +94,45 @@ def _wait_state(bm, node, state: str, timeout: float = WAIT):
     return bm.wait_for_nodes_provision_state([node], state, timeout=timeout, abort_on_failed_state=False)[0]
 
 
+HOST_FILE = "dhcp-hosts/" + MAC.replace(":", "-")
+
+
+def _driver_info(stack) -> dict:
+    return {
+        "redfish_address": stack["bmc"],
+        "redfish_system_id": f"/redfish/v1/Systems/{SYSTEM_UUID}",
+        "redfish_username": BMC_USER,
+        "redfish_password": BMC_PASSWORD,
+    }
+
+
+def _restore_bmc(bm, node, stack) -> None:
+    # The whole driver_info: a JSON patch of one key is applied to the API's masked view, so the
+    # password would come back as "******" (see the report: agent/api/controllers/nodes.py).
+    bm.patch_node(node, [{"op": "replace", "path": "/driver_info", "value": _driver_info(stack)}])
+
+
+def _logs(stack) -> str:
+    return "".join((stack["tmp"] / f"{name}.log").read_text() for name in ("conductor", "api", "agent"))
+
+
 def test_provide_cleaned_through_the_agent(stack, node) -> None:
     sim = stack["node"]
     assert sim.agent_runs >= 1  # cleaning booted the agent
     assert not sim.agent_running()  # and powered it off
     assert node.power_state == "power off"
     assert _boot_files(stack) == []
+    # The agent booted with what the conductor's iPXE script put on its kernel command line: it found
+    # the conductor through kiln.config_url (its own config has no transport_url), never a token.
+    cmdline = sim.cmdlines[0]
+    assert f"kiln.node_uuid={node.id}" in cmdline
+    assert f"kiln.config_url={stack['image_url']}/agent.conf" in cmdline
+    assert cmdline.endswith("BOOTIF=01-52-54-00-12-34-56")
+    assert "token" not in cmdline and "transport_url" not in cmdline and "guest" not in cmdline
+    assert "transport_url" not in sim.conf.read_text()
+    fetched = stack["tmp"] / "agent-state" / "kiln-agent.config-url.conf"
+    assert fetched.read_text() == (stack["images"] / "agent.conf").read_text()
+    assert fetched.stat().st_mode & 0o777 == 0o600
 
 
 def test_deploy_with_configdrive_then_undeploy(stack, node, image) -> None:
@@ -134,7 +165,11 @@ def test_deploy_with_configdrive_then_undeploy(stack, node, image) -> None:
     assert pvd[40:72].decode().strip().lower() == "config-2"
     assert b'"hostname": "tenant-1"' in iso
     assert b"runcmd: [echo hi]" in iso
-    assert _boot_files(stack) == [f"dhcp-hosts/{f}" for f in os.listdir(stack["tmp"] / "dhcp-hosts")]
+    # On the flat network the instance keeps its DHCP host entry (a lease), with no boot options.
+    assert _boot_files(stack) == [HOST_FILE]
+    assert (
+        stack["tmp"] / HOST_FILE
+    ).read_text() == f"{MAC},set:kiln-{node.id},set:kiln-{MAC.replace(':', '')}\n"
 
     cleaned = bm.set_node_provision_state(node, "deleted", wait=True, timeout=WAIT)
     assert cleaned.provision_state == "available", cleaned.last_error
@@ -194,14 +229,13 @@ def test_unreachable_bmc_fails_deploy_with_clear_error(stack, node, image) -> No
     bm = stack["conn"].baremetal
     url, sha = image
     _set_image(bm, node, url, sha)
-    good = stack["bmc"]
     dead = f"http://127.0.0.1:{free_port()}"
     bm.patch_node(node, [{"op": "replace", "path": "/driver_info/redfish_address", "value": dead}])
     try:
         bm.set_node_provision_state(node, "active")
         failed = _wait_state(bm, node, "deploy failed")
     finally:
-        bm.patch_node(node, [{"op": "replace", "path": "/driver_info/redfish_address", "value": good}])
+        _restore_bmc(bm, node, stack)
     assert "Redfish" in failed.last_error
     assert dead in failed.last_error
     assert "s3cret-bmc" not in failed.last_error
@@ -211,3 +245,63 @@ def test_unreachable_bmc_fails_deploy_with_clear_error(stack, node, image) -> No
         bm.set_node_provision_state(node, "provide")
     cleaned = bm.set_node_provision_state(node, "deleted", wait=True, timeout=WAIT)
     assert cleaned.provision_state == "available", cleaned.last_error
+
+
+def test_wrong_bmc_credentials_fail_deploy_naming_the_bmc(stack, node, image) -> None:
+    bm = stack["conn"].baremetal
+    url, sha = image
+    wrong = "not-the-pw-4711"
+    with pytest.raises(urllib.error.HTTPError) as refused:  # the emulator really checks them
+        stack["emulator"].system(password=wrong)
+    assert "401" in str(refused.value)
+    _set_image(bm, node, url, sha)
+    bm.patch_node(node, [{"op": "replace", "path": "/driver_info/redfish_password", "value": wrong}])
+    try:
+        bm.set_node_provision_state(node, "active")
+        failed = _wait_state(bm, node, "deploy failed")
+    finally:
+        bm.patch_node(
+            node, [{"op": "replace", "path": "/driver_info/redfish_password", "value": BMC_PASSWORD}]
+        )
+    assert failed.provision_state == "deploy failed"
+    assert stack["bmc"] in failed.last_error
+    assert "401" in failed.last_error
+    assert wrong not in failed.last_error and BMC_PASSWORD not in failed.last_error
+    assert bm.get_node(node.id).driver_info["redfish_password"] == "******"
+    logs = _logs(stack)
+    assert wrong not in logs and BMC_PASSWORD not in logs
+    assert not stack["node"].agent_running()
+    assert _boot_files(stack) == []
+
+
+def test_bmc_failure_during_cleaning_fails_cleaning(stack, node, image) -> None:
+    """The BMC dies when the node powers on into the agent for cleaning: "clean failed", nothing left."""
+    bm = stack["conn"].baremetal
+    sim = stack["node"]
+    emulator = stack["emulator"]
+    current = bm.get_node(node.id)
+    if current.provision_state != "available":  # after the earlier failures: back through cleaning
+        bm.set_node_provision_state(node, "deleted", wait=True, timeout=WAIT)
+    runs = sim.agent_runs
+    bm.set_node_provision_state(node, "manage", wait=True, timeout=WAIT)
+    sim.on_agent_boot = emulator.stop
+    try:
+        bm.set_node_provision_state(node, "provide")
+        failed = _wait_state(bm, node, "clean failed")
+    finally:
+        sim.on_agent_boot = None
+        sim.stop_agent()
+        emulator.start()
+    assert failed.provision_state == "clean failed"
+    assert failed.last_error.startswith(f"Cleaning of node {node.id} failed")
+    assert stack["bmc"] in failed.last_error
+    assert BMC_PASSWORD not in failed.last_error
+    assert failed.power_state in (None, "power off")  # unknown (no BMC) or off, never left "on"
+    assert sim.agent_runs == runs  # the agent never booted
+    assert _boot_files(stack) == []  # the ramdisk's boot files and the host entry are gone
+    # With the BMC back, the node is managed and cleaned again, to available.
+    bm.set_node_provision_state(node, "manage", wait=True, timeout=WAIT)
+    back = bm.set_node_provision_state(node, "provide", wait=True, timeout=WAIT)
+    assert back.provision_state == "available", back.last_error
+    assert emulator.system()["PowerState"] == "Off"
+    assert _boot_files(stack) == []

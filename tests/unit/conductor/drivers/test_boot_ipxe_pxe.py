@@ -283,3 +283,61 @@ def test_reload_with_garbage_pid_file_sends_nothing(boot_dirs, tmp_path) -> None
     pid_file.write_text("1; rm -rf /\n")
     CONF.set_override("pid_file", str(pid_file), group="dnsmasq")
     assert dnsmasq.reload() is False
+
+
+def test_active_instance_keeps_host_entries_until_clean_up_instance(node, acquire, boot_dirs) -> None:
+    # The direct deploy's order: prepare_instance_boot, then tear_down_agent's clean_up_ramdisk.
+    with acquire(node) as task:
+        task.driver.boot.prepare_ramdisk(task, {})
+        task.driver.boot.prepare_instance(task)
+        task.driver.boot.clean_up_ramdisk(task)
+        internal = dict(task.node.driver_internal_info)
+    assert internal[pxe.INSTANCE_DHCP_KEY] is True
+    assert internal[pxe.WRITTEN_KEY] == ["52:54:00:aa:bb:01", "52:54:00:aa:bb:02"]
+    assert sorted(os.listdir(boot_dirs["hostsdir"])) == ["52-54-00-aa-bb-01", "52-54-00-aa-bb-02"]
+    assert (boot_dirs["hostsdir"] / "52-54-00-aa-bb-02").read_text() == (
+        f"52:54:00:aa:bb:02,set:kiln-{node},set:kiln-525400aabb02\n"
+    )
+    assert os.listdir(boot_dirs["optsdir"]) == []  # a lease, but no boot file
+    assert _files(boot_dirs["http_root"]) == {"boot.ipxe"}
+    # Undeploy: the deploy interface's clean_up ends with clean_up_instance.
+    with acquire(node) as task:
+        task.driver.boot.clean_up_ramdisk(task)
+        assert sorted(os.listdir(boot_dirs["hostsdir"])) == ["52-54-00-aa-bb-01", "52-54-00-aa-bb-02"]
+        task.driver.boot.clean_up_instance(task)
+        assert pxe.INSTANCE_DHCP_KEY not in task.node.driver_internal_info
+        assert pxe.WRITTEN_KEY not in task.node.driver_internal_info
+    assert os.listdir(boot_dirs["hostsdir"]) == []
+
+
+def test_agent_boot_after_an_instance_forgets_it(node, acquire, boot_dirs) -> None:
+    # Cleaning (or a rebuild) boots the agent again: its clean-up removes the host entries.
+    with acquire(node) as task:
+        task.driver.boot.prepare_ramdisk(task, {})
+        task.driver.boot.prepare_instance(task)
+        task.driver.boot.prepare_ramdisk(task, {})
+        assert pxe.INSTANCE_DHCP_KEY not in task.node.driver_internal_info
+        assert len(os.listdir(boot_dirs["optsdir"])) == 1
+        task.driver.boot.clean_up_ramdisk(task)
+    assert os.listdir(boot_dirs["hostsdir"]) == []
+    assert os.listdir(boot_dirs["optsdir"]) == []
+
+
+def test_instance_host_entries_follow_the_ports(node, acquire, boot_dirs, db, make_node) -> None:
+    other = make_node(ports=[("52:54:00:aa:bb:09", True)])
+    with acquire(other) as task:
+        task.driver.boot.prepare_ramdisk(task, {})
+    with acquire(node) as task:
+        task.driver.boot.prepare_ramdisk(task, {})
+    with db.begin() as conn:
+        conn.execute(text("DELETE FROM ports WHERE address = '52:54:00:aa:bb:02'"))
+    with acquire(node) as task:
+        task.driver.boot.prepare_instance(task)
+    assert sorted(os.listdir(boot_dirs["hostsdir"])) == ["52-54-00-aa-bb-01", "52-54-00-aa-bb-09"]
+    # A host file tagged with the node that no record names (written by hand, an older release) goes too.
+    (boot_dirs["hostsdir"] / "52-54-00-aa-bb-0a").write_text(f"52:54:00:aa:bb:0a,set:kiln-{node},set:x\n")
+    with acquire(node) as task:
+        task.driver.boot.clean_up_instance(task)
+    assert os.listdir(boot_dirs["hostsdir"]) == ["52-54-00-aa-bb-09"]  # the other node's stays
+    assert dnsmasq.remove_node_hosts(other) == 1
+    assert os.listdir(boot_dirs["hostsdir"]) == []
