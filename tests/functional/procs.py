@@ -1,5 +1,5 @@
 """Start Kiln's services as real processes for functional tests: a throwaway PostgreSQL database,
-kiln-dbsync, kiln-conductor and kiln-agent, each with its own config file and log."""
+kiln-dbsync, kiln-conductor, kiln-api and kiln-agent, each with its own config file and log."""
 
 from __future__ import annotations
 
@@ -9,12 +9,15 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import oslo_messaging as messaging
 import sqlalchemy
+from oslo_config import cfg
 
 REPO = Path(__file__).resolve().parents[2]
 RABBIT_URL = "rabbit://guest:guest@127.0.0.1:5672/"
@@ -29,6 +32,19 @@ def reachable(port: int, host: str = "127.0.0.1") -> bool:
         return True
     except OSError:
         return False
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    """A port on 127.0.0.1 that nothing listens on right now (TCP, or UDP with SOCK_DGRAM)."""
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def http_answers(url: str) -> bool:
+    """Whether ``url`` answers a GET with a success status (an error status or no answer raises)."""
+    with urllib.request.urlopen(url, timeout=2):
+        return True
 
 
 @contextmanager
@@ -113,14 +129,34 @@ def wait_for(predicate: Callable[[], object], timeout: float, what: str, procs: 
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+def wait_for_log(path: Path, text: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+    """Wait until ``text`` stands in ``proc``'s log ``path``; AssertionError with the log's tail if not."""
+    try:
+        wait_for(lambda: text in read(path), timeout, f"{text!r} in {path}", (proc,))
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n--- {path}\n{read(path)[-2000:]}") from None
+
+
+def rabbit_transport() -> messaging.Transport:
+    """Register Kiln's options on the global CONF (parsed once, no arguments); a transport to RabbitMQ."""
+    from agent.common import config, rpc
+
+    config.register_opts(cfg.CONF)
+    try:
+        cfg.CONF([], project="kiln")
+    except cfg.Error:
+        pass  # parsed already by an earlier test
+    return rpc.get_transport(cfg.CONF, url=RABBIT_URL)
+
+
 def rabbitmqctl(*args: str) -> None:
     """Run rabbitmqctl with ``args``."""
     subprocess.run([RABBITMQCTL, *args], check=True, capture_output=True, timeout=120)
 
 
-def read(path: Path) -> str:
+def read(path: Path | str) -> str:
     """A log file's text ('' when missing)."""
     try:
-        return path.read_text(errors="replace")
+        return Path(path).read_text(errors="replace")
     except OSError:
         return ""

@@ -9,49 +9,27 @@ still arrives.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
-import subprocess
 import uuid
 
 import oslo_messaging as messaging
 import pytest
-from oslo_config import cfg
 
-from agent.common import config, exception, rpc
+from agent.common import exception, rpc
 from agent.common.agent_api import AgentAPI
+from tests.functional import procs
 from tests.unit.node.agent_process import start_agent, write_config
 from tests.unit.node.conftest import clone_tree, replace_file
 from tests.unit.node.recorder import RecordingConductor
 
-RABBIT_URL = "rabbit://guest:guest@127.0.0.1:5672/"
 HGX = os.path.join(os.path.dirname(__file__), "..", "fixtures", "sysfs", "hgx-h100")
-RABBITMQCTL = shutil.which("rabbitmqctl")
-
-
-def _rabbit_reachable() -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", 5672), timeout=3).close()
-        return True
-    except OSError:
-        return False
-
-
-def _rabbitmqctl(*args: str) -> None:
-    subprocess.run([RABBITMQCTL, *args], check=True, capture_output=True, timeout=120)
 
 
 @pytest.fixture
 def transport():
-    if not _rabbit_reachable():
+    if not procs.reachable(5672):
         pytest.skip("RabbitMQ is not listening on 127.0.0.1:5672 (start it: rabbitmq-server -detached)")
-    config.register_opts(cfg.CONF)
-    try:
-        cfg.CONF([], project="kiln")
-    except cfg.Error:
-        pass
-    t = rpc.get_transport(cfg.CONF, url=RABBIT_URL)
+    t = procs.rabbit_transport()
     yield t
     t.cleanup()
 
@@ -66,13 +44,8 @@ def _ping_within(api: AgentAPI, conductor: RecordingConductor, seconds: float) -
     return None
 
 
-def _log(path: str) -> str:
-    with open(path, encoding="utf-8", errors="replace") as f:
-        return f.read()
-
-
 @pytest.mark.skipif(not os.path.isdir(HGX), reason=f"fixture tree {HGX} is missing")
-@pytest.mark.skipif(RABBITMQCTL is None, reason="rabbitmqctl is not installed")
+@pytest.mark.skipif(procs.RABBITMQCTL is None, reason="rabbitmqctl is not installed")
 def test_agent_survives_a_broker_restart_without_losing_a_report(transport, tmp_path):
     topic = f"kiln.conductor.ft-{uuid.uuid4().hex[:8]}"
     conductor = RecordingConductor(str(uuid.uuid4()), f"token-{uuid.uuid4().hex}", heartbeat_interval=1)
@@ -81,7 +54,7 @@ def test_agent_survives_a_broker_restart_without_losing_a_report(transport, tmp_
     root = clone_tree(HGX, str(tmp_path / "root"))
     conf = write_config(
         str(tmp_path / "kiln.conf"),
-        RABBIT_URL,
+        procs.RABBIT_URL,
         {
             "root": root,
             "state_dir": tmp_path / "state",
@@ -98,7 +71,7 @@ def test_agent_survives_a_broker_restart_without_losing_a_report(transport, tmp_
     broker_stopped = False
     try:
         # Discovery, the first report and heartbeats.
-        assert conductor.wait_for(lambda r: len(r.of("heartbeat")) >= 2, 90), _log(log)
+        assert conductor.wait_for(lambda r: len(r.of("heartbeat")) >= 2, 90), procs.read(log)
         (lookup,) = conductor.of("lookup")
         assert lookup["system_uuid"] == "9a5b2c00-1d2e-11ee-8000-3cecef123456"
         assert lookup["bootif"] == "a0:88:c2:4e:3f:10"
@@ -113,22 +86,22 @@ def test_agent_survives_a_broker_restart_without_losing_a_report(transport, tmp_
             api.ping({}, conductor.node_uuid, "forged")
 
         # Broker down; meanwhile a NIC loses its link. The report must wait and be re-sent.
-        _rabbitmqctl("stop_app")
+        procs.rabbitmqctl("stop_app")
         broker_stopped = True
         replace_file(os.path.join(root, "sys", "class", "net", "enp25s0np0", "carrier"), "0\n")
         beats_before = len(conductor.of("heartbeat"))
         with open(log, encoding="utf-8", errors="replace") as f:
             f.seek(0, os.SEEK_END)
             while "report_inventory failed" not in f.read():
-                assert proc.poll() is None, _log(log)
+                assert proc.poll() is None, procs.read(log)
                 conductor.wait_for(lambda r: False, 0.5)
-        _rabbitmqctl("start_app")
+        procs.rabbitmqctl("start_app")
         broker_stopped = False
 
         def changed(r) -> bool:
             return any(c["changes"] for c in r.of("report_inventory"))
 
-        assert conductor.wait_for(changed, 120), _log(log)
+        assert conductor.wait_for(changed, 120), procs.read(log)
         change = next(c["changes"] for c in conductor.of("report_inventory") if c["changes"])
         assert change["changed"]["nics"]["enp25s0np0"]["carrier"] == {"old": True, "new": False}
         assert conductor.wait_for(lambda r: len(r.of("heartbeat")) >= beats_before + 2, 60)
@@ -139,10 +112,10 @@ def test_agent_survives_a_broker_restart_without_losing_a_report(transport, tmp_
 
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
-        assert "kiln-agent stopped" in _log(log)
+        assert "kiln-agent stopped" in procs.read(log)
     finally:
         if broker_stopped:
-            _rabbitmqctl("start_app")
+            procs.rabbitmqctl("start_app")
         if proc.poll() is None:
             proc.kill()
             proc.wait()

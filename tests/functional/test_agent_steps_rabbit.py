@@ -10,21 +10,20 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import uuid
 
 import pytest
 from oslo_config import cfg
 
-from agent.common import config, exception, rpc
+from agent.common import exception, rpc
 from agent.common.agent_api import AgentAPI
-from agent.conductor.manager import ConductorManager
 from agent.db import api as db_api
 from agent.db import migration
 from agent.node.credentials import TokenStore
-from tests.functional.procs import RABBIT_URL, reachable, read, stop, wait_for
+from tests.functional.procs import RABBIT_URL, rabbit_transport, reachable, read, stop, wait_for
 from tests.unit.node.agent_process import start_agent, write_config
 from tests.unit.node.conftest import clone_tree
+from tests.unit.node.recorder import StepResultsSeen
 from tests.unit.node.steps.helpers import (
     MIB,
     ImageServer,
@@ -41,42 +40,16 @@ HGX_UUID = "9a5b2c00-1d2e-11ee-8000-3cecef123456"
 HOST = "ft-steps-conductor"
 
 
-class StepResultsSeen(ConductorManager):
-    """The real ConductorManager; remembers each step result after handling it."""
-
-    def __init__(self, host: str) -> None:
-        super().__init__(host)
-        self.results: list[dict] = []
-        self._cond = threading.Condition()
-
-    def step_result(self, ctxt, node_uuid, agent_token, step, result):
-        super().step_result(ctxt, node_uuid, agent_token, step, result)
-        with self._cond:
-            self.results.append({"node_uuid": node_uuid, "step": step, "result": result})
-            self._cond.notify_all()
-
-    def wait_results(self, count: int, timeout: float) -> list[dict]:
-        """Wait until ``count`` results arrived; return them."""
-        with self._cond:
-            self._cond.wait_for(lambda: len(self.results) >= count, timeout)
-            return list(self.results)
-
-
 @pytest.fixture
 def conductor(tmp_path):
     """StepResultsSeen over RabbitMQ on a topic of this test; yields (manager, transport, topic)."""
     if not reachable(5672):
         pytest.skip("RabbitMQ is not listening on 127.0.0.1:5672 (start it: rabbitmq-server -detached)")
-    config.register_opts(CONF)
-    try:
-        CONF([], project="kiln")
-    except cfg.Error:
-        pass
+    transport = rabbit_transport()
     CONF.set_override("host", HOST, group="conductor")
     db_api.configure(f"sqlite:///{tmp_path}/kiln.sqlite")
     migration.upgrade()
     db_api.register_conductor(HOST, ["fake-hardware"])
-    transport = rpc.get_transport(CONF, url=RABBIT_URL)
     topic = f"kiln.conductor.ft-steps-{uuid.uuid4().hex[:8]}"
     manager = StepResultsSeen(HOST)
     server = rpc.get_server(transport, topic, HOST, [manager])

@@ -1,19 +1,10 @@
-"""Fixtures of the power tests: the driver-test database, nodes and task locks, and free ports."""
+"""Fixtures of the power tests: the driver-test database, nodes and task locks, fast BMC polls."""
 
 from __future__ import annotations
-
-import socket
 
 import pytest
 
 from tests.unit.conductor.drivers.conftest import acquire, boot_dirs, db, make_node  # noqa: F401
-
-
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    """A port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

@@ -12,8 +12,7 @@ import pytest
 from agent.common import exception
 from agent.conductor import states
 from agent.conductor.drivers import ipmi
-
-from .conftest import free_port
+from tests.functional.procs import free_port
 
 PASSWORD = "ipmi-pw-77c1"
 BMC = os.path.join(os.path.dirname(__file__), "ipmi_bmc.py")

@@ -12,8 +12,7 @@ import pytest
 from agent.common import exception
 from agent.conductor import states
 from agent.conductor.drivers import redfish
-
-from .conftest import free_port
+from tests.functional.procs import free_port
 
 PASSWORD = "redfish-pw-9f2e"
 

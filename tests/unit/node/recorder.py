@@ -1,4 +1,4 @@
-"""A test-only kiln.conductor endpoint that records what agents send (stands in for ConductorManager)."""
+"""Test-only kiln.conductor endpoints that record what agents send: a stand-in and the real manager."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import time
 import oslo_messaging as messaging
 
 from agent.common import exception
+from agent.conductor.manager import ConductorManager
 
 
 class RecordingConductor:
@@ -88,3 +89,24 @@ class RecordingConductor:
     def step_result(self, ctxt, node_uuid, agent_token, step, result):
         self._check("step_result", node_uuid, agent_token)
         self._record("step_result", node_uuid=node_uuid, step=step, result=result)
+
+
+class StepResultsSeen(ConductorManager):
+    """The real ConductorManager (token check, node lock, deploy hook); remembers each result it took."""
+
+    def __init__(self, host: str) -> None:
+        super().__init__(host)
+        self.results: list[dict] = []
+        self._cond = threading.Condition()
+
+    def step_result(self, ctxt, node_uuid, agent_token, step, result):
+        super().step_result(ctxt, node_uuid, agent_token, step, result)
+        with self._cond:
+            self.results.append({"node_uuid": node_uuid, "step": step, "result": result})
+            self._cond.notify_all()
+
+    def wait_results(self, count: int, timeout: float = 30.0) -> list[dict]:
+        """Wait until ``count`` results arrived; return them."""
+        with self._cond:
+            self._cond.wait_for(lambda: len(self.results) >= count, timeout)
+            return list(self.results)

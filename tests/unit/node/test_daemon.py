@@ -20,7 +20,6 @@ import pytest
 
 from agent.common import exception, rpc
 from agent.common.agent_api import AgentAPI
-from agent.conductor.manager import ConductorManager
 from agent.db import api as db_api
 from agent.db import migration
 from agent.inventory import lldp as lldp_parse
@@ -28,7 +27,7 @@ from agent.inventory.ironic import to_ironic
 from agent.node.credentials import Credentials, TokenStore
 from agent.node.daemon import Agent, lldp_changes, lookup_macs
 from tests.unit.node.conftest import clone_tree, replace_file
-from tests.unit.node.recorder import RecordingConductor
+from tests.unit.node.recorder import RecordingConductor, StepResultsSeen
 from tests.unit.node.steps.helpers import (
     MIB,
     ImageServer,
@@ -184,27 +183,6 @@ def test_refused_token_leads_to_a_new_lookup(fast, transport, conductor, invento
 
 
 # --- steps through the daemon, against the real ConductorManager ---------------------------------
-
-
-class StepResultsSeen(ConductorManager):
-    """The real ConductorManager (token check, node lock, deploy hook); remembers each result it took."""
-
-    def __init__(self, host: str) -> None:
-        super().__init__(host)
-        self.results: list[dict] = []
-        self._cond = threading.Condition()
-
-    def step_result(self, ctxt, node_uuid, agent_token, step, result):
-        super().step_result(ctxt, node_uuid, agent_token, step, result)
-        with self._cond:
-            self.results.append({"node_uuid": node_uuid, "step": step, "result": result})
-            self._cond.notify_all()
-
-    def wait_results(self, count: int, timeout: float = 30.0) -> list[dict]:
-        """Wait until ``count`` results arrived; return them."""
-        with self._cond:
-            self._cond.wait_for(lambda: len(self.results) >= count, timeout)
-            return list(self.results)
 
 
 @pytest.fixture
