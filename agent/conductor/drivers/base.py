@@ -8,9 +8,11 @@ per-node state and is shared by all tasks.
 from __future__ import annotations
 
 import abc
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from agent.common import interfaces
+from agent.common import exception, interfaces
 from agent.conductor import states
 
 # Boot devices (Ironic's names), as get/set_boot_device take them.
@@ -26,6 +28,36 @@ BOOT_DEVICES = (PXE, DISK, CDROM, BIOS, SAFE, UEFIHTTP)
 BOOT_MODE_BIOS = "bios"
 BOOT_MODE_UEFI = "uefi"
 BOOT_MODES = (BOOT_MODE_BIOS, BOOT_MODE_UEFI)
+
+
+def check_boot_mode(node: Any, mode: str, modes: Iterable[str] = BOOT_MODES) -> None:
+    """Raise InvalidParameterValue naming the node unless ``mode`` is one of ``modes``."""
+    modes = tuple(modes)
+    if mode not in modes:
+        raise exception.InvalidParameterValue(
+            err=f'Node {node.uuid}: boot mode "{mode}" is not one of {", ".join(modes)}.'
+        )
+
+
+def record_boot_mode(task, mode: str) -> None:
+    """Keep the node's boot mode in driver_internal_info["boot_mode"] (the API shows it there)."""
+    info = dict(task.node.driver_internal_info or {})
+    info["boot_mode"] = mode
+    task.update_node({"driver_internal_info": info})
+
+
+def poll_power_state(
+    read: Callable[[], str], wanted: str, timeout: float, interval: float
+) -> tuple[bool, str]:
+    """Call ``read`` until it returns ``wanted`` or ``timeout`` s passed; (reached, the last state read)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        current = read()
+        if current == wanted:
+            return True, current
+        if time.monotonic() >= deadline:
+            return False, current
+        time.sleep(interval)
 
 
 def deploy_step(priority: int, argsinfo: dict[str, Any] | None = None):

@@ -86,10 +86,7 @@ class FakeManagement(base.ManagementInterface):
 
     def set_boot_mode(self, task, mode: str) -> None:
         """Remember the boot mode."""
-        if mode not in base.BOOT_MODES:
-            raise exception.InvalidParameterValue(
-                err=f'Node {task.node.uuid}: boot mode "{mode}" is not one of {", ".join(base.BOOT_MODES)}.'
-            )
+        base.check_boot_mode(task.node, mode)
         _remember(task, BOOT_MODE_KEY, mode)
 
     def get_boot_mode(self, task) -> str | None:

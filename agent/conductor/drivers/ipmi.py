@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from typing import Any
 
 from pyghmi import exceptions as pyghmi_exc
@@ -148,14 +147,11 @@ class IPMIPower(base.PowerInterface):
 
     def _wait_for(self, task, wanted: str, timeout: int | None) -> None:
         timeout = timeout or CONF.ipmi.power_state_change_timeout
-        deadline = time.monotonic() + timeout
-        while True:
-            current = self.get_power_state(task)
-            if current == wanted:
-                return
-            if time.monotonic() >= deadline:
-                break
-            time.sleep(CONF.ipmi.power_state_poll_interval)
+        reached, current = base.poll_power_state(
+            lambda: self.get_power_state(task), wanted, timeout, CONF.ipmi.power_state_poll_interval
+        )
+        if reached:
+            return
         raise exception.PowerStateFailure(
             f'Node {task.node.uuid}: IPMI power state did not become "{wanted}" within {timeout} s '
             f'(the BMC reports "{current}").'
@@ -240,13 +236,8 @@ class IPMIManagement(base.ManagementInterface):
 
     def set_boot_mode(self, task, mode: str) -> None:
         """Record the node's boot mode in driver_internal_info["boot_mode"]."""
-        if mode not in base.BOOT_MODES:
-            raise exception.InvalidParameterValue(
-                err=f'Node {task.node.uuid}: boot mode "{mode}" is not one of {", ".join(base.BOOT_MODES)}.'
-            )
-        info = dict(task.node.driver_internal_info or {})
-        info["boot_mode"] = mode
-        task.update_node({"driver_internal_info": info})
+        base.check_boot_mode(task.node, mode)
+        base.record_boot_mode(task, mode)
 
     def get_boot_mode(self, task) -> str | None:
         """The recorded (or default) boot mode."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 import collections
 import logging
 import threading
-import time
 import urllib.parse
 from typing import Any
 
@@ -121,14 +120,18 @@ class _Connections:
         self._lock = threading.Lock()
         self._cache: collections.OrderedDict[tuple, sushy.Sushy] = collections.OrderedDict()
 
-    def get(self, params: dict[str, Any]) -> sushy.Sushy:
-        key = (
+    @staticmethod
+    def _key(params: dict[str, Any]) -> tuple:
+        return (
             params["address"],
             params["root_prefix"],
             params["username"],
             params["password"],
             str(params["verify"]),
         )
+
+    def get(self, params: dict[str, Any]) -> sushy.Sushy:
+        key = self._key(params)
         with self._lock:
             conn = self._cache.get(key)
             if conn is not None:
@@ -154,13 +157,7 @@ class _Connections:
         return conn
 
     def forget(self, params: dict[str, Any]) -> None:
-        key = (
-            params["address"],
-            params["root_prefix"],
-            params["username"],
-            params["password"],
-            str(params["verify"]),
-        )
+        key = self._key(params)
         with self._lock:
             self._cache.pop(key, None)
 
@@ -216,16 +213,16 @@ class RedfishPower(base.PowerInterface):
 
     def _wait_for(self, task, system, wanted: str, timeout: int | None) -> None:
         timeout = timeout or CONF.redfish.power_state_change_timeout
-        deadline = time.monotonic() + timeout
-        current = None
-        while True:
+
+        def read() -> str:
             _call(task.node, "power state read", system.refresh, force=True)
-            current = _POWER_BACK.get(system.power_state, states.ERROR)
-            if current == wanted:
-                return
-            if time.monotonic() >= deadline:
-                break
-            time.sleep(CONF.redfish.power_state_poll_interval)
+            return _POWER_BACK.get(system.power_state, states.ERROR)
+
+        reached, current = base.poll_power_state(
+            read, wanted, timeout, CONF.redfish.power_state_poll_interval
+        )
+        if reached:
+            return
         raise exception.PowerStateFailure(
             f'Node {task.node.uuid}: Redfish power state did not become "{wanted}" within {timeout} s '
             f'(the BMC reports "{current}" / {system.power_state}).'
@@ -337,15 +334,10 @@ class RedfishManagement(base.ManagementInterface):
 
     def set_boot_mode(self, task, mode: str) -> None:
         """Switch the firmware's boot mode; recorded in driver_internal_info["boot_mode"] too."""
-        if mode not in _BOOT_MODES:
-            raise exception.InvalidParameterValue(
-                err=f'Node {task.node.uuid}: boot mode "{mode}" is not one of {", ".join(_BOOT_MODES)}.'
-            )
+        base.check_boot_mode(task.node, mode, _BOOT_MODES)
         system = get_system(task.node)
         _call(task.node, "set boot mode", system.set_system_boot_options, mode=_BOOT_MODES[mode])
-        info = dict(task.node.driver_internal_info or {})
-        info["boot_mode"] = mode
-        task.update_node({"driver_internal_info": info})
+        base.record_boot_mode(task, mode)
 
     def get_boot_mode(self, task) -> str | None:
         """The firmware's boot mode as the BMC reports it."""

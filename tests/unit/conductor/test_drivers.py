@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import types
 from importlib import metadata
 
 import pytest
@@ -77,6 +78,29 @@ def test_interface_names_have_one_source() -> None:
         assert f"enabled_{name}_interfaces" in drivers_controller.DRIVER_FIELDS, name
     for name in base.INTERFACE_TYPES:
         assert CONF.conductor[f"enabled_{name}_interfaces"], name
+
+
+def test_boot_mode_check_names_node_and_modes() -> None:
+    node = types.SimpleNamespace(uuid="node-7")
+    assert base.check_boot_mode(node, "uefi") is None
+    with pytest.raises(exception.InvalidParameterValue) as raised:
+        base.check_boot_mode(node, "efi")
+    assert str(raised.value) == 'Node node-7: boot mode "efi" is not one of bios, uefi.'
+    with pytest.raises(exception.InvalidParameterValue, match="is not one of uefi, bios"):
+        base.check_boot_mode(node, "bios-ish", ("uefi", "bios"))
+
+
+def test_poll_power_state_returns_the_last_state_read() -> None:
+    reads = iter([states.POWER_OFF, states.POWER_OFF, states.POWER_ON])
+    assert base.poll_power_state(lambda: next(reads), states.POWER_ON, 60, 0) == (True, states.POWER_ON)
+    seen: list[str] = []
+
+    def stuck() -> str:
+        seen.append(states.POWER_OFF)
+        return states.POWER_OFF
+
+    assert base.poll_power_state(stuck, states.POWER_ON, 0, 0) == (False, states.POWER_OFF)
+    assert seen == [states.POWER_OFF]
 
 
 def test_interfaces_are_shared_between_nodes() -> None:
