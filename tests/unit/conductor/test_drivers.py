@@ -13,7 +13,7 @@ from agent.common.config import CONF
 from agent.conductor import states, task_manager
 from agent.conductor.drivers import base, driver_factory, fake, fake_hardware, noop
 from agent.db import api as db_api
-from agent.db import migration, models
+from agent.db import models
 
 
 @pytest.fixture(autouse=True)
@@ -26,15 +26,6 @@ def fresh_factory():
     CONF.clear_override("enabled_inspect_interfaces", group="conductor")
     CONF.clear_override("enabled_hardware_types", group="conductor")
     driver_factory.reset()
-
-
-@pytest.fixture
-def db(tmp_path):
-    """A migrated SQLite database for this test."""
-    engine = db_api.configure(f"sqlite:///{tmp_path}/kiln.sqlite")
-    migration.upgrade()
-    yield engine
-    db_api.dispose()
 
 
 def test_entry_points_are_installed() -> None:
@@ -169,7 +160,8 @@ class NarrowHardware(fake_hardware.FakeHardware):
 
 
 def test_interface_unsupported_by_hardware_type(monkeypatch) -> None:
-    monkeypatch.setattr(driver_factory, "_hardware_types", {"narrow": NarrowHardware()})
+    enabled = tuple(CONF.conductor.enabled_hardware_types)
+    monkeypatch.setattr(driver_factory, "_hardware_types", (enabled, {"narrow": NarrowHardware()}))
     with pytest.raises(exception.InvalidParameterValue) as info:
         driver_factory.check_and_update_node_interfaces(
             {"uuid": "n4", "driver": "narrow", "inspect_interface": "no-inspect"}
@@ -189,6 +181,14 @@ def test_enabled_but_not_installed() -> None:
     CONF.set_override("enabled_power_interfaces", ["fake", "ipmitool"], group="conductor")
     with pytest.raises(exception.DriverNotFound, match="not installed: ipmitool"):
         driver_factory.interfaces("power")
+
+
+def test_changed_enabled_list_is_reloaded() -> None:
+    """A changed [conductor] list is honoured, not served from what the old list loaded."""
+    CONF.set_override("enabled_deploy_interfaces", ["fake"], group="conductor")
+    assert set(driver_factory.interfaces("deploy")) == {"fake"}
+    CONF.set_override("enabled_deploy_interfaces", ["fake", "direct"], group="conductor")
+    assert set(driver_factory.interfaces("deploy")) == {"fake", "direct"}
 
 
 def test_unknown_interface_type() -> None:

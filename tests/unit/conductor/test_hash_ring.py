@@ -13,7 +13,6 @@ from agent.common import exception
 from agent.conductor import hash_ring
 from agent.db import api as db_api
 from agent.db import engine as db_engine
-from agent.db import migration
 from agent.db.models import Conductor, utcnow
 
 NODES = [str(uuid.uuid5(uuid.NAMESPACE_URL, f"kiln-node-{i}")) for i in range(3000)]
@@ -102,15 +101,6 @@ def test_manager_rebuilds_after_interval() -> None:
     assert manager.get_conductor_for(node) == first  # cached ring
     now[0] = 10.0
     assert manager.get_conductor_for(node) != first
-
-
-@pytest.fixture
-def db(tmp_path):
-    """A migrated SQLite database for this test."""
-    engine = db_api.configure(f"sqlite:///{tmp_path}/kiln.sqlite")
-    migration.upgrade()
-    yield engine
-    db_api.dispose()
 
 
 def test_manager_reads_online_conductors_and_a_dead_one_hands_over(db) -> None:

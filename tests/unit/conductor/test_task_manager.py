@@ -11,16 +11,6 @@ from agent.common import exception
 from agent.conductor import states, task_manager
 from agent.conductor.drivers import fake
 from agent.db import api as db_api
-from agent.db import migration
-
-
-@pytest.fixture
-def db(tmp_path):
-    """A migrated SQLite database for this test."""
-    engine = db_api.configure(f"sqlite:///{tmp_path}/kiln.sqlite")
-    migration.upgrade()
-    yield engine
-    db_api.dispose()
 
 
 @pytest.fixture
