@@ -103,6 +103,8 @@ class ConductorService:
 
     def run_periodics(self) -> None:
         """One pass of the periodic work (the periodic thread calls this every heartbeat_interval)."""
+        # Heartbeats are batched in memory: write them before judging who went silent.
+        self.manager.flush_heartbeats()
         self._live = periodics.refresh_ring(self.ring, self._live)
         periodics.release_dead_conductors(self.host, self.ring)
         periodics.flag_missing_heartbeats(self.host, self.ring)
@@ -118,6 +120,7 @@ class ConductorService:
             LOG.warning("Could not unregister conductor %s: %s", self.host, exc)
         if self._server is not None:
             rpc.stop_server(self._server, RPC_STOP_TIMEOUT)
+        self.manager.stop_heartbeats()  # writes what is still batched
         for thread in self._threads:
             thread.join(2.0)
         if self._own_transport and self.transport is not None:

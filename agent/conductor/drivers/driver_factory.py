@@ -24,8 +24,8 @@ HARDWARE_TYPE_NAMESPACE = "kiln.hardware_types"
 INTERFACE_NAMESPACE = "kiln.hardware.interfaces."
 
 _lock = threading.Lock()
-_hardware_types: dict[str, AbstractHardwareType] | None = None
-_interfaces: dict[str, dict[str, base.BaseInterface]] = {}
+_hardware_types: tuple[tuple[str, ...], dict[str, AbstractHardwareType]] | None = None
+_interfaces: dict[str, tuple[tuple[str, ...], dict[str, base.BaseInterface]]] = {}
 
 conductor_opts.register(CONF)
 
@@ -87,12 +87,13 @@ def _load(namespace: str, names: list[str], what: str) -> dict[str, Any]:
 def hardware_types() -> dict[str, AbstractHardwareType]:
     """The enabled hardware types, by name, loaded once."""
     global _hardware_types
+    enabled = tuple(CONF.conductor.enabled_hardware_types)
     with _lock:
-        if _hardware_types is None:
-            _hardware_types = _load(
-                HARDWARE_TYPE_NAMESPACE, CONF.conductor.enabled_hardware_types, "hardware types"
-            )
-        return dict(_hardware_types)
+        # Keyed by the enabled list, so a changed option (a reload, another service in the
+        # same process) is honoured instead of serving what an earlier list loaded.
+        if _hardware_types is None or _hardware_types[0] != enabled:
+            _hardware_types = (enabled, _load(HARDWARE_TYPE_NAMESPACE, list(enabled), "hardware types"))
+        return dict(_hardware_types[1])
 
 
 def interfaces(interface_type: str) -> dict[str, base.BaseInterface]:
@@ -101,10 +102,13 @@ def interfaces(interface_type: str) -> dict[str, base.BaseInterface]:
         raise exception.InvalidParameterValue(
             err=f'Unknown interface type "{interface_type}"; known: {", ".join(base.INTERFACE_TYPES)}.'
         )
+    enabled = tuple(getattr(CONF.conductor, f"enabled_{interface_type}_interfaces"))
     with _lock:
-        if interface_type not in _interfaces:
-            enabled = getattr(CONF.conductor, f"enabled_{interface_type}_interfaces")
-            loaded = _load(INTERFACE_NAMESPACE + interface_type, enabled, f"{interface_type} interfaces")
+        cached = _interfaces.get(interface_type)
+        if cached is None or cached[0] != enabled:
+            loaded = _load(
+                INTERFACE_NAMESPACE + interface_type, list(enabled), f"{interface_type} interfaces"
+            )
             expected = base.INTERFACE_CLASSES[interface_type]
             for name, obj in loaded.items():
                 if not isinstance(obj, expected):
@@ -112,8 +116,8 @@ def interfaces(interface_type: str) -> dict[str, base.BaseInterface]:
                         f'Entry point "{name}" in {INTERFACE_NAMESPACE + interface_type} is a '
                         f"{type(obj).__name__}, not a {expected.__name__}."
                     )
-            _interfaces[interface_type] = loaded
-        return dict(_interfaces[interface_type])
+            _interfaces[interface_type] = cached = (enabled, loaded)
+        return dict(cached[1])
 
 
 def get_hardware_type(name: str, node: str | None = None) -> AbstractHardwareType:

@@ -88,16 +88,11 @@ def test_deploy_writes_the_image_and_ends_active(capsys) -> None:
     assert code == 0, out
     rest = [line.split("] ", 1)[1] for line in out.splitlines() if line.startswith("[")]
     states = [r[2:].strip() for r in rest if r.startswith("vm ")]
-    for wanted in (
-        "wait call-back",
-        "deploying (step write_image)",
-        "deploying (step boot_instance)",
-        "active",
-    ):
-        assert wanted in states, states
-    assert (
-        states.index("wait call-back") < states.index("deploying (step write_image)") < states.index("active")
-    )
+    # Progress is sampled, so a short-lived state can be missed; the write_image step and the
+    # end state cannot, and what was seen must come in the deploy's order.
+    assert "active" in states and "wait call-back" in states, states
+    step = next(i for i, s in enumerate(states) if "(step write_image)" in s)
+    assert states.index("wait call-back") < step < states.index("active"), states
     assert "active; the first 8 MiB of /dev/vdb matches the image" in out
 
 
