@@ -178,34 +178,32 @@ class Stack:
         """The node as stored now."""
         return db_api.get_node(self.node.uuid)
 
-    def wait_state(self, *wanted: str, timeout: float = 20.0):
-        """Wait until the node rests in one of ``wanted`` (unlocked); return it."""
+    def _rest_in(self, wanted: tuple[str, ...], timeout: float, interval: float, between) -> Any:
         deadline = time.monotonic() + timeout
         node = self.node_now()
         while time.monotonic() < deadline:
             node = self.node_now()
             if node.provision_state in wanted and node.reservation is None:
                 return node
-            time.sleep(0.05)
+            between(node)
+            time.sleep(interval)
         raise AssertionError(
             f"node stayed in {node.provision_state} (reservation {node.reservation}, "
             f"last_error {node.last_error!r}); wanted {wanted}"
         )
 
+    def wait_state(self, *wanted: str, timeout: float = 20.0):
+        """Wait until the node rests in one of ``wanted`` (unlocked); return it."""
+        return self._rest_in(wanted, timeout, 0.05, lambda node: None)
+
     def drive(self, *wanted: str, timeout: float = 30.0):
         """Heartbeat like a live agent until the node rests in one of ``wanted``; return it."""
-        deadline = time.monotonic() + timeout
-        node = self.node_now()
-        while time.monotonic() < deadline:
-            node = self.node_now()
-            if node.provision_state in wanted and node.reservation is None:
-                return node
+
+        def beat(node) -> None:
             if node.reservation is None and self.agent is not None:
                 self.agent.heartbeat()
-            time.sleep(0.5)
-        raise AssertionError(
-            f"node stayed in {node.provision_state} (last_error {node.last_error!r}); wanted {wanted}"
-        )
+
+        return self._rest_in(wanted, timeout, 0.5, beat)
 
     def close(self) -> None:
         """Stop everything and undo the option overrides."""
