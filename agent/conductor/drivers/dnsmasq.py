@@ -1,9 +1,16 @@
-"""dnsmasq's per-port dhcp-hostsdir and per-node dhcp-optsdir files, and the reload signal.
+"""dnsmasq's per-port dhcp-hostsdir and per-node dhcp-optsdir files.
 
-A host file ``<mac>`` holds one line ``aa:bb:cc:dd:ee:ff,set:kiln-<node-uuid>,set:kiln-<mac12>``: the
-node tag selects the node's options, the port tag the per-MAC iPXE script URL. dnsmasq picks up new
-and changed files by itself (inotify) but keeps entries of removed files until SIGHUP, so removals
-signal the process named by [dnsmasq]pid_file.
+A host file ``<mac>`` holds one line. While the node boots the agent it is
+``aa:bb:cc:dd:ee:ff,set:kiln-<node-uuid>,set:kiln-<mac12>``: the node tag selects the node's options,
+the port tag the per-MAC iPXE script URL. A deployed instance's port gets the bare MAC (a lease, no
+tag, so no boot options). A port that leaves gets ``<mac>,ignore`` (``<mac>,set:kiln-gone`` when
+[dnsmasq]ignore_unknown is off): a tombstone that stays in the directory.
+
+Why rewrite instead of delete: dnsmasq re-reads a changed file by inotify and replaces that file's
+entry, but keeps the entry of a deleted file until SIGHUP, and dnsmasq 2.90 (Debian 12) crashes
+(SIGSEGV) on SIGHUP once it has answered a host whose dhcp-hostsdir line sets tags. So nothing here
+deletes a host file or signals dnsmasq; removed optsdir files stay loaded, but no host sets their
+tags any more.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import os
 import signal
 from collections.abc import Iterable
 
+from agent.common import exception
 from agent.common.config import CONF
 from agent.conductor.drivers import boot_files
 
@@ -40,12 +48,41 @@ def host_line(mac: str, node_uuid: str) -> str:
     return f"{mac},set:{node_tag(node_uuid)},set:{port_tag(mac)}\n"
 
 
+def instance_line(mac: str) -> str:
+    """The dhcp-hostsdir line of a deployed instance's port: known, so it gets a lease; no tags."""
+    return f"{boot_files.normalize_mac(mac)}\n"
+
+
+GONE_TAG = "kiln-gone"
+"""The tag of a tombstone when unknown MACs get leases: no options are tagged with it."""
+
+
+def gone_line(mac: str) -> str:
+    """The dhcp-hostsdir line of a port that left: ignored as unknown MACs are (or, when they get
+    leases, a lease with no boot options)."""
+    mac = boot_files.normalize_mac(mac)
+    return f"{mac},ignore\n" if CONF.dnsmasq.ignore_unknown else f"{mac},set:{GONE_TAG}\n"
+
+
 def write_hosts(node_uuid: str, macs: Iterable[str]) -> list[str]:
-    """Write one dhcp-hostsdir file per MAC; return the paths."""
+    """Write one dhcp-hostsdir file per MAC, tagged for the node's boot options; return the paths."""
     return [
         boot_files.write_file(CONF.dnsmasq.hostsdir, host_file_name(mac), host_line(mac, node_uuid))
         for mac in macs
     ]
+
+
+def write_instance_hosts(macs: Iterable[str]) -> list[str]:
+    """Write the hostsdir files of a deployed instance's ports (a lease, no boot options)."""
+    return [
+        boot_files.write_file(CONF.dnsmasq.hostsdir, host_file_name(mac), instance_line(mac)) for mac in macs
+    ]
+
+
+def is_live(content: str) -> bool:
+    """Whether a hostsdir file's content gives its MAC boot options or a lease (not a tombstone)."""
+    line = content.strip()
+    return bool(line) and not line.endswith((",ignore", f",set:{GONE_TAG}"))
 
 
 def write_opts(node_uuid: str, lines: Iterable[str]) -> str:
@@ -54,13 +91,30 @@ def write_opts(node_uuid: str, lines: Iterable[str]) -> str:
     return boot_files.write_file(CONF.dnsmasq.optsdir, node_uuid, content)
 
 
+def _bury(name: str, mac: str) -> bool:
+    """Turn an existing hostsdir file into its tombstone; whether it was live."""
+    hostsdir = CONF.dnsmasq.hostsdir
+    path = os.path.join(hostsdir, name)
+    if not os.path.isdir(hostsdir) or os.path.islink(path) or not os.path.isfile(path):
+        return False
+    try:
+        with open(path, encoding="utf-8", errors="replace") as stream:
+            content = stream.read(4096)
+    except OSError:
+        content = ""
+    if content == gone_line(mac):
+        return False
+    boot_files.write_file(hostsdir, name, gone_line(mac))
+    return True
+
+
 def remove_hosts(macs: Iterable[str]) -> int:
-    """Remove the hostsdir files of ``macs``; return how many existed."""
-    return sum(boot_files.remove(CONF.dnsmasq.hostsdir, host_file_name(mac)) for mac in macs)
+    """Take ``macs`` out of dnsmasq: their hostsdir files become tombstones; return how many changed."""
+    return sum(_bury(host_file_name(mac), boot_files.normalize_mac(mac)) for mac in macs)
 
 
 def remove_node_hosts(node_uuid: str) -> int:
-    """Remove every hostsdir file tagged with the node (whatever its ports are now); return how many.
+    """Bury every hostsdir file tagged with the node (whatever its ports are now); return how many.
 
     For a node that leaves without its recorded MACs (deleted in maintenance, ports changed by hand).
     """
@@ -78,7 +132,12 @@ def remove_node_hosts(node_uuid: str) -> int:
         except OSError:
             continue
         if marker in content:
-            removed += boot_files.remove(hostsdir, entry.name)
+            try:
+                mac = boot_files.normalize_mac(content.split(",", 1)[0])
+            except exception.InvalidParameterValue:
+                LOG.warning("dnsmasq host file %s names no MAC; left alone", entry.path)
+                continue
+            removed += _bury(entry.name, mac)
     return removed
 
 
@@ -88,7 +147,11 @@ def remove_opts(node_uuid: str) -> bool:
 
 
 def reload() -> bool:
-    """SIGHUP dnsmasq when [dnsmasq]pid_file names a live process; whether a signal was sent."""
+    """SIGHUP dnsmasq when [dnsmasq]pid_file names a live process; whether a signal was sent.
+
+    Not called by the boot interfaces: dnsmasq 2.90 crashes on SIGHUP with tagged hostsdir entries
+    (see the module docstring). For operators' tools and a dnsmasq that needs it.
+    """
     pid_file = CONF.dnsmasq.pid_file
     if not pid_file:
         LOG.debug("No [dnsmasq]pid_file: removed host entries stay in dnsmasq until it reloads.")

@@ -186,7 +186,7 @@ class PXEBoot(base.BootInterface):
         task.update_node({"driver_internal_info": info})
 
     def prepare_ramdisk(self, task, ramdisk_params: dict[str, Any]) -> None:
-        """Write the node's boot configs, MAC links and dnsmasq files; reload dnsmasq."""
+        """Write the node's boot configs, MAC links and dnsmasq files (dnsmasq reads them by inotify)."""
         self.validate(task)
         uuid = boot_files.node_uuid(task.node)
         macs = pxe_macs(task)
@@ -198,7 +198,6 @@ class PXEBoot(base.BootInterface):
         dnsmasq.write_opts(uuid, self.dhcp_options(uuid, macs))
         dnsmasq.write_hosts(uuid, macs)
         self._record(task, macs)
-        dnsmasq.reload()
         LOG.info("Node %s: network boot of the agent prepared for %s", uuid, ", ".join(macs))
 
     def _current_macs(self, task) -> list[str]:
@@ -209,18 +208,17 @@ class PXEBoot(base.BootInterface):
             return []
 
     def _clean_up(self, task, keep_hosts: list[str]) -> None:
-        """Remove boot files, options and every host entry but those of ``keep_hosts``; reload dnsmasq."""
+        """Remove boot files and options; bury every host entry but ``keep_hosts``, which lose their tags."""
         uuid = boot_files.node_uuid(task.node)
         macs = sorted(set(self._current_macs(task)) | set(self._recorded_macs(task)))
         self._remove_boot_files(uuid, macs)
         dnsmasq.remove_opts(uuid)
         dnsmasq.remove_hosts([mac for mac in macs if mac not in keep_hosts])
         if keep_hosts:
-            dnsmasq.write_hosts(uuid, keep_hosts)
+            dnsmasq.write_instance_hosts(keep_hosts)
             self._record(task, keep_hosts, instance_dhcp=True)
         else:
             self._record(task, None)
-        dnsmasq.reload()
 
     def clean_up_ramdisk(self, task) -> None:
         """Remove the agent's boot files and options; the host entries too, unless an instance keeps them.
@@ -243,8 +241,7 @@ class PXEBoot(base.BootInterface):
     def clean_up_instance(self, task) -> None:
         """Remove everything left for the node, host entries included (any tagged with it, too)."""
         self._clean_up(task, keep_hosts=[])
-        if dnsmasq.remove_node_hosts(boot_files.node_uuid(task.node)):
-            dnsmasq.reload()
+        dnsmasq.remove_node_hosts(boot_files.node_uuid(task.node))
         LOG.info("Node %s: host entries of the instance removed", task.node.uuid)
 
 

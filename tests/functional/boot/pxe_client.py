@@ -1,7 +1,8 @@
 """What PXE firmware does, run inside the client namespace: python pxe_client.py dhcp|tftp|http ...
 
-dhcp IFACE MAC ARCH [--ipxe]: one DHCPDISCOVER (broadcast flag, PXE vendor class, client arch, iPXE
-user class when asked); prints the first DHCPOFFER for MAC as JSON, or {"offer": null} after 3 s.
+dhcp IFACE MAC ARCH [--ipxe|--plain]: one DHCPDISCOVER (broadcast flag, PXE vendor class, client arch,
+iPXE user class when asked; --plain: none of them, as a booted OS asks); prints the first DHCPOFFER for
+MAC as JSON, or {"offer": null} after 3 s.
 tftp SERVER NAME OUT: fetch NAME over TFTP. http URL OUT: fetch URL over HTTP.
 """
 
@@ -18,8 +19,8 @@ import urllib.request
 MAGIC = b"\x63\x82\x53\x63"
 
 
-def discover(mac: str, arch: int, ipxe: bool, xid: int) -> bytes:
-    """A DHCPDISCOVER as PXE firmware (or iPXE) sends it."""
+def discover(mac: str, arch: int, ipxe: bool, xid: int, plain: bool = False) -> bytes:
+    """A DHCPDISCOVER as PXE firmware (or iPXE, or with ``plain`` an installed OS) sends it."""
     chaddr = bytes.fromhex(mac.replace(":", "")).ljust(16, b"\0")
     header = struct.pack(
         "!BBBBIHH4s4s4s4s16s64s128s",
@@ -41,10 +42,11 @@ def discover(mac: str, arch: int, ipxe: bool, xid: int) -> bytes:
     options = bytearray(MAGIC)
     options += bytes([53, 1, 1])  # DHCPDISCOVER
     options += bytes([55, 6, 1, 3, 43, 60, 66, 67])
-    vendor = b"PXEClient:Arch:%05d:UNDI:002001" % arch
-    options += bytes([60, len(vendor)]) + vendor
-    options += bytes([93, 2]) + struct.pack("!H", arch)
-    options += bytes([94, 3, 1, 2, 1])
+    if not plain:
+        vendor = b"PXEClient:Arch:%05d:UNDI:002001" % arch
+        options += bytes([60, len(vendor)]) + vendor
+        options += bytes([93, 2]) + struct.pack("!H", arch)
+        options += bytes([94, 3, 1, 2, 1])
     if ipxe:
         options += bytes([77, 4]) + b"iPXE"
     options += bytes([255])
@@ -78,7 +80,7 @@ def parse(packet: bytes) -> dict:
     }
 
 
-def dhcp(iface: str, mac: str, arch: int, ipxe: bool) -> dict:
+def dhcp(iface: str, mac: str, arch: int, ipxe: bool, plain: bool = False) -> dict:
     """Send one DISCOVER and wait 3 s for its OFFER."""
     xid = int.from_bytes(os.urandom(4), "big")
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
@@ -86,7 +88,7 @@ def dhcp(iface: str, mac: str, arch: int, ipxe: bool) -> dict:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, iface.encode())
         sock.bind(("0.0.0.0", 68))
-        sock.sendto(discover(mac, arch, ipxe, xid), ("255.255.255.255", 67))
+        sock.sendto(discover(mac, arch, ipxe, xid, plain), ("255.255.255.255", 67))
         deadline = time.monotonic() + 3
         while (left := deadline - time.monotonic()) > 0:
             sock.settimeout(left)
@@ -104,7 +106,12 @@ def main() -> None:
     """Dispatch the sub-command."""
     what = sys.argv[1]
     if what == "dhcp":
-        print(json.dumps(dhcp(sys.argv[2], sys.argv[3], int(sys.argv[4]), "--ipxe" in sys.argv[5:])))
+        flags = sys.argv[5:]
+        print(
+            json.dumps(
+                dhcp(sys.argv[2], sys.argv[3], int(sys.argv[4]), "--ipxe" in flags, "--plain" in flags)
+            )
+        )
     elif what == "tftp":
         import tftpy
 

@@ -61,7 +61,7 @@ def netns(tmp_path, boot_dirs):
                 "ks" + tag,
                 ["10.77.0.50,10.77.0.99,255.255.255.0,10m"],
                 ignore_unknown=True,
-                extra=[f"dhcp-leasefile={tmp_path}/leases", "user=root"],
+                extra=[f"dhcp-leasefile={tmp_path}/leases", "user=root", "no-ping"],  # no 3 s ping per offer
             )
         )
         procs.append(
@@ -119,8 +119,10 @@ def _client(env, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def _offer(env, mac: str, arch: int, ipxe: bool = False) -> dict | None:
-    args = ["dhcp", env["iface"], mac, str(arch)] + (["--ipxe"] if ipxe else [])
+def _offer(env, mac: str, arch: int, ipxe: bool = False, plain: bool = False) -> dict | None:
+    args = (
+        ["dhcp", env["iface"], mac, str(arch)] + (["--ipxe"] if ipxe else []) + (["--plain"] if plain else [])
+    )
     return json.loads(_client(env, *args).stdout)["offer"]
 
 
@@ -128,10 +130,10 @@ def _bootfile(offer: dict) -> str:
     return offer["bootfile_option"] or offer["file"]
 
 
-def _wait_for_offer(env, mac: str, arch: int, ipxe: bool = False) -> dict:
-    """dnsmasq reads new hostsdir/optsdir files by inotify; give it a moment."""
+def _wait_for_offer(env, mac: str, arch: int, ipxe: bool = False, plain: bool = False) -> dict:
+    """dnsmasq reads new hostsdir/optsdir files by inotify, and pings an address before offering it."""
     for _ in range(5):
-        offer = _offer(env, mac, arch, ipxe)
+        offer = _offer(env, mac, arch, ipxe, plain)
         if offer:
             return offer
     raise AssertionError(f"no DHCP offer for {mac}")
@@ -160,7 +162,7 @@ def test_pxe_firmware_and_ipxe_get_their_boot_files(netns, make_node, acquire, b
     assert script == (boot_dirs["http_root"] / node / "boot.ipxe").read_text()
     assert f"kiln.node_uuid={node}" in script and "BOOTIF=01-${mac:hexhyp}" in script
 
-    # After clean-up (files removed, dnsmasq SIGHUPed) the MAC is unknown again.
+    # After clean-up (files removed, the host file rewritten to "ignore") dnsmasq ignores the MAC again.
     with acquire(node) as task:
         task.driver.boot.clean_up_ramdisk(task)
     time.sleep(0.5)
@@ -176,3 +178,29 @@ def test_pxe_interface_serves_pxelinux_config_over_tftp(netns, make_node, acquir
     _client(netns, "tftp", SERVER_IP, "pxelinux.cfg/01-52-54-00-77-00-02", str(tmp_path / "pxelinux"))
     config = (tmp_path / "pxelinux").read_text()
     assert f"kiln.node_uuid={node}" in config and "ipappend 2" in config
+
+
+def test_active_instance_gets_a_lease_but_no_boot_file(netns, make_node, acquire, boot_dirs) -> None:
+    node = make_node(network_interface="flat", ports=[(MAC_IPXE, True)])
+    with acquire(node) as task:
+        task.driver.boot.prepare_ramdisk(task, {})
+    assert _bootfile(_wait_for_offer(netns, MAC_IPXE, 0)) == "undionly.kpxe"
+    # The direct deploy's prepare_instance_boot, then tear_down_agent: the node boots its disk.
+    with acquire(node) as task:
+        task.driver.boot.prepare_instance(task)
+        task.driver.boot.clean_up_ramdisk(task)
+    for kwargs in ({"plain": True}, {}, {"ipxe": True}):  # the OS's DHCP client, and a stray PXE boot
+        offer = _wait_for_offer(netns, MAC_IPXE, 7, **kwargs)
+        assert offer["yiaddr"].startswith("10.77.0."), offer
+        assert offer["bootfile_option"] is None and offer["file"] == "", offer
+    assert os.listdir(boot_dirs["optsdir"]) == []
+    assert (boot_dirs["hostsdir"] / "52-54-00-77-00-01").read_text() == f"{MAC_IPXE}\n"
+    # Undeployed: everything of the node is gone and dnsmasq ignores the MAC again.
+    with acquire(node) as task:
+        task.driver.boot.clean_up_instance(task)
+    time.sleep(0.5)
+    assert _offer(netns, MAC_IPXE, 0, plain=True) is None
+    assert (boot_dirs["hostsdir"] / "52-54-00-77-00-01").read_text() == f"{MAC_IPXE},ignore\n"
+    assert os.listdir(boot_dirs["optsdir"]) == []
+    assert sorted(os.listdir(boot_dirs["http_root"])) == ["boot.ipxe"]
+    assert not [f for f in os.listdir(boot_dirs["tftp_root"]) if f not in ("undionly.kpxe", "snponly.efi")]

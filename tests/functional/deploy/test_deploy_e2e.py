@@ -19,6 +19,8 @@ import urllib.error
 import pytest
 from openstack import exceptions as sdk_exc
 
+from agent.conductor.drivers import dnsmasq
+
 from .conftest import BMC_PASSWORD, BMC_USER, CALLBACK_TIMEOUT, MAC, MIB, SYSTEM_UUID, free_port
 
 pytestmark = pytest.mark.slow
@@ -67,12 +69,14 @@ def node(stack):
 
 
 def _boot_files(stack) -> list[str]:
+    """The node's boot files and live dnsmasq entries (not the "ignore" tombstones of ports that left)."""
     found = []
     for sub in ("httpboot", "dhcp-hosts", "dhcp-opts"):
         top = stack["tmp"] / sub
         for dirpath, _dirs, files in os.walk(top):
-            found += [os.path.relpath(os.path.join(dirpath, f), stack["tmp"]) for f in files]
-    return sorted(f for f in found if not f.startswith("httpboot/boot.ipxe"))
+            found += [os.path.join(dirpath, f) for f in files]
+    live = [f for f in found if "/dhcp-hosts/" not in f or dnsmasq.is_live(open(f).read())]
+    return sorted(os.path.relpath(f, stack["tmp"]) for f in live if not f.endswith("httpboot/boot.ipxe"))
 
 
 def _partitions(path) -> list[dict]:
@@ -167,9 +171,7 @@ def test_deploy_with_configdrive_then_undeploy(stack, node, image) -> None:
     assert b"runcmd: [echo hi]" in iso
     # On the flat network the instance keeps its DHCP host entry (a lease), with no boot options.
     assert _boot_files(stack) == [HOST_FILE]
-    assert (
-        stack["tmp"] / HOST_FILE
-    ).read_text() == f"{MAC},set:kiln-{node.id},set:kiln-{MAC.replace(':', '')}\n"
+    assert (stack["tmp"] / HOST_FILE).read_text() == f"{MAC}\n"  # untagged: no boot options apply
 
     cleaned = bm.set_node_provision_state(node, "deleted", wait=True, timeout=WAIT)
     assert cleaned.provision_state == "available", cleaned.last_error
@@ -240,6 +242,7 @@ def test_unreachable_bmc_fails_deploy_with_clear_error(stack, node, image) -> No
     assert dead in failed.last_error
     assert "s3cret-bmc" not in failed.last_error
     assert _boot_files(stack) == []
+    assert (stack["tmp"] / HOST_FILE).read_text() == f"{MAC},ignore\n"
     # a failed node goes back to available through undeploy and cleaning
     with pytest.raises(sdk_exc.SDKException):
         bm.set_node_provision_state(node, "provide")

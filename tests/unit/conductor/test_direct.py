@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 
 import pytest
@@ -167,6 +168,76 @@ def test_stale_step_result_is_ignored(stack) -> None:
     node = stack.node_now()
     assert node.provision_state == states.DEPLOYWAIT
     assert node.last_error is None
+
+
+@pytest.fixture
+def ipxe_stack(stack, tmp_path):
+    """The stack's node as a Redfish-typed machine with iPXE boot and a flat network (power still fake)."""
+    from oslo_config import cfg
+
+    from agent.conductor.drivers import boot_files, driver_factory  # noqa: F401  (registers [pxe])
+    from agent.db import api as db_api
+
+    conf = cfg.CONF
+    overrides = [
+        ("enabled_hardware_types", ["fake-hardware", "redfish"], "conductor"),
+        ("enabled_boot_interfaces", ["fake", "ipxe"], "conductor"),
+        ("enabled_network_interfaces", ["noop", "flat"], "conductor"),
+        ("tftp_root", str(tmp_path / "tftpboot"), "pxe"),
+        ("http_root", str(tmp_path / "httpboot"), "pxe"),
+        ("deploy_kernel", "http://127.0.0.1:8088/agent.kernel", "pxe"),
+        ("deploy_ramdisk", "http://127.0.0.1:8088/agent.initramfs", "pxe"),
+        ("hostsdir", str(tmp_path / "hosts"), "dnsmasq"),
+        ("optsdir", str(tmp_path / "opts"), "dnsmasq"),
+    ]
+    for name, value, group in overrides:
+        conf.set_override(name, value, group=group)
+    driver_factory.reset()
+    db_api.update_node(
+        stack.node.uuid,
+        {
+            "driver": "redfish",
+            "boot_interface": "ipxe",
+            "management_interface": "fake",
+            "power_interface": "fake",
+            "network_interface": "flat",
+        },
+    )
+    yield stack, tmp_path
+    for name, _value, group in overrides:
+        conf.clear_override(name, group=group)
+    driver_factory.reset()
+
+
+def test_active_node_keeps_its_dhcp_host_entry_without_boot_options(ipxe_stack) -> None:
+    from agent.conductor.drivers import pxe
+
+    stack, tmp = ipxe_stack
+    host = tmp / "hosts" / "52-54-00-12-34-56"
+    stack.set_image()
+    stack.manager.change_provision_state({}, stack.node.uuid, "active")
+    stack.wait_state(states.DEPLOYWAIT)
+    assert host.read_text() == f"52:54:00:12:34:56,set:kiln-{stack.node.uuid},set:kiln-525400123456\n"
+    assert os.listdir(tmp / "opts") == [stack.node.uuid]
+    stack.boot_agent()
+    node = stack.drive(states.ACTIVE, states.DEPLOYFAIL)
+    assert node.provision_state == states.ACTIVE, node.last_error
+    # tear_down_agent removed the agent's boot files and options; the instance keeps its lease, untagged
+    assert host.read_text() == "52:54:00:12:34:56\n"
+    assert os.listdir(tmp / "opts") == []
+    assert sorted(os.listdir(tmp / "httpboot")) == ["boot.ipxe"]
+    assert node.driver_internal_info[pxe.INSTANCE_DHCP_KEY] is True
+    # undeploy: tear down, clean_up_instance, cleaning through the agent again, then nothing is left
+    stack.manager.change_provision_state({}, stack.node.uuid, "deleted")
+    stack.wait_state(states.CLEANWAIT)
+    assert host.read_text().startswith("52:54:00:12:34:56,set:kiln-")  # the agent boots for cleaning
+    node = stack.drive(states.AVAILABLE, states.CLEANFAIL)
+    assert node.provision_state == states.AVAILABLE, node.last_error
+    assert host.read_text() == "52:54:00:12:34:56,ignore\n"
+    assert os.listdir(tmp / "opts") == []
+    assert sorted(os.listdir(tmp / "httpboot")) == ["boot.ipxe"]
+    assert pxe.INSTANCE_DHCP_KEY not in node.driver_internal_info
+    assert pxe.WRITTEN_KEY not in node.driver_internal_info
 
 
 # --- instance_info checks, no services needed ---------------------------------------------------

@@ -28,6 +28,12 @@ def _files(root) -> set[str]:
     return found
 
 
+def _live_hosts(boot_dirs) -> list[str]:
+    """hostsdir files that give their MAC boot options or a lease (not the tombstones of ports that left)."""
+    hostsdir = boot_dirs["hostsdir"]
+    return sorted(n for n in os.listdir(hostsdir) if dnsmasq.is_live((hostsdir / n).read_text()))
+
+
 @pytest.fixture
 def node(make_node):
     return make_node(ports=[(MAC_A, True), (MAC_B, True), (MAC_OFF, False)])
@@ -96,7 +102,9 @@ def test_clean_up_ramdisk_removes_everything_written(node, acquire, boot_dirs) -
         assert pxe.WRITTEN_KEY not in (task.node.driver_internal_info or {})
     assert _files(boot_dirs["http_root"]) == {"boot.ipxe"}
     assert _files(boot_dirs["tftp_root"]) == {"undionly.kpxe", "snponly.efi"}
-    assert os.listdir(boot_dirs["hostsdir"]) == []
+    # dnsmasq forgets a deleted host file only on SIGHUP (which crashes 2.90): the file says "ignore".
+    assert _live_hosts(boot_dirs) == []
+    assert (boot_dirs["hostsdir"] / "52-54-00-aa-bb-01").read_text() == "52:54:00:aa:bb:01,ignore\n"
     assert os.listdir(boot_dirs["optsdir"]) == []
 
 
@@ -106,11 +114,13 @@ def test_prepare_instance_switches_to_local_boot_keeping_dhcp(node, acquire, boo
         task.driver.boot.prepare_instance(task)
     assert _files(boot_dirs["http_root"]) == {"boot.ipxe"}
     assert os.listdir(boot_dirs["optsdir"]) == []
-    # The host entries stay so the instance still gets its lease on the flat network.
-    assert sorted(os.listdir(boot_dirs["hostsdir"])) == ["52-54-00-aa-bb-01", "52-54-00-aa-bb-02"]
+    # The host entries stay so the instance still gets its lease on the flat network; untagged, so
+    # the boot options dnsmasq still holds in memory no longer apply.
+    assert _live_hosts(boot_dirs) == ["52-54-00-aa-bb-01", "52-54-00-aa-bb-02"]
+    assert (boot_dirs["hostsdir"] / "52-54-00-aa-bb-01").read_text() == "52:54:00:aa:bb:01\n"
     with acquire(node) as task:
         task.driver.boot.clean_up_instance(task)
-    assert os.listdir(boot_dirs["hostsdir"]) == []
+    assert _live_hosts(boot_dirs) == []
 
 
 def test_port_removed_after_prepare_is_still_cleaned_up(node, acquire, boot_dirs, db) -> None:
@@ -120,7 +130,7 @@ def test_port_removed_after_prepare_is_still_cleaned_up(node, acquire, boot_dirs
         conn.execute(text("DELETE FROM ports WHERE address = '52:54:00:aa:bb:02'"))
     with acquire(node) as task:
         task.driver.boot.clean_up_ramdisk(task)
-    assert os.listdir(boot_dirs["hostsdir"]) == []
+    assert _live_hosts(boot_dirs) == []
     assert _files(boot_dirs["http_root"]) == {"boot.ipxe"}
 
 
@@ -247,14 +257,17 @@ def test_symlinked_node_dir_pointing_outside_is_refused(node, acquire, boot_dirs
     assert os.listdir(outside) == []
 
 
-def test_dnsmasq_gets_sighup_after_writes(node, acquire, boot_dirs, tmp_path) -> None:
-    marker = tmp_path / "hup"
+def test_dnsmasq_is_never_sent_sighup(node, acquire, boot_dirs, tmp_path) -> None:
+    """dnsmasq 2.90 crashes on SIGHUP once it answered a tagged hostsdir entry: files only, no signal."""
+    marker = tmp_path / "signals"
     child = subprocess.Popen(
         [
             sys.executable,
             "-c",
             "import signal, sys, time\n"
-            f"signal.signal(signal.SIGHUP, lambda *a: open({str(marker)!r}, 'a').write('hup\\n'))\n"
+            f"log = lambda name: open({str(marker)!r}, 'a').write(name + '\\n')\n"
+            "signal.signal(signal.SIGHUP, lambda *a: log('hup'))\n"
+            "signal.signal(signal.SIGUSR1, lambda *a: log('usr1'))\n"
             "print('ready', flush=True)\n"
             "time.sleep(30)\n",
         ],
@@ -268,11 +281,15 @@ def test_dnsmasq_gets_sighup_after_writes(node, acquire, boot_dirs, tmp_path) ->
         CONF.set_override("pid_file", str(pid_file), group="dnsmasq")
         with acquire(node) as task:
             task.driver.boot.prepare_ramdisk(task, {})
+            task.driver.boot.prepare_instance(task)
+            task.driver.boot.clean_up_ramdisk(task)
+            task.driver.boot.clean_up_instance(task)
+        child.send_signal(signal.SIGUSR1)  # a signal sent after them arrives after any they sent
         for _ in range(100):
             if marker.exists():
                 break
             time.sleep(0.05)
-        assert marker.read_text() == "hup\n"
+        assert marker.read_text() == "usr1\n"
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait()
@@ -294,20 +311,19 @@ def test_active_instance_keeps_host_entries_until_clean_up_instance(node, acquir
         internal = dict(task.node.driver_internal_info)
     assert internal[pxe.INSTANCE_DHCP_KEY] is True
     assert internal[pxe.WRITTEN_KEY] == ["52:54:00:aa:bb:01", "52:54:00:aa:bb:02"]
-    assert sorted(os.listdir(boot_dirs["hostsdir"])) == ["52-54-00-aa-bb-01", "52-54-00-aa-bb-02"]
-    assert (boot_dirs["hostsdir"] / "52-54-00-aa-bb-02").read_text() == (
-        f"52:54:00:aa:bb:02,set:kiln-{node},set:kiln-525400aabb02\n"
-    )
+    assert _live_hosts(boot_dirs) == ["52-54-00-aa-bb-01", "52-54-00-aa-bb-02"]
+    assert (boot_dirs["hostsdir"] / "52-54-00-aa-bb-02").read_text() == "52:54:00:aa:bb:02\n"  # no tags
     assert os.listdir(boot_dirs["optsdir"]) == []  # a lease, but no boot file
     assert _files(boot_dirs["http_root"]) == {"boot.ipxe"}
     # Undeploy: the deploy interface's clean_up ends with clean_up_instance.
     with acquire(node) as task:
         task.driver.boot.clean_up_ramdisk(task)
-        assert sorted(os.listdir(boot_dirs["hostsdir"])) == ["52-54-00-aa-bb-01", "52-54-00-aa-bb-02"]
+        assert _live_hosts(boot_dirs) == ["52-54-00-aa-bb-01", "52-54-00-aa-bb-02"]
         task.driver.boot.clean_up_instance(task)
         assert pxe.INSTANCE_DHCP_KEY not in task.node.driver_internal_info
         assert pxe.WRITTEN_KEY not in task.node.driver_internal_info
-    assert os.listdir(boot_dirs["hostsdir"]) == []
+    assert _live_hosts(boot_dirs) == []
+    assert (boot_dirs["hostsdir"] / "52-54-00-aa-bb-02").read_text() == "52:54:00:aa:bb:02,ignore\n"
 
 
 def test_agent_boot_after_an_instance_forgets_it(node, acquire, boot_dirs) -> None:
@@ -319,7 +335,7 @@ def test_agent_boot_after_an_instance_forgets_it(node, acquire, boot_dirs) -> No
         assert pxe.INSTANCE_DHCP_KEY not in task.node.driver_internal_info
         assert len(os.listdir(boot_dirs["optsdir"])) == 1
         task.driver.boot.clean_up_ramdisk(task)
-    assert os.listdir(boot_dirs["hostsdir"]) == []
+    assert _live_hosts(boot_dirs) == []
     assert os.listdir(boot_dirs["optsdir"]) == []
 
 
@@ -333,11 +349,13 @@ def test_instance_host_entries_follow_the_ports(node, acquire, boot_dirs, db, ma
         conn.execute(text("DELETE FROM ports WHERE address = '52:54:00:aa:bb:02'"))
     with acquire(node) as task:
         task.driver.boot.prepare_instance(task)
-    assert sorted(os.listdir(boot_dirs["hostsdir"])) == ["52-54-00-aa-bb-01", "52-54-00-aa-bb-09"]
+    assert _live_hosts(boot_dirs) == ["52-54-00-aa-bb-01", "52-54-00-aa-bb-09"]
     # A host file tagged with the node that no record names (written by hand, an older release) goes too.
     (boot_dirs["hostsdir"] / "52-54-00-aa-bb-0a").write_text(f"52:54:00:aa:bb:0a,set:kiln-{node},set:x\n")
     with acquire(node) as task:
         task.driver.boot.clean_up_instance(task)
-    assert os.listdir(boot_dirs["hostsdir"]) == ["52-54-00-aa-bb-09"]  # the other node's stays
+    assert _live_hosts(boot_dirs) == ["52-54-00-aa-bb-09"]  # the other node's stays
+    assert (boot_dirs["hostsdir"] / "52-54-00-aa-bb-0a").read_text() == "52:54:00:aa:bb:0a,ignore\n"
     assert dnsmasq.remove_node_hosts(other) == 1
-    assert os.listdir(boot_dirs["hostsdir"]) == []
+    assert dnsmasq.remove_node_hosts(other) == 0  # a tombstone stays one
+    assert _live_hosts(boot_dirs) == []
