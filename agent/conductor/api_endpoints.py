@@ -21,7 +21,7 @@ from agent.common import exception
 from agent.common.interfaces import VALIDATED_INTERFACES
 from agent.conductor import cleaning, deployments, states, task_manager
 from agent.conductor import utils as conductor_utils
-from agent.conductor.drivers import driver_factory
+from agent.conductor.drivers import dnsmasq, driver_factory
 from agent.db import api as db_api
 
 LOG = logging.getLogger(__name__)
@@ -132,7 +132,13 @@ class ApiEndpoints:
             for alloc in db_api.list_allocations(filters={"node_id": node.id}):
                 db_api.destroy_allocation(alloc.uuid)
             db_api.destroy_node(node.uuid)
-            LOG.info("Node %s deleted", node.uuid)
+            # A node deleted in maintenance ran no driver clean-up: make sure dnsmasq no longer
+            # answers its MACs or serves its boot options.
+            buried = dnsmasq.remove_node_hosts(node.uuid)
+            dnsmasq.remove_opts(node.uuid)
+            LOG.info(
+                "Node %s deleted%s", node.uuid, f"; {buried} DHCP host entries removed" if buried else ""
+            )
 
     # --- provisioning ----------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from agent.api.router import Router
 from agent.api.validation import BOOL, GROUP, NAME, OBJECT, STRING, UUID
 from agent.common import exception
 from agent.conductor import utils as conductor_utils
+from agent.conductor.drivers import secrets
 from agent.db import api as db_api
 from agent.db.models import Node
 from agent.db.query import sortable_columns
@@ -234,6 +235,11 @@ def patch_node(req: base.ApiRequest, node_ident: str) -> webob.Response:
             changed[field] = validation.check_value("Node", field, kind, new, nullable=field != "driver")
     if "uuid" in patched and patched["uuid"] != doc["uuid"]:
         raise errors.BadRequest("'/uuid' is an internal attribute and can not be updated")
+    if "driver_info" in changed:
+        # The client was shown masked secrets; those it sent back unchanged keep their values.
+        changed["driver_info"] = secrets.unmask_driver_info(changed["driver_info"], node.driver_info)
+        if changed["driver_info"] == (node.driver_info or {}):
+            del changed["driver_info"]
     changed = _check_node_values(changed, "node")
     if dbread.scope(req) is not None and "owner" in changed:
         raise errors.Forbidden("Only an administrator may change a node's owner.")

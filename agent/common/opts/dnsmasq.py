@@ -17,8 +17,9 @@ OPTS = [
     ),
     cfg.StrOpt(
         "pid_file",
-        help="dnsmasq's pid file; when set, dnsmasq gets SIGHUP after files are removed (it only adds "
-        "entries from the directories by itself).",
+        help="dnsmasq's pid file. Not signalled by the boot interfaces: dnsmasq 2.90 crashes on "
+        "SIGHUP after answering a MAC whose host line sets tags, so a leaving MAC's host file is "
+        "rewritten to '<mac>,ignore' instead, which dnsmasq picks up by itself.",
     ),
     cfg.BoolOpt(
         "ignore_unknown",

@@ -48,3 +48,22 @@ def mask_text(text: str, driver_info: Mapping[str, Any] | None) -> str:
     for value in secret_values(driver_info):
         text = text.replace(value, MASK)
     return text
+
+
+def unmask_driver_info(new: Mapping[str, Any] | None, stored: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``new`` with every secret still reading "******" given back its ``stored`` value.
+
+    A client that patches one key of the masked driver_info it was shown sends the other
+    secrets back masked; they must keep the values they had, not become "******".
+    """
+    result: dict[str, Any] = {}
+    stored = stored or {}
+    for key, value in (new or {}).items():
+        old = stored.get(key)
+        if value == MASK and is_secret_key(key) and key in stored:
+            result[key] = old
+        elif isinstance(value, Mapping) and isinstance(old, Mapping):
+            result[key] = unmask_driver_info(value, old)
+        else:
+            result[key] = value
+    return result

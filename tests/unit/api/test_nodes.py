@@ -268,3 +268,21 @@ def test_boot_device_validate_inventory(api):
     )
     history = api.get("/v1/nodes/bd/history").json["history"]
     assert history[0]["event"] == "Inventory reported"
+
+
+def test_patching_one_driver_info_key_keeps_the_masked_secrets(api):
+    """A client shown "******" that patches another key must not overwrite the stored password."""
+    from agent.db import api as db_api
+
+    _create(api, name="bmc1", driver_info={"redfish_address": "http://a", "redfish_password": "s3cret"})
+    shown = api.get("/v1/nodes/bmc1").json
+    assert shown["driver_info"]["redfish_password"] == "******"
+    api.patch_json(
+        "/v1/nodes/bmc1", [{"op": "replace", "path": "/driver_info/redfish_address", "value": "http://b"}]
+    )
+    stored = db_api.get_node("bmc1").driver_info
+    assert stored == {"redfish_address": "http://b", "redfish_password": "s3cret"}
+    api.patch_json(
+        "/v1/nodes/bmc1", [{"op": "replace", "path": "/driver_info/redfish_password", "value": "new"}]
+    )
+    assert db_api.get_node("bmc1").driver_info["redfish_password"] == "new"

@@ -359,3 +359,18 @@ def test_instance_host_entries_follow_the_ports(node, acquire, boot_dirs, db, ma
     assert dnsmasq.remove_node_hosts(other) == 1
     assert dnsmasq.remove_node_hosts(other) == 0  # a tombstone stays one
     assert _live_hosts(boot_dirs) == []
+
+
+def test_deleting_a_node_in_maintenance_buries_its_host_entries(node, acquire, boot_dirs) -> None:
+    """A node deleted in maintenance runs no driver code; dnsmasq must still stop answering it."""
+    from agent.conductor.api_endpoints import ApiEndpoints
+
+    with acquire(node) as task:
+        task.driver.boot.prepare_ramdisk(task, {})
+    assert len(_live_hosts(boot_dirs)) == 2 and len(os.listdir(boot_dirs["optsdir"])) == 1
+    from agent.db import api as db_api
+
+    db_api.update_node(node, {"maintenance": True, "provision_state": "deploy failed"})
+    ApiEndpoints().destroy_node({}, node)
+    assert _live_hosts(boot_dirs) == []
+    assert os.listdir(boot_dirs["optsdir"]) == []
