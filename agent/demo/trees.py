@@ -19,10 +19,17 @@ class Tree:
 
 
 def checkout_fixtures() -> str | None:
-    """tests/fixtures/sysfs of the source checkout this package runs from, if there is one."""
+    """tests/fixtures/sysfs of the checkout this package runs from, else of the current directory."""
     here = os.path.dirname(os.path.abspath(__file__))
-    candidate = os.path.join(os.path.dirname(os.path.dirname(here)), _FIXTURES_IN_CHECKOUT)
-    return candidate if os.path.isdir(candidate) else None
+    # An editable install runs from the checkout; `pip install .` then `kiln-demo` in the
+    # checkout (the README's quick start) finds the trees in the working directory.
+    for candidate in (
+        os.path.join(os.path.dirname(os.path.dirname(here)), _FIXTURES_IN_CHECKOUT),
+        os.path.join(os.getcwd(), _FIXTURES_IN_CHECKOUT),
+    ):
+        if os.path.isdir(candidate):
+            return candidate
+    return None
 
 
 def is_tree(path: str) -> bool:

@@ -43,3 +43,12 @@ def test_empty_directory_is_a_note(tmp_path) -> None:
 def test_not_a_directory(tmp_path) -> None:
     with pytest.raises(NotADirectoryError, match="--fixtures .*missing: not a directory"):
         trees.find_trees(str(tmp_path / "missing"))
+
+
+def test_fixtures_found_in_the_working_directory(tmp_path, monkeypatch) -> None:
+    """Installed without its tests (pip install .), the demo finds the trees of the checkout it runs in."""
+    monkeypatch.setattr(trees, "__file__", str(tmp_path / "site-packages" / "agent" / "demo" / "trees.py"))
+    monkeypatch.chdir(tmp_path)
+    assert trees.checkout_fixtures() is None
+    (tmp_path / "tests" / "fixtures" / "sysfs").mkdir(parents=True)
+    assert trees.checkout_fixtures() == str(tmp_path / "tests" / "fixtures" / "sysfs")
