@@ -11,6 +11,7 @@ import pytest
 from oslo_config import cfg
 
 from agent.common import config, rpc
+from tests.unit.node.recorder import RecordingConductor
 
 MEMORY_URL = "kombu+memory:////"
 
@@ -67,6 +68,16 @@ def transport(conf):
     t = rpc.get_transport(conf, url=MEMORY_URL)
     yield t
     t.cleanup()
+
+
+@pytest.fixture
+def conductor(transport, topic):
+    """A recording conductor served on this test's topic."""
+    rec = RecordingConductor(str(uuid.uuid4()), f"token-{uuid.uuid4().hex}")
+    srv = rpc.get_server(transport, topic, "conductor-1", [rec])
+    srv.start()
+    yield rec
+    rpc.stop_server(srv, 5)
 
 
 @pytest.fixture

@@ -14,12 +14,11 @@ import pytest
 from oslo_config import cfg
 
 from agent.cmd import agent as agent_cmd
-from agent.common import config, rpc
+from agent.common import config
 from agent.node import cmdline
 from agent.node.backoff import Backoff, GaveUp
 from agent.node.daemon import Agent
 from tests.unit.node.conftest import clone_tree, replace_file
-from tests.unit.node.recorder import RecordingConductor
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "sysfs")
 NODE = "1be26c0b-03f2-4d2e-ae87-c02d7f33c123"
@@ -303,16 +302,6 @@ def fast(conf, topic):
     conf.override("backoff_max", 0.1, "agent")
     conf.override("watch", False, "agent")
     return conf
-
-
-@pytest.fixture
-def conductor(transport, topic):
-    """A recording conductor served on this test's topic."""
-    rec = RecordingConductor(str(uuid.uuid4()), f"token-{uuid.uuid4().hex}")
-    srv = rpc.get_server(transport, topic, "conductor-1", [rec])
-    srv.start()
-    yield rec
-    rpc.stop_server(srv, 5)
 
 
 def _inventory() -> dict:

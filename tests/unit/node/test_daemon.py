@@ -14,7 +14,6 @@ import stat
 import struct
 import threading
 import time
-import uuid
 
 import pytest
 
@@ -27,7 +26,7 @@ from agent.inventory.ironic import to_ironic
 from agent.node.credentials import Credentials, TokenStore
 from agent.node.daemon import Agent, lldp_changes, lookup_macs
 from tests.unit.node.conftest import clone_tree, replace_file
-from tests.unit.node.recorder import RecordingConductor, StepResultsSeen
+from tests.unit.node.recorder import StepResultsSeen
 from tests.unit.node.steps.helpers import (
     MIB,
     ImageServer,
@@ -51,16 +50,6 @@ def fast(conf, topic):
     conf.override("watch_interval", 0.2, "agent")
     conf.override("use_nvml", False, "inventory")
     return conf
-
-
-@pytest.fixture
-def conductor(transport, topic):
-    """A recording conductor served on this test's topic."""
-    rec = RecordingConductor(str(uuid.uuid4()), f"token-{uuid.uuid4().hex}")
-    srv = rpc.get_server(transport, topic, "conductor-1", [rec])
-    srv.start()
-    yield rec
-    rpc.stop_server(srv, 5)
 
 
 @pytest.fixture
