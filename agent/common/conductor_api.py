@@ -6,6 +6,10 @@ own client, agent.conductor.rpcapi.ConductorAPI (the node daemon never imports a
 API version history:
     1.0 - lookup, report_inventory, heartbeat, step_result.
 
+Heartbeats go to the topic lookup hands back as ``config["heartbeat_topic"]``
+(``kiln.conductor.heartbeat``), where the conductors serve them apart from everything else; a
+conductor that names none takes them on ``kiln.conductor`` like any other message.
+
 Each method asks for the lowest version that has it; a ``version_cap`` below that raises
 ``oslo_messaging.RPCVersionCapError`` before anything is sent.
 """
@@ -56,9 +60,11 @@ class ConductorAPI(rpc.RPCClientBase):
             changes=changes,
         )
 
-    def heartbeat(self, ctxt: dict, node_uuid: str, agent_token: str, status: dict) -> None:
-        """Tell the conductors the agent is alive (cast)."""
-        self._prepare("1.0").cast(
+    def heartbeat(
+        self, ctxt: dict, node_uuid: str, agent_token: str, status: dict, *, topic: str | None = None
+    ) -> None:
+        """Tell the conductors the agent is alive (cast), on ``topic`` (the one lookup named) if given."""
+        self._prepare("1.0", topic=topic).cast(
             ctxt, "heartbeat", node_uuid=node_uuid, agent_token=agent_token, status=status
         )
 

@@ -17,6 +17,8 @@ CONF = cfg.CONF
 LOG = logging.getLogger(__name__)
 
 CONDUCTOR_TOPIC = "kiln.conductor"
+#: Agents' heartbeats go to the conductors' topic plus this (handed to each agent at lookup).
+HEARTBEAT_TOPIC_SUFFIX = ".heartbeat"
 AGENT_TOPIC = "kiln.agent"
 RPC_API_VERSION = "1.0"
 CONTROL_EXCHANGE = "kiln"
@@ -40,6 +42,11 @@ def set_defaults(conf: cfg.ConfigOpts = CONF) -> None:
             conf.register_opts(opts, group=group)
     for name, value in _RABBIT_DEFAULTS.items():
         conf.set_default(name, value, group="oslo_messaging_rabbit")
+
+
+def heartbeat_topic(conductor_topic: str = CONDUCTOR_TOPIC) -> str:
+    """The topic agents cast heartbeats to, next to the conductors' ``conductor_topic``."""
+    return conductor_topic + HEARTBEAT_TOPIC_SUFFIX
 
 
 def get_transport(conf: cfg.ConfigOpts = CONF, url: str | None = None) -> messaging.Transport:
@@ -87,7 +94,11 @@ def get_client(
 def get_server(
     transport: messaging.Transport, topic: str, server: str, endpoints: list
 ) -> messaging.rpc.server.RPCServer:
-    """Return a threaded RPC server of ``topic`` named ``server`` for ``endpoints``."""
+    """Return a threaded RPC server of ``topic`` named ``server`` for ``endpoints``.
+
+    ``start(override_pool_size=N)`` on it runs N worker threads instead of
+    [DEFAULT]executor_thread_pool_size.
+    """
     target = messaging.Target(topic=topic, server=server)
     return messaging.get_rpc_server(
         transport, target, endpoints, access_policy=messaging.DefaultRPCAccessPolicy
@@ -142,14 +153,20 @@ class RPCClientBase:
         )
 
     def _prepare(
-        self, version: str, server: str | None = None, timeout: float | None = None
+        self,
+        version: str,
+        server: str | None = None,
+        timeout: float | None = None,
+        topic: str | None = None,
     ) -> messaging.RPCClient:
-        """The client for one call: ``version``, and ``server`` and ``timeout`` where given."""
+        """The client for one call: ``version``, and ``server``, ``timeout`` and ``topic`` where given."""
         kwargs: dict = {"version": version}
         if server is not None:
             kwargs["server"] = server
         if timeout is not None:
             kwargs["timeout"] = timeout
+        if topic is not None:
+            kwargs["topic"] = topic
         return self.client.prepare(**kwargs)
 
     def can_send_version(self, version: str) -> bool:

@@ -1,5 +1,8 @@
 """The conductor's RPC methods for agents: lookup, report_inventory, heartbeat, step_result.
 
+Heartbeats also have a topic of their own (HeartbeatEndpoint, served with few threads), so that
+thousands of them never queue ahead of a lookup, an inventory report or a step result.
+
 ``lookup`` finds (or, with discovery on, enrolls) the node and hands out its agent token once;
 only a sha256 of the token is stored. Every other method checks the token first: a missing or
 wrong one is logged, nothing is stored, and the agent gets InvalidAgentToken.
@@ -336,6 +339,8 @@ class AgentEndpoints:
     """Mixin of ConductorManager: the RPC methods kiln-agent calls."""
 
     host: str
+    #: Where agents cast heartbeats (handed out by lookup); the service sets it from its topic.
+    heartbeat_topic: str = rpc.heartbeat_topic()
 
     # --- helpers --------------------------------------------------------------------------------
 
@@ -436,6 +441,7 @@ class AgentEndpoints:
                 "heartbeat_interval": CONF.conductor.agent_heartbeat_interval,
                 "heartbeat_timeout": CONF.conductor.agent_heartbeat_timeout,
                 "agent_topic": rpc.AGENT_TOPIC,
+                "heartbeat_topic": self.heartbeat_topic,
             },
         }
 
@@ -667,6 +673,23 @@ class AgentEndpoints:
             LOG.info("Node %s: step %s %s", node.uuid, step, result.get("status"))
             task.agent_token = agent_token  # verified above; the hooks send it to the agent
             task.driver.deploy.step_result(task, step, result)
+
+
+class HeartbeatEndpoint:
+    """What the heartbeat topic serves: ``heartbeat`` only, handled by the conductor's manager.
+
+    Nothing else can be called there, so the topic's few worker threads (and its queue) carry
+    heartbeats and nothing that must wait for them.
+    """
+
+    target = messaging.Target(version="1.0")
+
+    def __init__(self, manager: AgentEndpoints) -> None:
+        self._manager = manager
+
+    def heartbeat(self, ctxt: dict, node_uuid: str, agent_token: str, status: dict) -> None:
+        """The manager's heartbeat (token checked, time batched, hooks run)."""
+        return self._manager.heartbeat(ctxt, node_uuid, agent_token, status)
 
 
 def _heartbeat_error_prefix(node_uuid: str) -> str:

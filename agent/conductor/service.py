@@ -1,8 +1,10 @@
 """kiln-conductor: registers itself, serves RPC, heartbeats, runs the periodic work, stops cleanly.
 
-Threads: the RPC server's, one that records this conductor's liveness every
-[conductor]heartbeat_interval seconds (kept apart so slow periodic work never makes it look dead),
-and one that runs the periodic passes (silent agents, dead conductors, hash ring) as often.
+Threads: two RPC servers' (everything on kiln.conductor; agents' heartbeats alone on
+kiln.conductor.heartbeat with [conductor]heartbeat_workers threads), one that records this
+conductor's liveness every [conductor]heartbeat_interval seconds (kept apart so slow periodic
+work never makes it look dead), and one that runs the periodic passes (silent agents, dead
+conductors, hash ring) as often.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from oslo_log import log as logging
 from agent.common import exception, rpc
 from agent.common.opts import conductor as conductor_opts
 from agent.conductor import deployments, hash_ring, periodics
+from agent.conductor.agent_endpoints import HeartbeatEndpoint
 from agent.conductor.drivers import driver_factory
 from agent.conductor.manager import ConductorManager
 from agent.db import api as db_api
@@ -50,17 +53,22 @@ class ConductorService:
         conf: cfg.ConfigOpts = cfg.CONF,
         transport: messaging.Transport | None = None,
         notifier: Notifier | None = None,
+        topic: str = rpc.CONDUCTOR_TOPIC,
+        manager: ConductorManager | None = None,
     ) -> None:
         conductor_opts.register(conf)
         self.conf = conf
         self.host: str = conf.conductor.host
-        self.manager = ConductorManager(self.host)
+        self.topic = topic
+        self.manager = manager or ConductorManager(self.host)
+        self.manager.heartbeat_topic = rpc.heartbeat_topic(topic)
         self.ring = hash_ring.HashRingManager()
         self.notifier = notifier or Notifier()
         self._own_transport = transport is None
         self.transport = transport
         self.stop_event = threading.Event()
         self._server: messaging.rpc.server.RPCServer | None = None
+        self._heartbeat_server: messaging.rpc.server.RPCServer | None = None
         self._threads: list[threading.Thread] = []
         self._live: frozenset[str] | None = None
 
@@ -75,11 +83,21 @@ class ConductorService:
         self._register()
         if self.transport is None:
             self.transport = rpc.get_transport(self.conf)
-        self._server = rpc.get_server(self.transport, rpc.CONDUCTOR_TOPIC, self.host, [self.manager])
+        self._server = rpc.get_server(self.transport, self.topic, self.host, [self.manager])
         self._server.start()
+        self._heartbeat_server = rpc.get_server(
+            self.transport, self.manager.heartbeat_topic, self.host, [HeartbeatEndpoint(self.manager)]
+        )
+        self._heartbeat_server.start(override_pool_size=self.conf.conductor.heartbeat_workers)
         self._spawn(self._heartbeat, self.conf.conductor.heartbeat_interval, "conductor-heartbeat")
         self._spawn(self.run_periodics, self.conf.conductor.heartbeat_interval, "conductor-periodics")
-        LOG.info("kiln-conductor %s serving RPC on topic %s", self.host, rpc.CONDUCTOR_TOPIC)
+        LOG.info(
+            "kiln-conductor %s serving RPC on topic %s, agent heartbeats on %s (%d threads)",
+            self.host,
+            self.topic,
+            self.manager.heartbeat_topic,
+            self.conf.conductor.heartbeat_workers,
+        )
         self.notifier.ready(f"conductor {self.host} serving")
 
     def _spawn(self, func: Callable[[], None], interval: float, name: str) -> None:
@@ -118,8 +136,9 @@ class ConductorService:
             db_api.unregister_conductor(self.host)
         except Exception as exc:  # noqa: BLE001 - shutdown goes on; the others will time it out
             LOG.warning("Could not unregister conductor %s: %s", self.host, exc)
-        if self._server is not None:
-            rpc.stop_server(self._server, RPC_STOP_TIMEOUT)
+        for server in (self._server, self._heartbeat_server):
+            if server is not None:
+                rpc.stop_server(server, RPC_STOP_TIMEOUT)
         self.manager.stop_heartbeats()  # writes what is still batched
         for thread in self._threads:
             thread.join(2.0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +30,22 @@ from agent.node.steps.runner import StepRunner
 from agent.node.watch import HardwareWatcher
 
 LOG = logging.getLogger(__name__)
+_TOPIC_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
+
+
+def conductor_topic(config: dict, key: str, default: str | None) -> str | None:
+    """The topic the conductor named as ``config[key]`` at lookup; ``default`` when absent or no topic."""
+    value = config.get(key)
+    if value is None:
+        return default
+    if isinstance(value, str) and _TOPIC_RE.match(value):
+        return value
+    LOG.warning(
+        "The conductor's lookup answer has %s=%r, which is no RPC topic; using %s", key, value, default
+    )
+    return default
+
+
 ZERO_MACS = {"00:00:00:00:00:00", "ff:ff:ff:ff:ff:ff"}
 
 
@@ -140,6 +157,7 @@ class Agent:
         self.exit_code = 0
         self.creds: Credentials | None = None
         self.config: dict = {}
+        self.heartbeat_topic: str | None = None
         self.last_reported: dict | None = None
         self.reports_acked = 0
         self._started_at = time.monotonic()
@@ -199,6 +217,8 @@ class Agent:
                 "check the nodes' ports for a MAC that moved"
             )
         self.config = answer.get("config") or {}
+        # Where heartbeats go (None: the conductors' own topic, as a conductor naming none expects).
+        self.heartbeat_topic = conductor_topic(self.config, "heartbeat_topic", None)
         token = answer.get("agent_token")
         if token:
             creds = Credentials(uuid, token)
@@ -313,7 +333,7 @@ class Agent:
             "reports_acked": self.reports_acked,
             "watch": self._watcher.source if self._watcher else None,
         }
-        self.conductor.heartbeat({}, creds.node_uuid, creds.agent_token, status)
+        self.conductor.heartbeat({}, creds.node_uuid, creds.agent_token, status, topic=self.heartbeat_topic)
 
     def healthy(self) -> bool:
         """Say whether the agent works (for the systemd watchdog)."""
@@ -340,7 +360,7 @@ class Agent:
         endpoint = AgentEndpoint(
             creds.node_uuid, self.token, self.collect, version=agent_version(), runner=self.runner
         )
-        topic = self.config.get("agent_topic") or rpc.AGENT_TOPIC
+        topic = conductor_topic(self.config, "agent_topic", rpc.AGENT_TOPIC)
         self._server = rpc.get_server(self.transport, topic, creds.node_uuid, [endpoint])
         self._server.start()
         LOG.info("Serving RPC on topic %s, server %s", topic, creds.node_uuid)

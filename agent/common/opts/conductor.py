@@ -53,6 +53,15 @@ OPTS = [
         min=2,
         help="Seconds without an agent heartbeat after which the node is flagged.",
     ),
+    cfg.IntOpt(
+        "heartbeat_workers",
+        default=4,
+        min=1,
+        help="Threads that handle agent heartbeats. Heartbeats arrive on a topic of their own "
+        "(kiln.conductor.heartbeat) with their own RPC server, so a backlog of them never delays "
+        "lookups, inventory reports, step results or API calls; few threads keep them from crowding "
+        "those out of the interpreter.",
+    ),
     cfg.BoolOpt(
         "enable_discovery",
         default=True,

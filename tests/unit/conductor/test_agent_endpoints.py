@@ -98,7 +98,12 @@ def test_lookup_discovers_an_unknown_node_with_its_ports(conductor, hgx_inventor
     assert ports[HGX_BOOTIF] is True
     assert ports["3c:ec:ef:12:34:56"] is False
     assert answer["node"]["provision_state"] == "enroll"
-    assert answer["config"] == {"heartbeat_interval": 7, "heartbeat_timeout": 40, "agent_topic": "kiln.agent"}
+    assert answer["config"] == {
+        "heartbeat_interval": 7,
+        "heartbeat_timeout": 40,
+        "agent_topic": "kiln.agent",
+        "heartbeat_topic": "kiln.conductor.heartbeat",
+    }
     token = answer["agent_token"]
     assert isinstance(token, str) and len(token) >= 40
     assert node.agent_token_hash == agent_endpoints.hash_token(token)

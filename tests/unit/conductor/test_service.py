@@ -75,3 +75,48 @@ def test_start_serve_and_stop(conf, notify_socket) -> None:
     assert sock.recv(4096) == b"STOPPING=1"
     assert db_api.get_conductor(HOST).online is False
     assert db_api.get_online_conductors(60) == []
+
+
+def test_heartbeats_have_their_own_topic(conf) -> None:
+    """Lookup names the heartbeat topic; heartbeats there and on the old topic count; nothing else served."""
+    import oslo_messaging as messaging
+
+    migration.upgrade()
+    transport = rpc.get_transport(conf, url="kombu+memory:////")
+    svc = service_mod.ConductorService(conf, transport=transport)
+    svc.start()
+    try:
+        client = ConductorAPI(transport, timeout=10)
+        answer = client.lookup({}, ["52:54:00:00:02:01"], None, None)
+        node, token = answer["node"]["uuid"], answer["agent_token"]
+        assert answer["config"]["heartbeat_topic"] == "kiln.conductor.heartbeat"
+        node_id = db_api.get_node(node).id
+
+        client.heartbeat({}, node, token, {}, topic=answer["config"]["heartbeat_topic"])
+        _wait_for(lambda: node_id in svc.manager.heartbeats.pending())
+        svc.manager.flush_heartbeats()
+        first = db_api.get_node(node).last_heartbeat_at
+        assert first is not None
+
+        client.heartbeat({}, node, token, {})  # an agent of a conductor that named no heartbeat topic
+        _wait_for(lambda: node_id in svc.manager.heartbeats.pending())
+        svc.manager.flush_heartbeats()
+        assert db_api.get_node(node).last_heartbeat_at > first
+
+        on_heartbeat_topic = ConductorAPI(transport, topic="kiln.conductor.heartbeat", timeout=10)
+        with pytest.raises(messaging.RemoteError) as err:
+            on_heartbeat_topic.lookup({}, ["52:54:00:00:02:02"], None, None)
+        assert err.value.exc_type == "NoSuchMethod"
+        assert db_api.lookup_nodes_by_macs(["52:54:00:00:02:02"]) == []
+    finally:
+        svc.stop()
+        transport.cleanup()
+
+
+def _wait_for(predicate, timeout: float = 10.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)

@@ -22,6 +22,7 @@ class RecordingConductor:
         self.token = token
         self.heartbeat_interval = heartbeat_interval
         self.token_issued = False
+        self.config_extra: dict = {}  # more of lookup's "config" (heartbeat_topic, ...)
         self.calls: list[tuple[str, dict]] = []
         self.rejected: list[tuple[str, str | None]] = []
         self._cond = threading.Condition()
@@ -71,6 +72,7 @@ class RecordingConductor:
                 "heartbeat_interval": self.heartbeat_interval,
                 "heartbeat_timeout": 3 * self.heartbeat_interval,
                 "agent_topic": "kiln.agent",
+                **self.config_extra,
             },
         }
 

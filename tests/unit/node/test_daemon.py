@@ -353,3 +353,28 @@ def test_lldp_changes_per_link():
     assert diff["changed"]["lldp"]["eth0"]["switch_port_id"] == {"old": "a", "new": "c"}
     assert lldp_changes(new, new) == {"added": {}, "removed": {}, "changed": {}}
     assert lldp_changes(None, {"lldp": "garbled"}) == {"added": {}, "removed": {}, "changed": {}}
+
+
+@pytest.mark.parametrize("named", ["own", "garbled"])
+def test_heartbeats_go_to_the_topic_lookup_names(
+    fast, transport, conductor, topic, inventory, tmp_path, named
+):
+    """Heartbeats go where lookup says; a topic that is no topic falls back to the conductors' own."""
+    from tests.unit.node.recorder import RecordingConductor
+
+    beats = RecordingConductor(conductor.node_uuid, conductor.token)
+    server = rpc.get_server(transport, f"{topic}.heartbeat", "conductor-1", [beats])
+    server.start()
+    conductor.config_extra = {"heartbeat_topic": f"{topic}.heartbeat" if named == "own" else "../x y"}
+    fast.override("watch", False, "agent")
+    agent = Agent(fast, state_dir=str(tmp_path / "s"), collector=_static(inventory), transport=transport)
+    agent.start()
+    try:
+        assert agent.ready.wait(30)
+        where, other = (beats, conductor) if named == "own" else (conductor, beats)
+        assert where.wait_for(lambda r: len(r.of("heartbeat")) >= 2, 10)
+        assert other.of("heartbeat") == []
+        assert where.of("heartbeat")[0]["status"]["reports_acked"] >= 1
+    finally:
+        agent.shutdown()
+        rpc.stop_server(server, 5)
