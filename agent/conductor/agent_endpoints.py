@@ -270,7 +270,8 @@ class HeartbeatRecorder:
     def record(self, entry: dict[str, Any]) -> None:
         """Note a heartbeat of the node of ``entry`` now; it is written at the next flush."""
         with self._lock:
-            self._pending[entry["id"]] = _now()
+            # To the second: the heartbeats of one second are then written by one UPDATE.
+            self._pending[entry["id"]] = _now().replace(microsecond=0)
             if self._thread is None and not self._stopping.is_set():
                 self._thread = threading.Thread(target=self._run, name="kiln-heartbeat-writer", daemon=True)
                 self._thread.start()

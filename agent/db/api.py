@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from oslo_utils import netutils, uuidutils
-from sqlalchemy import Select, case, delete, literal, select, update
+from sqlalchemy import Select, delete, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -834,35 +834,31 @@ _HEARTBEAT_CHUNK = 400
 def record_agent_heartbeats(items: dict[int, datetime.datetime]) -> list[int]:
     """Record many agents' heartbeats ({node id: time}) in one transaction; return the ids of missing nodes.
 
-    As record_agent_heartbeat, updated_at is left alone. Each chunk of nodes is one UPDATE.
+    As record_agent_heartbeat, updated_at is left alone. Nodes that share a time (the conductor
+    notes heartbeats to the second) are set by one UPDATE ... WHERE id IN (chunk).
     """
-    pending = sorted(items.items())
-    for node_id, at in pending:
+    by_time: dict[datetime.datetime, list[int]] = {}
+    for node_id, at in sorted(items.items()):
         if not isinstance(node_id, int) or isinstance(node_id, bool) or not isinstance(at, datetime.datetime):
             raise exception.InvalidParameterValue(
                 err=f"Heartbeat of node {node_id!r} at {at!r}: expected an integer node id and a datetime."
             )
+        by_time.setdefault(at, []).append(node_id)
     missing: list[int] = []
-    column_type = Node.__table__.c.last_heartbeat_at.type
     with db_engine.session(write=True) as sess:
-        for start in range(0, len(pending), _HEARTBEAT_CHUNK):
-            chunk = dict(pending[start : start + _HEARTBEAT_CHUNK])
-            ids = sorted(chunk)
-            when = case(
-                {node_id: literal(at, column_type) for node_id, at in chunk.items()},
-                value=Node.id,
-                else_=Node.last_heartbeat_at,
-            )
-            result = sess.execute(
-                update(Node)
-                .where(Node.id.in_(ids))
-                .values(last_heartbeat_at=when, updated_at=Node.updated_at)
-                .execution_options(synchronize_session=False)
-            )
-            if result.rowcount != len(ids):
-                found = set(sess.scalars(select(Node.id).where(Node.id.in_(ids))))
-                missing.extend(i for i in ids if i not in found)
-    return missing
+        for at, ids in sorted(by_time.items()):
+            for start in range(0, len(ids), _HEARTBEAT_CHUNK):
+                chunk = ids[start : start + _HEARTBEAT_CHUNK]
+                result = sess.execute(
+                    update(Node)
+                    .where(Node.id.in_(chunk))
+                    .values(last_heartbeat_at=at, updated_at=Node.updated_at)
+                    .execution_options(synchronize_session=False)
+                )
+                if result.rowcount != len(chunk):
+                    found = set(sess.scalars(select(Node.id).where(Node.id.in_(chunk))))
+                    missing.extend(i for i in chunk if i not in found)
+    return sorted(missing)
 
 
 def get_node_agent_auth(node_uuid: str) -> dict[str, Any] | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Iterator
 
 import sqlalchemy
@@ -17,6 +18,10 @@ from agent.common import config, exception
 
 _ENGINE: Engine | None = None
 _WRITER: Engine | None = None
+#: SQLite has one writer at a time; threads of this process queue for it here, and the next one
+#: starts the moment the last commits, instead of polling SQLite's busy handler (which sleeps 1, 2,
+#: 5, 10 ... 100 ms between tries). Other processes still meet at SQLite's own lock.
+_SQLITE_WRITE_LOCK = threading.RLock()
 
 # Execution option that asks SQLite for BEGIN IMMEDIATE: a writer takes the write lock up front
 # and waits for it (busy timeout) instead of failing with "database is locked" mid-transaction.
@@ -139,5 +144,6 @@ def session(write: bool = False) -> Iterator[Session]:
     """Yield a session inside one transaction; committed on success, rolled back on error."""
     get_engine()
     bind = _WRITER if write else _ENGINE
-    with Session(bind=bind, expire_on_commit=False) as sess, sess.begin():
+    queue = _SQLITE_WRITE_LOCK if write and bind.dialect.name == "sqlite" else contextlib.nullcontext()
+    with queue, Session(bind=bind, expire_on_commit=False) as sess, sess.begin():
         yield sess
