@@ -191,3 +191,124 @@ def test_messages_still_name_the_path_when_the_fast_check_rejects():
         "$.cpu.count: True is not of type 'integer', 'null'",
         "$.disks[0].name: 5 is not of type 'string'",
     ]
+
+
+def test_the_json_schema_is_compiled_by_kiln_itself():
+    from agent.inventory import schema
+
+    assert schema._Compiler(load_schema("json")).compile()(_sample()) is True
+    with pytest.raises(schema._Unsupported):
+        schema._Compiler(load_schema("ironic")).compile()  # prefixItems
+
+
+class _Dict(dict):
+    pass
+
+
+class _Int(int):
+    pass
+
+
+def test_the_quick_check_never_accepts_what_jsonschema_refuses():
+    """Values where Python and JSON Schema differ: the quick check may say no, never a wrong yes."""
+    from agent.inventory import schema
+
+    accepts = schema._accepts("json")
+    slow = schema._validator("json")
+    inv = _sample()
+    tricky = (
+        3.0, 0.0, -0.0, False, True, _Int(4), _Int(-1), _Dict(), _Dict(name="x"), (), ("a",),
+        "0x10de\n", "0000:00:01.0\n", "aa:bb\n", "", "UEFI", 1, 0, float("nan"), -(10**30),
+    )  # fmt: skip
+    checked = 0
+    for path in dict.fromkeys(path for path, _value in _mutations(inv)):
+        for value in tricky:
+            doc = _replaced(inv, path, value)
+            if accepts(doc):
+                assert slow.is_valid(doc), (path, value)
+            checked += 1
+    assert checked >= 500
+
+
+_OBJECT = {
+    "type": "object",
+    "required": ["a"],
+    "properties": {"a": {"type": "boolean"}, "b": {"type": "null"}},
+    "additionalProperties": False,
+}
+_ARRAY = {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 2}
+_EXTRA = {"properties": {"a": {"type": "string"}}, "additionalProperties": {"type": "integer"}}
+
+
+@pytest.mark.parametrize(
+    ("sub", "good", "bad"),
+    [
+        ({"type": "integer", "minimum": 2}, [2, 10**20], [1, True, 2.5, "3", None]),
+        ({"type": ["integer", "null"], "maximum": 3}, [None, 3], [4, False]),
+        ({"exclusiveMinimum": 0, "exclusiveMaximum": 1.5}, [0.5, 1, "x", None, [], {}], [0, 1.5]),
+        ({"type": "number"}, [1, 1.5], [True, "1", None]),
+        ({"type": "string", "minLength": 1, "maxLength": 2}, ["a", "ab"], ["", "abc", 1]),
+        ({"pattern": "^a+$"}, ["aa", 5, None], ["ab", "ba"]),
+        ({"enum": ["a", 1, None, False]}, ["a", 1, None, False], ["b", True, 0, 2]),
+        ({"const": 0}, [0], [False, 1, "0"]),
+        (_ARRAY, [["a"]], [[], [1], ["a"] * 3, "a"]),
+        ({"items": False}, [[], "x", {}], [[1]]),
+        (
+            _OBJECT,
+            [{"a": True}, {"a": False, "b": None}],
+            [{}, {"a": 1}, {"a": True, "b": 0}, {"a": True, "c": 1}],
+        ),
+        (_EXTRA, [{"a": "x", "b": 1}, {}, 5], [{"a": 1}, {"b": "x"}]),
+        ({"$ref": "#/$defs/Pair"}, [[1, 2]], [[1], [1, "x"]]),
+        ({"$ref": "#/$defs/Tree"}, [{"kids": [{"kids": []}]}], [{"kids": [{"kids": [1]}]}]),
+        ({"type": []}, [], [None, 1, "a"]),
+        (True, [1, None], []),
+        (False, [], [1, None]),
+    ],
+)
+def test_each_compiled_keyword_means_what_jsonschema_says(sub, good, bad):
+    import jsonschema
+
+    from agent.inventory import schema
+
+    defs = {
+        "Pair": {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2},
+        "Tree": {
+            "type": "object",
+            "properties": {"kids": {"type": "array", "items": {"$ref": "#/$defs/Tree"}}},
+        },
+    }
+    root = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$defs": defs,
+        "properties": {"x": sub},
+    }
+    accepts = schema._Compiler(root).compile()
+    slow = jsonschema.Draft202012Validator(root)
+    for value in good:
+        assert slow.is_valid({"x": value}), value
+        assert accepts({"x": value}) is True, value
+    for value in bad:
+        assert not slow.is_valid({"x": value}), value
+        assert accepts({"x": value}) is False, value
+
+
+@pytest.mark.parametrize(
+    "sub",
+    [
+        {"anyOf": [{"type": "string"}]},
+        {"uniqueItems": True},
+        {"patternProperties": {"a": {}}},
+        {"items": [{"type": "string"}]},
+        {"$ref": "urn:other#/$defs/X"},
+        {"$ref": "#/$defs/Missing"},
+        {"enum": [1.5]},
+        {"minItems": -1},
+        {"$id": "urn:nested"},
+    ],
+)
+def test_what_the_compiler_does_not_know_is_left_to_the_others(sub):
+    from agent.inventory import schema
+
+    with pytest.raises(schema._Unsupported):
+        schema._Compiler({"$defs": {}, "properties": {"x": sub}}).compile()
