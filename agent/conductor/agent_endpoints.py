@@ -18,6 +18,7 @@ import re
 import secrets
 import threading
 import time
+import types
 import weakref
 from typing import Any
 
@@ -107,6 +108,12 @@ def inventory_digest(inventory: dict) -> str:
     """sha256 of the inventory's canonical JSON (keys sorted): equal digests, equal inventories."""
     text = json.dumps(inventory, sort_keys=True, separators=(",", ":"), default=str)  # ~2-3 ms for 50 kB
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _report_state(node_uuid: str) -> types.SimpleNamespace | None:
+    """The fields of the node an inventory report needs (db_api.get_node_report_state), or None."""
+    state = db_api.get_node_report_state(node_uuid)
+    return None if state is None else types.SimpleNamespace(**state)
 
 
 def lldp_port_links(inventory: dict) -> dict[str, dict]:
@@ -365,14 +372,21 @@ class AgentEndpoints:
     def _acquire(self, ctxt: dict, node_uuid: str, purpose: str, **kwargs: Any) -> task_manager.TaskManager:
         return task_manager.acquire(ctxt, node_uuid, purpose=purpose, host=self.host, **kwargs)
 
-    def _authenticate(self, node_uuid: Any, agent_token: Any, what: str) -> Any:
-        """The node ``node_uuid`` if ``agent_token`` is its token; else log and raise InvalidAgentToken."""
+    def _authenticate(self, node_uuid: Any, agent_token: Any, what: str, light: bool = False) -> Any:
+        """The node ``node_uuid`` if ``agent_token`` is its token; else log and raise InvalidAgentToken.
+
+        With ``light``, the node is what get_node_report_state reads (a namespace of its fields), not
+        the whole node.
+        """
         node = None
         if isinstance(node_uuid, str) and uuidutils.is_uuid_like(node_uuid):
-            try:
-                node = db_api.get_node(node_uuid)
-            except exception.NodeNotFound:
-                node = None
+            if light:
+                node = _report_state(node_uuid)
+            else:
+                try:
+                    node = db_api.get_node(node_uuid)
+                except exception.NodeNotFound:
+                    node = None
         if node is None:
             LOG.warning(
                 "Rejected %s for unknown node %r: no such node, so no valid agent token", what, node_uuid
@@ -501,7 +515,9 @@ class AgentEndpoints:
 
         Returns {"stored": True, "traits": the node's traits}.
         """
-        node = self._authenticate(node_uuid, agent_token, "report_inventory")
+        # Read fresh (no cache: another process may have stored a newer inventory or changed the
+        # traits, and neither may be missed), but only the fields a report needs, in one query.
+        node = self._authenticate(node_uuid, agent_token, "report_inventory", light=True)
         if changes is not None and not isinstance(changes, dict):
             raise exception.InventoryInvalid(
                 node=node.uuid, reason=f"changes must be an object, not {changes!r}"
@@ -543,7 +559,9 @@ class AgentEndpoints:
                     if attempt == attempts:
                         raise
                     time.sleep(CONF.conductor.node_locked_retry_interval)
-                    node = db_api.get_node(node.uuid)
+                    uuid, node = node.uuid, _report_state(node.uuid)
+                    if node is None:
+                        raise exception.NodeNotFound(node=uuid) from None
             found = list(stored.traits)
         LOG.info(
             "Stored the inventory of node %s (%s)", node.uuid, "with changes" if changes else "full report"
@@ -555,7 +573,7 @@ class AgentEndpoints:
     ) -> tuple[Any, list]:
         """Inventory, properties, name, traits, new ports and their switch links in one transaction.
 
-        Returns the node and its ports as stored.
+        Returns the node and its ports as stored (None with ``unlocked_only``: nobody needs them).
         """
         derived = traits_mod.derive_properties(inventory)
         props = dict(node.properties or {})
@@ -584,6 +602,7 @@ class AgentEndpoints:
             new_ports=[{"address": mac, "pxe_enabled": mac == pxe_mac} for mac in _inventory_macs(inventory)],
             port_links=lldp_port_links(inventory),
             unlocked_only=unlocked_only,
+            with_ports=not unlocked_only,  # only the inspect hook (under the node lock) gets them
         )
         for mac, owner in stored["skipped"]:
             LOG.warning(

@@ -7,12 +7,13 @@ Errors are agent.common.exception classes (or their subclasses in agent.db.excep
 from __future__ import annotations
 
 import datetime
+import json
 from collections.abc import Callable
 from typing import Any
 
 from oslo_utils import netutils, uuidutils
-from sqlalchemy import Select, delete, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy import JSON, Select, TypeDecorator, bindparam, delete, insert, select, type_coerce, update
+from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -874,6 +875,55 @@ def get_node_agent_auth(node_uuid: str) -> dict[str, Any] | None:
     return None if row is None else dict(row._mapping)
 
 
+def get_node_report_state(node_uuid: str) -> dict[str, Any] | None:
+    """What an inventory report needs of node ``node_uuid``, read now in one light query; None if absent.
+
+    {"id", "uuid", "name", "agent_token_hash", "provision_state", "properties", "driver_internal_info",
+    "traits" (sorted)}.
+    """
+    if not isinstance(node_uuid, str) or not uuidutils.is_uuid_like(node_uuid):
+        return None
+    with get_engine().connect() as conn:
+        row = conn.execute(_REPORT_STATE_QUERY, {"uuid": node_uuid.lower()}).one_or_none()
+        if row is None:
+            return None
+        state = dict(row._mapping)
+        state["traits"] = list(conn.scalars(_REPORT_TRAITS_QUERY, {"node_id": state["id"]}))
+    return state
+
+
+# Built once: a statement made per call costs more than running it.
+_REPORT_STATE_QUERY = select(
+    Node.id,
+    Node.uuid,
+    Node.name,
+    Node.agent_token_hash,
+    Node.provision_state,
+    Node.properties,
+    Node.driver_internal_info,
+).where(Node.uuid == bindparam("uuid"))
+_REPORT_TRAITS_QUERY = (
+    select(NodeTrait.trait).where(NodeTrait.node_id == bindparam("node_id")).order_by(NodeTrait.trait)
+)
+
+
+class _EncodedJSON(TypeDecorator):
+    """A JSON column's value already serialized (as the column would): bound as it is."""
+
+    impl = JSON
+    cache_ok = True
+
+    def bind_processor(self, dialect: Dialect) -> None:
+        """No processing: the value is the JSON text."""
+        return None
+
+
+def _encode_json(sess: Session, value: Any) -> Any:
+    """``value`` serialized once as a JSON column of the session's database would, for several rows."""
+    serializer = getattr(sess.get_bind().dialect, "_json_serializer", None) or json.dumps
+    return type_coerce(serializer(value), _EncodedJSON())
+
+
 def list_nodes_updated_since(since: datetime.datetime) -> dict[str, datetime.datetime | None]:
     """{uuid: updated_at} of the nodes whose updated_at is ``since`` or later."""
     with db_engine.session() as sess:
@@ -890,6 +940,7 @@ def store_inventory_report(
     new_ports: list[dict[str, Any]] | None = None,
     port_links: dict[str, dict[str, Any]] | None = None,
     unlocked_only: bool = False,
+    with_ports: bool = True,
 ) -> dict[str, Any]:
     """Store an agent's inventory report in ONE transaction and return what it left.
 
@@ -899,8 +950,8 @@ def store_inventory_report(
     ``port_links`` ({MAC: local_link_connection fields}) into the node's own ports. With
     ``unlocked_only`` the node's row is locked for the transaction (SELECT ... FOR UPDATE; SQLite's
     writer lock) and NodeLocked is raised, nothing written, when a conductor holds its reservation:
-    the transaction stands in for a node lock. Returns {"node": Node, "ports": the node's ports,
-    "created": [MACs of the new ports], "skipped": [(MAC, owning node id)]}.
+    the transaction stands in for a node lock. Returns {"node": Node, "ports": the node's ports (None
+    without ``with_ports``), "created": [MACs of the new ports], "skipped": [(MAC, owning node id)]}.
     """
     if not isinstance(inventory, dict):
         raise exception.InvalidParameterValue(
@@ -928,15 +979,20 @@ def store_inventory_report(
             raise exception.NodeNotFound(node=node_id)
         if unlocked_only and node.reservation is not None:
             raise exception.NodeLocked(node=node.uuid, host=node.reservation)
+        encoded = _encode_json(sess, inventory)  # one serialization for both rows
         replaced = sess.execute(
             update(NodeInventory)
             .where(NodeInventory.node_id == node.id)
-            .values(inventory=inventory, created_at=now)
+            .values(inventory=encoded, created_at=now)
             .execution_options(synchronize_session=False)
         )
         if replaced.rowcount == 0:
-            sess.add(NodeInventory(node_id=node.id, inventory=inventory, created_at=now))
-        sess.add(NodeInventoryHistory(node_id=node.id, inventory=inventory, changes=changes, created_at=now))
+            sess.execute(insert(NodeInventory).values(node_id=node.id, inventory=encoded, created_at=now))
+        sess.execute(
+            insert(NodeInventoryHistory).values(
+                node_id=node.id, inventory=encoded, changes=changes, created_at=now
+            )
+        )
         for key, value in values.items():
             setattr(node, key, value)
         if traits is not None:
@@ -958,12 +1014,17 @@ def store_inventory_report(
             owners[port["address"]] = node.id
             created.append(port["address"])
         _flush(sess, "ports", _port_conflicts({}))
-        own = list(sess.scalars(select(Port).where(Port.node_id == node.id).order_by(Port.id)))
-        for port in own:
+        own: list[Port] | None = None
+        if with_ports or links:
+            query = select(Port).where(Port.node_id == node.id).order_by(Port.id)
+            if not with_ports:
+                query = query.where(Port.address.in_(sorted(links)))
+            own = list(sess.scalars(query))
+        for port in own or []:
             wanted = links.get(port.address)
             if wanted:
                 merged = {**(port.local_link_connection or {}), **wanted}
                 if merged != (port.local_link_connection or {}):
                     port.local_link_connection = merged
         sess.flush()
-    return {"node": node, "ports": own, "created": created, "skipped": skipped}
+    return {"node": node, "ports": own if with_ports else None, "created": created, "skipped": skipped}

@@ -21,7 +21,7 @@ from agent.conductor.drivers import fake
 from agent.conductor.manager import ConductorManager
 from agent.db import api as db_api
 from agent.db import migration
-from agent.db.models import Node
+from agent.db.models import Node, NodeTrait
 from agent.inventory import lldp
 from agent.inventory.collect import collect
 
@@ -589,6 +589,49 @@ def test_an_identical_report_is_acknowledged_and_not_stored_again(manager, hgx_i
     manager.report_inventory({}, uuid, token, changed)
     assert len(db_api.list_inventory_history(uuid)) == 2
     assert db_api.get_node_inventory(uuid)["memory"]["total_bytes"] == changed["memory"]["total_bytes"]
+
+
+def test_an_identical_report_is_stored_after_another_process_changed_the_node(manager, hgx_inventory) -> None:
+    uuid, token = _direct_lookup(manager, hgx_inventory)
+    manager.report_inventory({}, uuid, token, hgx_inventory)
+    manager.heartbeat({}, uuid, token, {})  # the heartbeat cache now holds the node
+    node = db_api.get_node(uuid)
+    internal = dict(node.driver_internal_info, **{agent_endpoints.INFO_INVENTORY_DIGEST: "0" * 64})
+    with db_api.get_engine().begin() as conn:  # another conductor stored another inventory meanwhile
+        conn.execute(sqlalchemy.update(Node).where(Node.id == node.id).values(driver_internal_info=internal))
+        conn.execute(sqlalchemy.insert(NodeTrait).values(node_id=node.id, trait="CUSTOM_OPERATOR"))
+    answer = manager.report_inventory({}, uuid, token, copy.deepcopy(hgx_inventory))
+    assert len(db_api.list_inventory_history(uuid)) == 2
+    assert "CUSTOM_OPERATOR" in answer["traits"]
+    digest = db_api.get_node(uuid).driver_internal_info[agent_endpoints.INFO_INVENTORY_DIGEST]
+    assert digest == agent_endpoints.inventory_digest(hgx_inventory)
+    with db_api.get_engine().begin() as conn:  # an operator's trait: the acknowledgement names it
+        conn.execute(sqlalchemy.insert(NodeTrait).values(node_id=node.id, trait="CUSTOM_LATER"))
+    again = manager.report_inventory({}, uuid, token, hgx_inventory)
+    assert "CUSTOM_LATER" in again["traits"]
+    assert len(db_api.list_inventory_history(uuid)) == 2
+
+
+def test_an_identical_report_with_a_token_changed_elsewhere_is_rejected(
+    manager, hgx_inventory, caplog
+) -> None:
+    uuid, token = _direct_lookup(manager, hgx_inventory)
+    manager.report_inventory({}, uuid, token, hgx_inventory)
+    manager.heartbeat({}, uuid, token, {})  # cached with the old token
+    with db_api.get_engine().begin() as conn:  # another conductor issued a new token
+        conn.execute(
+            sqlalchemy.update(Node)
+            .where(Node.uuid == uuid)
+            .values(agent_token_hash=agent_endpoints.hash_token("new"))
+        )
+    caplog.set_level(logging.WARNING, logger="agent.conductor.agent_endpoints")
+    rejected = _rejected(lambda: manager.report_inventory({}, uuid, token, hgx_inventory))
+    assert rejected is exception.InvalidAgentToken
+    assert f"Rejected report_inventory from node {uuid}: wrong agent token" in [
+        r.getMessage() for r in caplog.records
+    ]
+    assert manager.report_inventory({}, uuid, "new", hgx_inventory)["stored"] is True
+    assert len(db_api.list_inventory_history(uuid)) == 1
 
 
 def test_the_report_is_one_write_transaction(manager, hgx_inventory) -> None:

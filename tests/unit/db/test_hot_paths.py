@@ -169,3 +169,47 @@ def test_store_inventory_report_refuses_a_reserved_node_when_asked(db):
     result = api.store_inventory_report(node.id, {"cpu": {}}, None, {"properties": {"cpus": 2}})
     assert result["node"].properties == {"cpus": 2}  # the lock holder itself stores without the check
     assert result["created"] == [] and result["skipped"] == []
+
+
+def test_store_inventory_report_serializes_once_and_skips_ports_when_asked(db):
+    node = api.create_node({"driver": "fake-hardware"})
+    api.create_port({"address": "52:54:00:00:00:01", "node_id": node.id})
+    api.create_port({"address": "52:54:00:00:00:03", "node_id": node.id})
+    inventory = {"cpu": {"count": 8, "flags": ["a", "b"]}, "name": "é"}
+    for changes in (None, {"changed": {"cpu": 1}}):  # the first report inserts, the second updates
+        result = api.store_inventory_report(
+            node.id,
+            inventory,
+            changes,
+            {},
+            new_ports=[{"address": "52:54:00:00:00:02"}],
+            port_links={"52:54:00:00:00:01": {"port_id": "Ethernet1/1"}},
+            with_ports=False,
+        )
+        assert result["ports"] is None
+    assert api.get_node_inventory(node.id) == inventory
+    history = api.list_inventory_history(node.id)
+    assert [h["inventory"] for h in history] == [inventory, inventory]
+    assert [h["changes"] for h in history] == [{"changed": {"cpu": 1}}, None]
+    assert api.get_port_by_address("52:54:00:00:00:01").local_link_connection == {"port_id": "Ethernet1/1"}
+    assert api.get_port_by_address("52:54:00:00:00:02").node_id == node.id
+    assert api.get_port_by_address("52:54:00:00:00:03").local_link_connection == {}
+
+
+def test_get_node_report_state(db):
+    node = api.create_node(
+        {"driver": "fake-hardware", "name": "n1", "properties": {"cpus": 2}, "driver_internal_info": {"a": 1}}
+    )
+    api.set_node_traits(node.uuid, ["CUSTOM_B", "CUSTOM_A"])
+    assert api.get_node_report_state(node.uuid.upper()) == {
+        "id": node.id,
+        "uuid": node.uuid,
+        "name": "n1",
+        "agent_token_hash": None,
+        "provision_state": node.provision_state,
+        "properties": {"cpus": 2},
+        "driver_internal_info": {"a": 1},
+        "traits": ["CUSTOM_A", "CUSTOM_B"],
+    }
+    assert api.get_node_report_state("1be26c0b-03f2-4d2e-ae87-c02d7f33c123") is None
+    assert api.get_node_report_state("n1") is None
