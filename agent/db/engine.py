@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
+import weakref
 from collections.abc import Iterator
 
 import sqlalchemy
@@ -16,6 +18,7 @@ from sqlalchemy.pool import StaticPool
 
 from agent.common import config, exception
 
+LOG = logging.getLogger(__name__)
 _ENGINE: Engine | None = None
 _WRITER: Engine | None = None
 #: SQLite has one writer at a time; threads of this process queue for it here, and the next one
@@ -60,9 +63,67 @@ def _prepare_sqlite_file(url: URL) -> None:
         ) from exc
 
 
+class Checkpointer:
+    """A thread that checkpoints a SQLite file's write-ahead log every ``interval`` seconds.
+
+    The engine's connections run with wal_autocheckpoint=0, so the commit that fills the log
+    past 1000 pages no longer copies it into the database file (tens of ms on the request path);
+    this thread does, with PRAGMA wal_checkpoint(PASSIVE), which takes no lock a reader or writer
+    waits for. Started by the first write session, stopped (after a last pass) by dispose().
+    """
+
+    def __init__(self, engine: Engine, interval: float) -> None:
+        self.engine = engine
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def ensure_started(self) -> None:
+        """Start the thread unless it runs."""
+        if self._thread is not None:
+            return
+        with self._lock:
+            if self._thread is None and not self._stop.is_set():
+                self._thread = threading.Thread(target=self._run, name="kiln-sqlite-checkpoint", daemon=True)
+                self._thread.start()
+
+    def run_once(self) -> tuple[int, int, int]:
+        """One passive checkpoint: (busy, frames in the log, frames checkpointed), as SQLite says."""
+        with self.engine.connect() as conn:
+            busy, log, done = conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+        return int(busy), int(log), int(done)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.run_once()
+            except Exception as exc:  # noqa: BLE001 - the next pass tries again; the log only grows
+                LOG.warning("Checkpointing the SQLite log of %s failed: %s", self.engine.url, exc)
+
+    def stop(self) -> None:
+        """Stop the thread after one last checkpoint."""
+        self._stop.set()
+        with self._lock:
+            thread = self._thread
+        if thread is not None:
+            thread.join(10.0)
+        with contextlib.suppress(Exception):
+            self.run_once()
+
+
+_CHECKPOINTERS: weakref.WeakKeyDictionary[Engine, Checkpointer] = weakref.WeakKeyDictionary()
+
+
+def checkpointer(engine: Engine) -> Checkpointer | None:
+    """The background checkpointer of ``engine`` (None: SQLite checkpoints on commit)."""
+    return _CHECKPOINTERS.get(engine)
+
+
 def _sqlite_engine(url: URL) -> Engine:
     _prepare_sqlite_file(url)
     memory = not url.database or url.database == ":memory:"
+    interval = 0.0 if memory else _options().sqlite_checkpoint_interval
     kwargs: dict = {"connect_args": {"timeout": _options().sqlite_busy_timeout, "check_same_thread": False}}
     if memory:
         kwargs["poolclass"] = StaticPool
@@ -80,6 +141,8 @@ def _sqlite_engine(url: URL) -> Engine:
         cur.execute("PRAGMA foreign_keys=ON")
         if not memory:
             cur.execute("PRAGMA journal_mode=WAL")
+        if interval:
+            cur.execute("PRAGMA wal_autocheckpoint=0")  # the Checkpointer thread does it
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
 
@@ -87,6 +150,8 @@ def _sqlite_engine(url: URL) -> Engine:
     def _on_begin(conn) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_IMMEDIATE) else "BEGIN")
 
+    if interval:
+        _CHECKPOINTERS[engine] = Checkpointer(engine, interval)
     return engine
 
 
@@ -112,7 +177,7 @@ def configure(url: str | None = None) -> Engine:
     global _ENGINE, _WRITER
     engine = create_engine(url or default_url())
     if _ENGINE is not None:
-        _ENGINE.dispose()
+        _dispose(_ENGINE)
     _ENGINE = engine
     _WRITER = engine.execution_options(**{_IMMEDIATE: True})
     return engine
@@ -135,8 +200,16 @@ def dispose() -> None:
     """Close every pooled connection and forget the engine (after fork, or at the end of tests)."""
     global _ENGINE, _WRITER
     if _ENGINE is not None:
-        _ENGINE.dispose()
+        _dispose(_ENGINE)
     _ENGINE = _WRITER = None
+
+
+def _dispose(engine: Engine) -> None:
+    """Stop the engine's checkpointer (after a last pass) and close its connections."""
+    background = _CHECKPOINTERS.pop(engine, None)
+    if background is not None:
+        background.stop()
+    engine.dispose()
 
 
 @contextlib.contextmanager
@@ -144,6 +217,11 @@ def session(write: bool = False) -> Iterator[Session]:
     """Yield a session inside one transaction; committed on success, rolled back on error."""
     get_engine()
     bind = _WRITER if write else _ENGINE
-    queue = _SQLITE_WRITE_LOCK if write and bind.dialect.name == "sqlite" else contextlib.nullcontext()
+    queue: contextlib.AbstractContextManager = contextlib.nullcontext()
+    if write and bind.dialect.name == "sqlite":
+        queue = _SQLITE_WRITE_LOCK
+        background = _CHECKPOINTERS.get(_ENGINE) if _ENGINE is not None else None
+        if background is not None:
+            background.ensure_started()
     with queue, Session(bind=bind, expire_on_commit=False) as sess, sess.begin():
         yield sess

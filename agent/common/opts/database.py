@@ -20,6 +20,15 @@ OPTS = [
         min=0,
         help="Seconds a SQLite writer waits for another process's lock before giving up.",
     ),
+    cfg.FloatOpt(
+        "sqlite_checkpoint_interval",
+        default=1.0,
+        min=0,
+        help="Seconds between the background checkpoints of a SQLite database's write-ahead log. "
+        "A thread of each Kiln process copies the log into the database file (a passive checkpoint: "
+        "it never waits for readers or writers), so no request pays for it when it commits. "
+        "0: SQLite checkpoints on commit, every 1000 pages, as it does by default.",
+    ),
     cfg.IntOpt("pool_size", default=5, min=1, help="Connections kept open per process (not SQLite)."),
     cfg.IntOpt(
         "pool_recycle",

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime
+import os
+import time
 
 import pytest
 import sqlalchemy
 
 from agent.common import config, exception
-from agent.db import api, engine
+from agent.db import api, engine, migration
 
 
 def _at(seconds: int) -> datetime.datetime:
@@ -213,3 +215,54 @@ def test_get_node_report_state(db):
     }
     assert api.get_node_report_state("1be26c0b-03f2-4d2e-ae87-c02d7f33c123") is None
     assert api.get_node_report_state("n1") is None
+
+
+def _wal_size(db_url: str) -> int:
+    path = db_url.removeprefix("sqlite:///") + "-wal"
+    return os.path.getsize(path) if os.path.exists(path) else 0
+
+
+def _write_inventories(rounds: int, pause: float) -> int:
+    """Store a 200 kB inventory ``rounds`` times; the largest WAL size seen between rounds."""
+    node = api.create_node({"driver": "fake-hardware"})
+    inventory = {"blob": "x" * 200_000}
+    largest = 0
+    for i in range(rounds):
+        api.store_inventory_report(node.id, {**inventory, "round": i}, None, {})
+        largest = max(largest, _wal_size(str(api.get_engine().url)))
+        time.sleep(pause)
+    return largest
+
+
+def test_sqlite_log_is_checkpointed_by_a_background_thread_not_on_commit(db_url):
+    config.register_opts().set_override("sqlite_checkpoint_interval", 0.02, group="database")
+    try:
+        api.configure(db_url)
+        migration.upgrade()
+        with api.get_engine().connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+        background = engine.checkpointer(api.get_engine())
+        assert background is not None
+        # 30 rounds of 400 kB (current + history row) = 12 MB: without checkpoints the log holds it all.
+        largest = _write_inventories(30, 0.1)
+        assert largest < 4_000_000, f"the WAL grew to {largest} bytes: nothing checkpointed it"
+        assert background._thread is not None and background._thread.is_alive()
+        busy, log, done = background.run_once()
+        assert (busy, log) == (0, done)
+    finally:
+        api.dispose()
+        config.register_opts().clear_override("sqlite_checkpoint_interval", group="database")
+    assert background._thread is not None and not background._thread.is_alive()
+
+
+def test_sqlite_checkpoints_on_commit_when_the_interval_is_zero(db_url):
+    config.register_opts().set_override("sqlite_checkpoint_interval", 0, group="database")
+    try:
+        api.configure(db_url)
+        migration.upgrade()
+        with api.get_engine().connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
+        assert engine.checkpointer(api.get_engine()) is None
+    finally:
+        api.dispose()
+        config.register_opts().clear_override("sqlite_checkpoint_interval", group="database")
