@@ -1,7 +1,8 @@
 """kiln-conductor: registers itself, serves RPC, heartbeats, runs the periodic work, stops cleanly.
 
 Threads: two RPC servers' (everything on kiln.conductor; agents' heartbeats alone on
-kiln.conductor.heartbeat with [conductor]heartbeat_workers threads), one that records this
+kiln.conductor.heartbeat with [conductor]heartbeat_workers threads, in a forked child process
+when [conductor]heartbeat_process is on and the conductor opens its own transport), one that records this
 conductor's liveness every [conductor]heartbeat_interval seconds (kept apart so slow periodic
 work never makes it look dead), and one that runs the periodic passes (silent agents, dead
 conductors, hash ring) as often.
@@ -21,6 +22,7 @@ from agent.common.opts import conductor as conductor_opts
 from agent.conductor import deployments, hash_ring, periodics
 from agent.conductor.agent_endpoints import HeartbeatEndpoint
 from agent.conductor.drivers import driver_factory
+from agent.conductor.heartbeat_worker import HeartbeatProcess
 from agent.conductor.manager import ConductorManager
 from agent.db import api as db_api
 from agent.db import migration
@@ -69,6 +71,7 @@ class ConductorService:
         self.stop_event = threading.Event()
         self._server: messaging.rpc.server.RPCServer | None = None
         self._heartbeat_server: messaging.rpc.server.RPCServer | None = None
+        self.heartbeat_process: HeartbeatProcess | None = None
         self._threads: list[threading.Thread] = []
         self._live: frozenset[str] | None = None
 
@@ -81,24 +84,42 @@ class ConductorService:
         """Check the database, register, serve RPC and start the periodic threads."""
         check_schema()
         self._register()
+        if self.transport is None and self.conf.conductor.heartbeat_process:
+            # Fork first: the child must not inherit this process's connections or threads.
+            self.heartbeat_process = HeartbeatProcess(
+                self.conf,
+                self.manager,
+                self.manager.heartbeat_topic,
+                self.host,
+                self.conf.conductor.heartbeat_workers,
+            )
+            self.heartbeat_process.start()
         if self.transport is None:
             self.transport = rpc.get_transport(self.conf)
         self._server = rpc.get_server(self.transport, self.topic, self.host, [self.manager])
         self._server.start()
-        self._heartbeat_server = rpc.get_server(
-            self.transport, self.manager.heartbeat_topic, self.host, [HeartbeatEndpoint(self.manager)]
-        )
-        self._heartbeat_server.start(override_pool_size=self.conf.conductor.heartbeat_workers)
+        if self.heartbeat_process is None:
+            self._serve_heartbeats()
         self._spawn(self._heartbeat, self.conf.conductor.heartbeat_interval, "conductor-heartbeat")
         self._spawn(self.run_periodics, self.conf.conductor.heartbeat_interval, "conductor-periodics")
         LOG.info(
-            "kiln-conductor %s serving RPC on topic %s, agent heartbeats on %s (%d threads)",
+            "kiln-conductor %s serving RPC on topic %s, agent heartbeats on %s (%d threads, %s)",
             self.host,
             self.topic,
             self.manager.heartbeat_topic,
             self.conf.conductor.heartbeat_workers,
+            f"process {self.heartbeat_process.process.pid}"
+            if self.heartbeat_process and self.heartbeat_process.process
+            else "in this process",
         )
         self.notifier.ready(f"conductor {self.host} serving")
+
+    def _serve_heartbeats(self) -> None:
+        """Serve the heartbeat topic with a few threads of this process."""
+        self._heartbeat_server = rpc.get_server(
+            self.transport, self.manager.heartbeat_topic, self.host, [HeartbeatEndpoint(self.manager)]
+        )
+        self._heartbeat_server.start(override_pool_size=self.conf.conductor.heartbeat_workers)
 
     def _spawn(self, func: Callable[[], None], interval: float, name: str) -> None:
         def loop() -> None:
@@ -121,7 +142,10 @@ class ConductorService:
 
     def run_periodics(self) -> None:
         """One pass of the periodic work (the periodic thread calls this every heartbeat_interval)."""
-        # Heartbeats are batched in memory: write them before judging who went silent.
+        if self.heartbeat_process is not None:
+            self.heartbeat_process.check(fallback=self._serve_heartbeats)
+        # Heartbeats are batched in memory: write them before judging who went silent (the
+        # heartbeat process writes its own every second).
         self.manager.flush_heartbeats()
         self._live = periodics.refresh_ring(self.ring, self._live)
         periodics.release_dead_conductors(self.host, self.ring)
@@ -139,6 +163,8 @@ class ConductorService:
         for server in (self._server, self._heartbeat_server):
             if server is not None:
                 rpc.stop_server(server, RPC_STOP_TIMEOUT)
+        if self.heartbeat_process is not None:
+            self.heartbeat_process.stop()
         self.manager.stop_heartbeats()  # writes what is still batched
         for thread in self._threads:
             thread.join(2.0)

@@ -88,6 +88,12 @@ class Checkpointer:
                 self._thread = threading.Thread(target=self._run, name="kiln-sqlite-checkpoint", daemon=True)
                 self._thread.start()
 
+    def reset_after_fork(self) -> None:
+        """Forget the parent's thread and locks (in a forked child; it starts its own thread)."""
+        self._thread = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+
     def run_once(self) -> tuple[int, int, int]:
         """One passive checkpoint: (busy, frames in the log, frames checkpointed), as SQLite says."""
         with self.engine.connect() as conn:
@@ -118,6 +124,19 @@ _CHECKPOINTERS: weakref.WeakKeyDictionary[Engine, Checkpointer] = weakref.WeakKe
 def checkpointer(engine: Engine) -> Checkpointer | None:
     """The background checkpointer of ``engine`` (None: SQLite checkpoints on commit)."""
     return _CHECKPOINTERS.get(engine)
+
+
+def _after_fork_in_child() -> None:
+    """A forked child (the conductor's heartbeat process) opens its own connections and locks."""
+    global _SQLITE_WRITE_LOCK
+    _SQLITE_WRITE_LOCK = threading.RLock()
+    for background in list(_CHECKPOINTERS.values()):
+        background.reset_after_fork()
+    if _ENGINE is not None:
+        _ENGINE.dispose(close=False)  # the parent's pooled connections stay the parent's
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _sqlite_engine(url: URL) -> Engine:

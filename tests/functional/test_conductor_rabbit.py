@@ -263,3 +263,45 @@ def test_two_conductors_one_killed(cluster, transport) -> None:
     assert flagged
     assert "has not sent a heartbeat" in db_api.get_node(node.uuid).last_error
     assert f"Node {node.uuid}" in procs.read(cluster.tmp / f"{survivor}.log")
+
+
+def test_heartbeats_served_by_a_child_process_and_taken_back_when_it_dies(cluster, transport) -> None:
+    """kiln-conductor forks its heartbeat process; if it dies, the conductor serves heartbeats itself."""
+    import psutil
+
+    conductor, log = cluster.conductor("ft-cond-a")
+    agent, _ = cluster.agent()
+    live = (conductor, agent)
+    node = procs.wait_for(_discovered_node, 90, "the agent's node and inventory", live)
+    children = procs.wait_for(
+        lambda: psutil.Process(conductor.pid).children(), 30, "the heartbeat process", live
+    )
+    assert len(children) == 1
+    child = children[0]
+    assert f"heartbeats on kiln.conductor.heartbeat served by process {child.pid}" in procs.read(log)
+
+    first = procs.wait_for(lambda: db_api.get_node(node.uuid).last_heartbeat_at, 30, "a heartbeat", live)
+    child.send_signal(signal.SIGKILL)
+    procs.wait_for(
+        lambda: "heartbeats are served in the conductor's own process" in procs.read(log),
+        30,
+        "the conductor to take heartbeats back",
+        live,
+    )
+    assert psutil.Process(conductor.pid).children() == []
+    procs.wait_for(
+        lambda: db_api.get_node(node.uuid).last_heartbeat_at > first,
+        30,
+        "a heartbeat after the takeover",
+        live,
+    )
+    assert db_api.get_node(node.uuid).fault is None
+
+
+def test_conductor_stop_stops_its_heartbeat_process(cluster, transport) -> None:
+    import psutil
+
+    conductor, _ = cluster.conductor("ft-cond-a")
+    (child,) = procs.wait_for(lambda: psutil.Process(conductor.pid).children(), 30, "the heartbeat process")
+    assert procs.stop(conductor) == 0
+    assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE

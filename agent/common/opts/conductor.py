@@ -63,6 +63,14 @@ OPTS = [
         "those out of the interpreter.",
     ),
     cfg.BoolOpt(
+        "heartbeat_process",
+        default=True,
+        help="Serve agent heartbeats in a child process of kiln-conductor (forked at start, with its own "
+        "broker and database connections and its own interpreter lock), so that thousands of them per "
+        "second never slow down lookups, inventory reports, step results and API calls. Off, or when the "
+        "conductor runs on an in-process transport (kiln-demo, tests), threads of the conductor serve them.",
+    ),
+    cfg.BoolOpt(
         "enable_discovery",
         default=True,
         help="Enroll unknown nodes that look up (state enroll, with their ports); when off they are refused.",
