@@ -1,24 +1,30 @@
 """Conductor speed: heartbeats/s and report_inventory latency from N agents over the real RabbitMQ.
 
-    python -m bench.conductor_bench [--agents 200] [--procs 2] [--window 8] [--db sqlite|postgresql]
+    python -m bench.conductor_bench [--agents 200] [--procs 2] [--db sqlite|postgresql]
+                                    [--paced-rate R] [--heartbeat-threads] [--only noop|kiln]
 
-One run measures two servers on the same broker, one after the other, each in its own process
-(so the load generators do not share its GIL), on a topic of its own:
-  - no-op: an oslo.messaging server whose endpoints do nothing (the transport's own ceiling);
-  - kiln:  the real ConductorManager (discovery on) with SQLite in a temporary directory or a
-           throw-away PostgreSQL database.
-N simulated agents (threads spread over --procs processes, each agent with its own RPC client)
-first look up and report a real inventory of a fixture tree (with their own MACs and system
-UUID), all at once. Then:
-  1. saturated: they cast heartbeats as fast as the server drains them, with at most --backlog
-     messages queued; the server counts what it processed, over --window seconds after --warmup;
-  2. paced: heartbeats at --rate per second (1,000/s = 30,000 nodes at a 30 s interval) while
-     agents call report_inventory at --report-rate per second; p50/p99 of those calls, overall and
-     split into reports equal to the stored inventory (acknowledged without storing) and changed
-     ones (every other report changes memory.total_bytes, so it is validated and stored).
+One run measures two servers on the same broker, one after the other, each started as a process
+of its own (so the load generators do not share its GIL), on topics of their own:
+  - no-op: two oslo.messaging servers (the agents' topic, and its heartbeat topic with the same
+           few threads as the conductor's) whose endpoints only count: the transport's ceiling;
+  - kiln:  the real ConductorService as kiln-conductor runs it (its own transport; heartbeats in
+           its forked heartbeat process unless --heartbeat-threads; periodic threads) around the
+           real ConductorManager, on SQLite in a temporary directory or a throw-away PostgreSQL db.
+N simulated agents (threads spread over --procs processes, each with its own RPC client) look up,
+report the inventory of a fixture tree made their own (MACs, system UUID, hostname) and send one
+heartbeat through ConductorAPI, all at once. Then, with heartbeats published by one cheap pump
+per generator process (see HeartbeatPump: agents live on other machines, the generators here
+share the server's two cores):
+  1. saturated: heartbeats as fast as the server drains them, at most --backlog queued; the
+     server counts what it processed over --window seconds after --warmup, and the CPU it used;
+  2. paced: heartbeats at half the no-op server's saturated rate (the load the target names;
+     the same number for both servers, at most --rate) while agents call report_inventory at
+     --report-rate per second; p50/p99 of those calls (client side, and server side), split into
+     reports equal to the stored inventory (acknowledged without storing) and changed ones (every
+     other report changes memory.total_bytes, so it is validated and stored).
 Prints the figures, the ratio and PASS/MISS against the targets (heartbeats >= 0.5x the no-op
-server's, report_inventory p99 < 50 ms); the no-op server's p99 is the floor the broker and the
-machine's load set. Asserts nothing. Everything is bounded in count and time.
+server's, report_inventory p99 < 50 ms); the no-op server's p99 under the same load is the floor
+the broker and the machine set. Asserts nothing. Everything is bounded in count and time.
 """
 
 from __future__ import annotations
@@ -45,7 +51,6 @@ POSTGRES_ADMIN = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 HEARTBEATS_30K = 1000  # 30,000 nodes at a 30 s heartbeat
 TARGET_RATIO = 0.5
 TARGET_P99_MS = 50.0
-PACED_SHARE = 0.7  # the paced phase offers at most this share of the server's saturated rate
 
 # Phases the generators follow (a shared integer the parent sets).
 REGISTER, SATURATE, DRAIN, PACED, STOP = 0, 1, 2, 3, 4
@@ -58,30 +63,56 @@ class _Counters:
     """Thread-safe counts of what the server processed."""
 
     def __init__(self) -> None:
+        import multiprocessing
+
         self.lock = threading.Lock()
-        self.heartbeats = 0
+        # In shared memory: the conductor's forked heartbeat process counts here too.
+        self._heartbeats = multiprocessing.get_context("fork").Value("q", 0)
         self.reports = 0
         self.lookups = 0
         self.errors = 0
+        self.report_ms: list[float] = []  # server-side wall time of each report_inventory
 
     def add(self, name: str) -> None:
         """Count one processed message of kind ``name``."""
+        if name == "heartbeats":
+            with self._heartbeats.get_lock():
+                self._heartbeats.value += 1
+            return
         with self.lock:
             setattr(self, name, getattr(self, name) + 1)
 
+    def report_took(self, ms: float) -> None:
+        """Note the server-side wall time of one report_inventory."""
+        with self.lock:
+            if len(self.report_ms) < 100_000:
+                self.report_ms.append(ms)
+
     def snapshot(self) -> dict:
-        """The counts now, with the server's monotonic clock."""
+        """The counts now, with the server's monotonic clock and the CPU seconds it used so far."""
+        import psutil
+
+        me = psutil.Process()
+        cpu = 0.0
+        for proc in (me, *me.children(recursive=True)):
+            try:
+                times = proc.cpu_times()
+            except psutil.Error:  # a child that just ended
+                continue
+            cpu += times.user + times.system
         with self.lock:
             return {
                 "t": time.monotonic(),
-                "heartbeats": self.heartbeats,
+                "cpu": cpu,
+                "heartbeats": self._heartbeats.value,
                 "reports": self.reports,
                 "lookups": self.lookups,
                 "errors": self.errors,
+                "report_ms": list(self.report_ms),
             }
 
 
-def _noop_endpoint(counters: _Counters):
+def _noop_endpoint(counters: _Counters, heartbeat_topic: str):
     import oslo_messaging as messaging
 
     class NoopConductor:
@@ -92,16 +123,27 @@ def _noop_endpoint(counters: _Counters):
         def lookup(self, ctxt, macs, system_uuid=None, bootif=None):
             counters.add("lookups")
             node = str(uuid.uuid5(uuid.NAMESPACE_OID, ",".join(macs)))
-            return {"node": {"uuid": node}, "agent_token": "noop", "config": {"heartbeat_interval": 30}}
+            config = {"heartbeat_interval": 30, "heartbeat_topic": heartbeat_topic}
+            return {"node": {"uuid": node}, "agent_token": "noop", "config": config}
 
         def report_inventory(self, ctxt, node_uuid, agent_token, inventory, changes=None):
+            t0 = time.perf_counter()
             counters.add("reports")
+            counters.report_took((time.perf_counter() - t0) * 1000)
             return {"stored": True, "traits": []}
 
         def heartbeat(self, ctxt, node_uuid, agent_token, status):
             counters.add("heartbeats")
 
-    return NoopConductor()
+    class NoopHeartbeats:
+        """The heartbeat topic's endpoint: heartbeat only, as the conductor's."""
+
+        target = messaging.Target(version="1.0")
+
+        def heartbeat(self, ctxt, node_uuid, agent_token, status):
+            counters.add("heartbeats")
+
+    return NoopConductor(), NoopHeartbeats()
 
 
 def _kiln_endpoint(counters: _Counters, host: str):
@@ -123,7 +165,11 @@ def _kiln_endpoint(counters: _Counters, host: str):
             return self._counted("lookups", super().lookup, ctxt, *args, **kwargs)
 
         def report_inventory(self, ctxt, *args, **kwargs):
-            return self._counted("reports", super().report_inventory, ctxt, *args, **kwargs)
+            t0 = time.perf_counter()
+            try:
+                return self._counted("reports", super().report_inventory, ctxt, *args, **kwargs)
+            finally:
+                counters.report_took((time.perf_counter() - t0) * 1000)
 
         def heartbeat(self, ctxt, *args, **kwargs):
             return self._counted("heartbeats", super().heartbeat, ctxt, *args, **kwargs)
@@ -131,8 +177,12 @@ def _kiln_endpoint(counters: _Counters, host: str):
     return CountingConductor(host)
 
 
-def serve(kind: str, url: str, topic: str, db_url: str | None) -> int:
-    """Serve ``topic`` with the ``kind`` endpoint; answer 'stats' / 'quit' lines on stdin."""
+def serve(kind: str, url: str, topic: str, db_url: str | None, heartbeat_process: bool = True) -> int:
+    """Serve ``topic`` (and its heartbeat topic) as ``kind``; answer 'stats' / 'quit' lines on stdin.
+
+    kiln: the real ConductorService (both RPC servers, its periodic threads) around a counting
+    ConductorManager. no-op: two oslo.messaging servers of the same shape whose endpoints only count.
+    """
     import logging
 
     from oslo_config import cfg
@@ -148,18 +198,32 @@ def serve(kind: str, url: str, topic: str, db_url: str | None) -> int:
     conf.set_override("enable_discovery", True, group="conductor")
     counters = _Counters()
     if kind == "kiln":
+        from agent.conductor.service import ConductorService
         from agent.db import api as db_api
         from agent.db import migration
 
         db_api.configure(db_url)
         migration.upgrade()
-        db_api.register_conductor(host, list(conf.conductor.enabled_hardware_types))
-        endpoint = _kiln_endpoint(counters, host)
+        # As kiln-conductor runs: its own transport, heartbeats in a child process unless asked not to.
+        rpc.get_transport(conf, url=url).cleanup()  # registers [DEFAULT]transport_url
+        conf.set_override("transport_url", url)
+        conf.set_override("heartbeat_process", heartbeat_process, group="conductor")
+        service = ConductorService(conf, topic=topic, manager=_kiln_endpoint(counters, host))
+        service.start()
+        stop = service.stop
+        transport = None
     else:
-        endpoint = _noop_endpoint(counters)
-    transport = rpc.get_transport(conf, url=url)
-    server = rpc.get_server(transport, topic, host, [endpoint])
-    server.start()
+        transport = rpc.get_transport(conf, url=url)
+        main, beats = _noop_endpoint(counters, rpc.heartbeat_topic(topic))
+        servers = [rpc.get_server(transport, topic, host, [main])]
+        servers.append(rpc.get_server(transport, rpc.heartbeat_topic(topic), host, [beats]))
+        servers[0].start()
+        servers[1].start(override_pool_size=conf.conductor.heartbeat_workers)
+
+        def stop() -> None:
+            for server in servers:
+                rpc.stop_server(server, 5.0)
+
     print(json.dumps({"ready": True, "pid": os.getpid()}), flush=True)
     for line in sys.stdin:
         command = line.strip()
@@ -167,10 +231,9 @@ def serve(kind: str, url: str, topic: str, db_url: str | None) -> int:
             print(json.dumps(counters.snapshot()), flush=True)
         elif command == "quit":
             break
-    rpc.stop_server(server, 5.0)
-    if kind == "kiln":
-        endpoint.stop_heartbeats()  # as kiln-conductor does at stop: write what is pending
-    transport.cleanup()
+    stop()  # kiln: as kiln-conductor stops, writing the heartbeats still batched
+    if transport is not None:
+        transport.cleanup()
     print(json.dumps(counters.snapshot()), flush=True)
     return 0
 
@@ -178,8 +241,12 @@ def serve(kind: str, url: str, topic: str, db_url: str | None) -> int:
 class ServerProcess:
     """The server subprocess and its stats pipe."""
 
-    def __init__(self, kind: str, url: str, topic: str, db_url: str | None) -> None:
+    def __init__(
+        self, kind: str, url: str, topic: str, db_url: str | None, heartbeat_process: bool = True
+    ) -> None:
         argv = [sys.executable, "-m", "bench.conductor_bench", "serve", kind, "--url", url, "--topic", topic]
+        if not heartbeat_process:
+            argv.append("--heartbeat-threads")
         if db_url:
             argv += ["--db-url", db_url]
         self.kind = kind
@@ -249,10 +316,55 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
+class HeartbeatPump:
+    """Casts agents' heartbeats as cheaply as a load generator can: kombu with oslo's own envelope.
+
+    Agents run on other machines; here the generators share the server's cores, so the bulk of
+    the load (heartbeats) skips the RPC client's per-call work: each is published with kombu to
+    the control exchange under the heartbeat topic, as the message oslo.messaging's cast of
+    ConductorAPI.heartbeat builds (method, args, version, a fresh _unique_id, in oslo's envelope,
+    made with oslo's own functions). The server decodes and dispatches it like any cast; it counts
+    only heartbeats it accepted (the kiln conductor checks each token), so a wrong envelope shows
+    as missing heartbeats and server errors.
+    """
+
+    def __init__(self, url: str, exchange: str) -> None:
+        import kombu
+
+        self._conn = kombu.Connection(url.replace("rabbit://", "amqp://", 1), connect_timeout=10)
+        self._producer = kombu.Producer(self._conn.channel())
+        self._exchange = kombu.Exchange(exchange, type="topic", durable=False, auto_delete=False)
+
+    def cast(self, topic: str, node_uuid: str, token: str, status: dict) -> None:
+        """Publish one heartbeat of ``node_uuid`` to ``topic``."""
+        from oslo_messaging._drivers import amqp as rpc_amqp
+        from oslo_messaging._drivers import common as rpc_common
+
+        msg = {
+            "method": "heartbeat",
+            "args": {"node_uuid": node_uuid, "agent_token": token, "status": status},
+            "version": "1.0",
+        }
+        rpc_amqp.pack_context(msg, {})
+        rpc_amqp._add_unique_id(msg)
+        self._producer.publish(
+            rpc_common.serialize_msg(msg), exchange=self._exchange, routing_key=topic, declare=[]
+        )
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._conn.release()
+
+
 def generator(
     gen_index: int, agents: list[int], args: dict, ctl: dict, results: mp.Queue
 ) -> None:  # pragma: no cover - runs in a child process
-    """Run ``agents`` as threads against the server; put what they measured on ``results``."""
+    """Run ``agents`` against the server; put what they measured on ``results``.
+
+    Each agent is a thread with its own RPC client: it looks up, reports its inventory and sends
+    one heartbeat through ConductorAPI, then makes the paced phase's report_inventory calls. The
+    process's heartbeats after registration come from one HeartbeatPump thread.
+    """
     import logging
 
     from oslo_config import cfg
@@ -261,7 +373,7 @@ def generator(
     from agent.common.conductor_api import ConductorAPI
     from agent.inventory.collect import collect
 
-    logging.getLogger("oslo_messaging._drivers.pool").setLevel(logging.ERROR)  # many agents, one pool
+    logging.getLogger("oslo_messaging").setLevel(logging.ERROR)  # many agents, one pool: noisy
     conf = cfg.CONF
     config.register_opts(conf)
     conf([], project="kiln")
@@ -278,7 +390,8 @@ def generator(
         "errors": [],
         "saturated_sent": 0,
     }
-    n_agents = args["agents"]
+    registered: list[tuple[str, str, str]] = []  # (node, token, heartbeat topic)
+    status = {"version": "bench", "uptime_s": 0.0}
 
     def note_error(what: str, exc: Exception) -> None:
         with lock:
@@ -292,78 +405,91 @@ def generator(
         try:
             answer = client.lookup({}, macs, inv["system"]["uuid"], inv["system"]["pxe_interface"])
             node, token = answer["node"]["uuid"], answer.get("agent_token") or ""
+            hb_topic = answer["config"].get("heartbeat_topic") or args["topic"]
             started = time.perf_counter()
             client.report_inventory({}, node, token, inv, None)
             with lock:
                 out["registration_ms"].append((time.perf_counter() - started) * 1000)
+            client.heartbeat({}, node, token, status, topic=hb_topic)  # as kiln-agent sends it
         except Exception as exc:  # noqa: BLE001 - counted and shown, the run goes on
             note_error("register", exc)
             return
-        status = {"version": "bench", "uptime_s": 0.0}
-        while phase.value == REGISTER:
-            time.sleep(0.01)
-        mine = 0
-        while phase.value == SATURATE:
-            with sent.get_lock():
-                ok = sent.value < allowed.value
-                if ok:
-                    sent.value += 1
-            if not ok:
-                time.sleep(0.001)
-                continue
-            try:
-                client.heartbeat({}, node, token, status)
-                mine += 1
-            except Exception as exc:  # noqa: BLE001
-                note_error("heartbeat", exc)
         with lock:
-            out["saturated_sent"] += mine
-        while phase.value == DRAIN:
+            registered.append((node, token, hb_topic))
+        while phase.value in (REGISTER, SATURATE, DRAIN):
             time.sleep(0.01)
         rng = random.Random(index)
-        hb_every = n_agents / ctl["rate"].value
-        report_every = n_agents / args["report_rate"] if args["report_rate"] > 0 else float("inf")
-        now = time.monotonic()
-        next_hb = now + rng.uniform(0, hb_every)
-        next_report = now + rng.uniform(0, min(report_every, args["paced"]))
-        beats, lat, same, changed = 0, [], [], []
+        report_every = args["agents"] / args["report_rate"] if args["report_rate"] > 0 else float("inf")
+        next_report = time.monotonic() + rng.uniform(0, min(report_every, args["paced"]))
+        lat, same, changed = [], [], []
         reports = 0
         memory = inv.get("memory") if isinstance(inv.get("memory"), dict) else {}
         while phase.value == PACED:
             now = time.monotonic()
-            if now >= next_report:
-                change = (index + reports) % 2 == 1  # half the reports: a changed inventory, stored
-                if change and isinstance(memory.get("total_bytes"), int):
-                    memory["total_bytes"] += 4096
-                try:
-                    started = time.perf_counter()
-                    client.report_inventory(
-                        {}, node, token, inv, {"changed": {"memory": 1}} if change else None
-                    )
-                    took = (time.perf_counter() - started) * 1000
-                    lat.append(took)
-                    (changed if change else same).append(took)
-                except Exception as exc:  # noqa: BLE001
-                    note_error("report_inventory", exc)
-                reports += 1
-                next_report += report_every
+            if now < next_report:
+                time.sleep(min(0.05, next_report - now))
                 continue
-            if now >= next_hb:
-                try:
-                    client.heartbeat({}, node, token, status)
-                    beats += 1
-                except Exception as exc:  # noqa: BLE001
-                    note_error("heartbeat", exc)
-                next_hb += hb_every
-                continue
-            time.sleep(max(0.0, min(next_hb, next_report) - now))
+            change = (index + reports) % 2 == 1  # half the reports: a changed inventory, stored
+            if change and isinstance(memory.get("total_bytes"), int):
+                memory["total_bytes"] += 4096
+            try:
+                started = time.perf_counter()
+                client.report_inventory({}, node, token, inv, {"changed": {"memory": 1}} if change else None)
+                took = (time.perf_counter() - started) * 1000
+                lat.append(took)
+                (changed if change else same).append(took)
+            except Exception as exc:  # noqa: BLE001
+                note_error("report_inventory", exc)
+            reports += 1
+            next_report += report_every
         with lock:
-            out["paced_heartbeats"] += beats
             out["paced_report_ms"].extend(lat)
             out["paced_same_ms"].extend(same)
             out["paced_changed_ms"].extend(changed)
 
+    def pump() -> None:
+        while phase.value == REGISTER:
+            time.sleep(0.01)
+        with lock:
+            mine = list(registered)
+        if not mine:
+            return
+        beats = HeartbeatPump(args["url"], rpc.CONTROL_EXCHANGE)
+        n = 0
+        try:
+            while phase.value == SATURATE:
+                with sent.get_lock():
+                    ok = sent.value < allowed.value
+                    if ok:
+                        sent.value += 1
+                if not ok:
+                    time.sleep(0.001)
+                    continue
+                node, token, topic = mine[n % len(mine)]
+                beats.cast(topic, node, token, status)
+                n += 1
+            out["saturated_sent"] = n
+            while phase.value == DRAIN:
+                time.sleep(0.01)
+            every = args["procs"] / ctl["rate"].value  # this process's share of the paced rate
+            next_beat, n = time.monotonic(), 0
+            while phase.value == PACED:
+                now = time.monotonic()
+                if now < next_beat:
+                    time.sleep(next_beat - now)
+                    continue
+                node, token, topic = mine[n % len(mine)]
+                beats.cast(topic, node, token, status)
+                n += 1
+                next_beat += every
+            out["paced_heartbeats"] = n
+        except Exception as exc:  # noqa: BLE001 - shown; the server's counts tell the rest
+            note_error("heartbeat pump", exc)
+        finally:
+            beats.close()
+
     threads = [threading.Thread(target=run_agent, args=(i,), daemon=True) for i in agents]
+    threads.append(threading.Thread(target=pump, daemon=True))
     for t in threads:
         t.start()
     for t in threads:
@@ -375,10 +501,14 @@ def generator(
 # --------------------------------------------------------------------------------------------
 # One measurement of one server
 # --------------------------------------------------------------------------------------------
-def measure(kind: str, opts: argparse.Namespace, db_url: str | None) -> dict:
-    """Start the ``kind`` server, run the agents through every phase, return the figures."""
+def measure(kind: str, opts: argparse.Namespace, db_url: str | None, paced: float | None = None) -> dict:
+    """Start the ``kind`` server, run the agents through every phase, return the figures.
+
+    The paced phase offers ``paced`` heartbeats/s (default: TARGET_RATIO x this server's own
+    saturated rate), at most --rate.
+    """
     topic = f"kiln.bench.{kind}.{uuid.uuid4().hex[:8]}"
-    server = ServerProcess(kind, opts.transport_url, topic, db_url)
+    server = ServerProcess(kind, opts.transport_url, topic, db_url, not opts.heartbeat_threads)
     ctx = mp.get_context("spawn")
     ctl = {
         "phase": ctx.RawValue("i", REGISTER),
@@ -397,6 +527,7 @@ def measure(kind: str, opts: argparse.Namespace, db_url: str | None) -> dict:
         "warmup": opts.warmup,
         "window": opts.window,
         "call_timeout": opts.call_timeout,
+        "procs": opts.procs,
     }
     split = [list(range(opts.agents))[i :: opts.procs] for i in range(opts.procs)]
     procs = [
@@ -410,10 +541,12 @@ def measure(kind: str, opts: argparse.Namespace, db_url: str | None) -> dict:
         deadline = started + 60 + opts.agents * 0.5
         while time.monotonic() < deadline:
             st = server.stats()
-            if st["reports"] + st["errors"] >= opts.agents:
+            # Every agent reported (or failed) and its first heartbeat (sent by the RPC client) arrived.
+            if st["reports"] + st["errors"] >= opts.agents and st["heartbeats"] >= st["reports"]:
                 break
             time.sleep(0.1)
         figures["registration_s"] = time.monotonic() - started
+        figures["registration_heartbeats"] = st["heartbeats"]
         base = server.stats()
         ctl["allowed"].value = base["heartbeats"] + opts.backlog
         ctl["phase"].value = SATURATE
@@ -429,7 +562,10 @@ def measure(kind: str, opts: argparse.Namespace, db_url: str | None) -> dict:
                 last = st
                 break
             time.sleep(0.02)
-        figures["saturated_hb_s"] = (last["heartbeats"] - first["heartbeats"]) / (last["t"] - first["t"])
+        beats = last["heartbeats"] - first["heartbeats"]
+        figures["saturated_hb_s"] = beats / (last["t"] - first["t"])
+        figures["saturated_cpu_us"] = (last["cpu"] - first["cpu"]) / beats * 1e6 if beats else float("nan")
+        figures["saturated_cpu_share"] = (last["cpu"] - first["cpu"]) / (last["t"] - first["t"])
         # Drain what is queued before pacing, bounded.
         ctl["phase"].value = DRAIN  # generators leave the saturated loop and wait
         drain_until = time.monotonic() + 30
@@ -438,16 +574,19 @@ def measure(kind: str, opts: argparse.Namespace, db_url: str | None) -> dict:
             if st["heartbeats"] - base["heartbeats"] >= ctl["sent"].value:
                 break
             time.sleep(0.05)
-        # Pace below what this server sustains, or the queue (and every latency) only grows.
-        ctl["rate"].value = figures["paced_rate"] = min(
-            float(opts.rate), PACED_SHARE * figures["saturated_hb_s"]
-        )
+        # The load the target names: half the no-op server's rate (the same number for both servers).
+        wanted = paced if paced else TARGET_RATIO * figures["saturated_hb_s"]
+        ctl["rate"].value = figures["paced_rate"] = min(float(opts.rate), wanted)
         ctl["phase"].value = PACED
         p0 = server.stats()
         time.sleep(opts.paced)
         p1 = server.stats()
         ctl["phase"].value = STOP
         figures["paced_hb_s"] = (p1["heartbeats"] - p0["heartbeats"]) / (p1["t"] - p0["t"])
+        figures["paced_cpu_share"] = (p1["cpu"] - p0["cpu"]) / (p1["t"] - p0["t"])
+        inside = p1["report_ms"][len(p0["report_ms"]) :]
+        figures["paced_server_p50"] = _percentile(inside, 50)
+        figures["paced_server_p99"] = _percentile(inside, 99)
         gathered = []
         for _ in procs:
             with contextlib.suppress(Exception):
@@ -544,8 +683,11 @@ def report(opts: argparse.Namespace, results: dict[str, dict]) -> None:
         print(f"{label:50}{cells[0]:>16}{cells[1]:>16}")
 
     line("heartbeats/s, saturated (server-side count)", "saturated_hb_s", lambda v: f"{v:,.0f}")
+    line("  server CPU per heartbeat, saturated", "saturated_cpu_us", lambda v: f"{v:,.0f} us")
+    line("  server CPU use, saturated (1.0 = one core)", "saturated_cpu_share", lambda v: f"{v:.2f}")
     line("heartbeats/s offered, paced", "paced_rate", lambda v: f"{v:,.0f}")
     line("heartbeats/s processed, paced", "paced_hb_s", lambda v: f"{v:,.0f}")
+    line("  server CPU use, paced (1.0 = one core)", "paced_cpu_share", lambda v: f"{v:.2f}")
     line(f"report_inventory p50, {opts.agents} agents at once", "registration_p50", _ms)
     line(f"report_inventory p99, {opts.agents} agents at once", "registration_p99", _ms)
     line(f"report_inventory p50, paced ({opts.report_rate:g}/s)", "paced_p50", _ms)
@@ -555,6 +697,8 @@ def report(opts: argparse.Namespace, results: dict[str, dict]) -> None:
     line("  p50 / p99 of changed reports (stored)", "paced_changed_p50", _ms)
     line("", "paced_changed_p99", _ms)
     line("reports measured while paced", "paced_reports", str)
+    line("  server-side time of report_inventory, p50", "paced_server_p50", _ms)
+    line("  server-side time of report_inventory, p99", "paced_server_p99", _ms)
     print()
     if kiln and kiln.get("saturated_hb_s"):
         print(
@@ -602,8 +746,9 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--url", required=True)
         p.add_argument("--topic", required=True)
         p.add_argument("--db-url")
+        p.add_argument("--heartbeat-threads", action="store_true")
         a = p.parse_args(argv)
-        return serve(a.kind, a.url, a.topic, a.db_url)
+        return serve(a.kind, a.url, a.topic, a.db_url, not a.heartbeat_threads)
     parser = argparse.ArgumentParser(prog="conductor_bench", description=__doc__.splitlines()[0])
     parser.add_argument("--agents", type=int, default=200, help="simulated agents (threads)")
     parser.add_argument(
@@ -618,11 +763,24 @@ def main(argv: list[str] | None = None) -> int:
         "--window", type=float, default=8.0, help="seconds the saturated rate is counted over"
     )
     parser.add_argument("--backlog", type=int, default=200, help="most heartbeats queued while saturating")
-    parser.add_argument("--rate", type=int, default=HEARTBEATS_30K, help="paced heartbeats/s (all agents)")
+    parser.add_argument(
+        "--rate", type=int, default=HEARTBEATS_30K, help="most heartbeats/s offered while paced (all agents)"
+    )
+    parser.add_argument(
+        "--paced-rate",
+        type=float,
+        help="heartbeats/s offered while paced (default: half the no-op server's saturated rate, "
+        "the load the target names; with --only kiln, half kiln's own)",
+    )
     parser.add_argument("--report-rate", type=float, default=10.0, help="paced report_inventory calls/s")
     parser.add_argument("--paced", type=float, default=8.0, help="seconds of the paced phase")
     parser.add_argument("--call-timeout", type=int, default=60, help="seconds an RPC call waits")
     parser.add_argument("--only", choices=("noop", "kiln"), help="measure one server only")
+    parser.add_argument(
+        "--heartbeat-threads",
+        action="store_true",
+        help="kiln: serve heartbeats with threads of the conductor ([conductor]heartbeat_process = false)",
+    )
     opts = parser.parse_args(argv)
     if opts.agents < 1 or opts.procs < 1 or opts.rate < 1 or opts.window <= 0:
         parser.error("--agents, --procs, --rate and --window must be positive")
@@ -637,8 +795,10 @@ def main(argv: list[str] | None = None) -> int:
     with database(opts.db) as db_url:
         for kind in kinds:
             print(f"measuring the {kind} server ...", flush=True)
+            noop = results.get("noop") or {}
+            paced = opts.paced_rate or noop.get("paced_rate")  # kiln gets the no-op server's paced load
             try:
-                results[kind] = measure(kind, opts, db_url if kind == "kiln" else None)
+                results[kind] = measure(kind, opts, db_url if kind == "kiln" else None, paced)
             except Exception as exc:  # noqa: BLE001 - the other server's figures are still worth printing
                 print(f"  {kind}: failed: {type(exc).__name__}: {exc}")
     report(opts, results)
