@@ -210,6 +210,9 @@ def serve(kind: str, url: str, topic: str, db_url: str | None, heartbeat_process
         conf.set_override("heartbeat_process", heartbeat_process, group="conductor")
         service = ConductorService(conf, topic=topic, manager=_kiln_endpoint(counters, host))
         service.start()
+        from agent.cmd.conductor import freeze_startup_objects
+
+        freeze_startup_objects()  # as kiln-conductor does after start
         stop = service.stop
         transport = None
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import signal
 import sys
 import threading
@@ -13,6 +14,17 @@ from agent.common import config
 
 CONF = cfg.CONF
 LOG = log.getLogger(__name__)
+
+
+def freeze_startup_objects() -> None:
+    """Move what start-up allocated out of the garbage collector's sight.
+
+    Modules, options, drivers and the SQLAlchemy mappers live as long as the process; scanning them
+    in every full collection made pauses of 60-85 ms (measured under bench.conductor_bench), which
+    every request in flight waits for. Frozen, a full collection scans only what came after.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         db_api.configure()
         service = ConductorService(CONF)
         service.start()
+        freeze_startup_objects()
     except (cfg.Error, ValueError, OSError, SchemaOutOfDate, SQLAlchemyError) as exc:
         LOG.error("kiln-conductor cannot start: %s", exc)
         return 2

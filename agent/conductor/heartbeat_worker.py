@@ -15,6 +15,7 @@ a process that by then runs many threads.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import signal
@@ -44,6 +45,8 @@ def _serve(conf: cfg.ConfigOpts, manager, topic: str, host: str, workers: int, p
     transport = rpc.get_transport(conf)
     server = rpc.get_server(transport, topic, host, [HeartbeatEndpoint(manager)])
     server.start(override_pool_size=workers)
+    gc.collect()
+    gc.freeze()  # as kiln-conductor does after start: full collections skip what start-up made
     LOG.info("Heartbeat process %d of conductor %s serving topic %s", os.getpid(), host, topic)
     try:
         while not stop.wait(PARENT_CHECK_INTERVAL):
