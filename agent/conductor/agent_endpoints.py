@@ -104,9 +104,39 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
-def inventory_digest(inventory: dict) -> str:
-    """sha256 of the inventory's canonical JSON (keys sorted): equal digests, equal inventories."""
-    text = json.dumps(inventory, sort_keys=True, separators=(",", ":"), default=str)  # ~2-3 ms for 50 kB
+class _NotJSON(Exception):
+    """A value JSON has no type for (the canonical text then falls back to str() of it)."""
+
+
+def _refuse(value: Any) -> Any:
+    raise _NotJSON(value)
+
+
+#: The canonical encoder: keys sorted, compact. No cycle check: an inventory comes from JSON (a
+#: cycle, or absurd nesting, still ends in RecursionError, and is then encoded as before).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=_refuse, check_circular=False)
+
+
+def canonical_inventory(inventory: dict) -> tuple[str, bool]:
+    """The inventory's canonical JSON text (keys sorted, compact) and whether it is plain JSON.
+
+    The text is what ``inventory_digest`` hashes. When the inventory holds values JSON has no type
+    for, they are written as str() of them and the second item is False: such a text does not read
+    back equal, so it is not one to store.
+    """
+    try:
+        return _CANONICAL.encode(inventory), True  # ~1 ms for 50 kB
+    except (_NotJSON, RecursionError):
+        return json.dumps(inventory, sort_keys=True, separators=(",", ":"), default=str), False
+
+
+def inventory_digest(inventory: dict, text: str | None = None) -> str:
+    """sha256 of the inventory's canonical JSON (keys sorted): equal digests, equal inventories.
+
+    ``text``: that canonical text when already made (canonical_inventory).
+    """
+    if text is None:
+        text = canonical_inventory(inventory)[0]
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -522,7 +552,13 @@ class AgentEndpoints:
             raise exception.InventoryInvalid(
                 node=node.uuid, reason=f"changes must be an object, not {changes!r}"
             )
-        digest = inventory_digest(inventory) if isinstance(inventory, dict) else None
+        digest = text = None
+        if isinstance(inventory, dict):
+            # One canonical text: hashed for the digest, and stored as it is when plain JSON.
+            text, plain = canonical_inventory(inventory)
+            digest = inventory_digest(inventory, text)
+            if not plain:
+                text = None
         if (
             digest is not None
             and node.provision_state != states.INSPECTWAIT
@@ -541,7 +577,8 @@ class AgentEndpoints:
         if node.provision_state == states.INSPECTWAIT:
             # The inspect hook runs under the node lock, as every hook does.
             with self._acquire(ctxt, node.uuid, "inventory report", load_driver=False) as task:
-                task.node, task.ports = self._store_inventory(task.node, inventory, changes, digest)
+                stored = self._store_inventory(task.node, inventory, changes, digest, text)
+                task.node, task.ports = stored["node"], stored["ports"]
                 task.driver = driver_factory.build_driver_for_task(task)
                 task.driver.inspect.inventory_received(task, inventory)
                 found = list(task.node.traits)
@@ -551,9 +588,7 @@ class AgentEndpoints:
             attempts = max(1, CONF.conductor.node_locked_retry_attempts)
             for attempt in range(1, attempts + 1):
                 try:
-                    stored, _ports = self._store_inventory(
-                        node, inventory, changes, digest, unlocked_only=True
-                    )
+                    stored = self._store_inventory(node, inventory, changes, digest, text, unlocked_only=True)
                     break
                 except exception.NodeLocked:
                     if attempt == attempts:
@@ -562,18 +597,27 @@ class AgentEndpoints:
                     uuid, node = node.uuid, _report_state(node.uuid)
                     if node is None:
                         raise exception.NodeNotFound(node=uuid) from None
-            found = list(stored.traits)
+            found = list(stored["traits"])
         LOG.info(
             "Stored the inventory of node %s (%s)", node.uuid, "with changes" if changes else "full report"
         )
         return {"stored": True, "traits": found}
 
     def _store_inventory(
-        self, node: Any, inventory: dict, changes: dict | None, digest: str, unlocked_only: bool = False
-    ) -> tuple[Any, list]:
+        self,
+        node: Any,
+        inventory: dict,
+        changes: dict | None,
+        digest: str,
+        text: str | None = None,
+        unlocked_only: bool = False,
+    ) -> dict[str, Any]:
         """Inventory, properties, name, traits, new ports and their switch links in one transaction.
 
-        Returns the node and its ports as stored (None with ``unlocked_only``: nobody needs them).
+        ``text``: the inventory's canonical JSON, stored as it is (None: serialized when stored).
+        Returns db_api.store_inventory_report's result: the node's traits, and the node and its ports
+        as stored (None with ``unlocked_only``: nobody needs them; the node is then not loaded).
+        Everything is derived before the transaction starts, so it holds the writer lock briefly.
         """
         derived = traits_mod.derive_properties(inventory)
         props = dict(node.properties or {})
@@ -603,6 +647,7 @@ class AgentEndpoints:
             port_links=lldp_port_links(inventory),
             unlocked_only=unlocked_only,
             with_ports=not unlocked_only,  # only the inspect hook (under the node lock) gets them
+            inventory_text=text,
         )
         for mac, owner in stored["skipped"]:
             LOG.warning(
@@ -613,7 +658,7 @@ class AgentEndpoints:
             )
         for mac in stored["created"]:
             LOG.info("Node %s: enrolled port %s", node.uuid, mac)
-        return stored["node"], stored["ports"]
+        return stored
 
     @staticmethod
     def _free_name(node: Any, inventory: dict) -> str | None:

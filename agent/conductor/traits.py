@@ -7,6 +7,7 @@ data: a missing or garbled field simply yields no trait or no property.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -29,6 +30,9 @@ _FIXED = frozenset(
     | {f"CUSTOM_GPU_{v}" for v in GPU_VENDORS.values()}
 )
 _PATTERNS = (re.compile(r"CUSTOM_GPU_COUNT_\d+"), re.compile(r"CUSTOM_NIC_\d+(_\d+)?[GM]"))
+_NOT_SLUG = re.compile(r"[^A-Z0-9]+")
+#: Memo bounds: SKU names, trait names and the like are few, but host data could bring many.
+_MEMO_SIZE = 4096
 
 
 def _dicts(value: Any) -> list[dict]:
@@ -49,21 +53,40 @@ def _int(value: Any) -> int | None:
     return None
 
 
+@functools.lru_cache(maxsize=_MEMO_SIZE)
 def slug(text: str) -> str:
     """An upper-case trait fragment of ``text``: runs of anything but A-Z and 0-9 become one "_"."""
-    return re.sub(r"[^A-Z0-9]+", "_", text.upper()).strip("_")
+    return _NOT_SLUG.sub("_", text.upper()).strip("_")
+
+
+#: (catalogue table, its SKU traits): computed once per loaded table (the catalogue loads it once).
+_SKU_TRAITS: tuple[Any, frozenset[str]] | None = None
 
 
 def sku_traits() -> frozenset[str]:
     """Every CUSTOM_GPU_<sku> trait the catalogue can produce."""
-    return frozenset(f"CUSTOM_GPU_{slug(t)}" for t in catalogue.traits())
+    global _SKU_TRAITS
+    table = catalogue._table()
+    memo = _SKU_TRAITS
+    if memo is None or memo[0] is not table:
+        memo = _SKU_TRAITS = (table, frozenset(f"CUSTOM_GPU_{slug(t)}" for t in catalogue.traits()))
+        _managed_by_name.cache_clear()  # its answers went by the previous table
+    return memo[1]
+
+
+@functools.lru_cache(maxsize=_MEMO_SIZE)
+def _managed_by_name(trait: str) -> bool:
+    """Whether ``trait`` is one Kiln can produce (fixed, a catalogue SKU, or a count/speed pattern)."""
+    if trait in _FIXED or trait in sku_traits():
+        return True
+    return any(p.fullmatch(trait) for p in _PATTERNS)
 
 
 def is_managed(trait: str, previously_set: Iterable[str] = ()) -> bool:
     """Whether Kiln owns ``trait`` (it may add or remove it); ``previously_set``: what Kiln set before."""
-    if trait in _FIXED or trait in sku_traits() or trait in set(previously_set):
-        return True
-    return any(p.fullmatch(trait) for p in _PATTERNS)
+    if not isinstance(previously_set, set | frozenset):
+        previously_set = set(previously_set)
+    return trait in previously_set or _managed_by_name(trait)
 
 
 def _gpus(inventory: dict) -> list[dict]:

@@ -7,6 +7,7 @@ Errors are agent.common.exception classes (or their subclasses in agent.db.excep
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -941,6 +942,7 @@ def store_inventory_report(
     port_links: dict[str, dict[str, Any]] | None = None,
     unlocked_only: bool = False,
     with_ports: bool = True,
+    inventory_text: str | None = None,
 ) -> dict[str, Any]:
     """Store an agent's inventory report in ONE transaction and return what it left.
 
@@ -948,10 +950,17 @@ def store_inventory_report(
     ``values``, replaces its traits with ``traits`` (None: unchanged), creates ``new_ports`` (port
     values without node_id; one whose MAC already is a port is skipped) and merges
     ``port_links`` ({MAC: local_link_connection fields}) into the node's own ports. With
-    ``unlocked_only`` the node's row is locked for the transaction (SELECT ... FOR UPDATE; SQLite's
-    writer lock) and NodeLocked is raised, nothing written, when a conductor holds its reservation:
-    the transaction stands in for a node lock. Returns {"node": Node, "ports": the node's ports (None
-    without ``with_ports``), "created": [MACs of the new ports], "skipped": [(MAC, owning node id)]}.
+    ``unlocked_only`` the node's row is locked for the transaction (SELECT ... FOR UPDATE, or the
+    UPDATE of its row; SQLite's writer lock) and NodeLocked is raised, nothing written, when a
+    conductor holds its reservation: the transaction stands in for a node lock. ``inventory_text``:
+    ``inventory`` already serialized as JSON that reads back equal to it (stored as it is).
+    Returns {"node": Node (None on the light path, see below), "traits": the node's traits after
+    the report, "ports": the node's ports (None without ``with_ports``), "created": [MACs of the new
+    ports], "skipped": [(MAC, owning node id)]}.
+
+    With ``unlocked_only``, without ``with_ports`` and without a new name (an agent's report outside
+    any node lock), the node is not loaded: one UPDATE ... WHERE reservation IS NULL sets its
+    values, and every statement is built beforehand, so the transaction does little but write.
     """
     if not isinstance(inventory, dict):
         raise exception.InvalidParameterValue(
@@ -969,9 +978,17 @@ def store_inventory_report(
         _check_columns(Port, port, "port")
         port["address"] = normalize_mac(port.get("address"))
     links = {normalize_mac(mac): dict(llc) for mac, llc in (port_links or {}).items()}
+    if (
+        unlocked_only
+        and not with_ports
+        and "name" not in values
+        and isinstance(node_id, int)
+        and not isinstance(node_id, bool)
+    ):
+        return _store_report_unlocked(
+            node_id, inventory, inventory_text, changes, values, traits, ports, links
+        )
     now = utcnow()
-    skipped: list[tuple[str, int | None]] = []
-    created: list[str] = []
     with db_engine.session(write=True) as sess:
         query = select(Node).where(_ident_where(node_id))
         node = sess.scalars(query.with_for_update() if unlocked_only else query).one_or_none()
@@ -979,7 +996,10 @@ def store_inventory_report(
             raise exception.NodeNotFound(node=node_id)
         if unlocked_only and node.reservation is not None:
             raise exception.NodeLocked(node=node.uuid, host=node.reservation)
-        encoded = _encode_json(sess, inventory)  # one serialization for both rows
+        if inventory_text is not None:
+            encoded = type_coerce(inventory_text, _EncodedJSON())
+        else:
+            encoded = _encode_json(sess, inventory)  # one serialization for both rows
         replaced = sess.execute(
             update(NodeInventory)
             .where(NodeInventory.node_id == node.id)
@@ -998,33 +1018,162 @@ def store_inventory_report(
         if traits is not None:
             _replace_traits(node, _check_traits(traits, node.uuid))
         _flush(sess, "nodes", {"name": lambda: exception.DuplicateName(name=values.get("name"))})
-        addresses = [p["address"] for p in ports]
-        owners = dict(
-            sess.execute(select(Port.address, Port.node_id).where(Port.address.in_(addresses))).all()
-            if addresses
-            else []
-        )
-        for port in ports:
-            if port["address"] in owners:
-                if owners[port["address"]] != node.id:
-                    skipped.append((port["address"], owners[port["address"]]))
-                continue
-            port.setdefault("uuid", uuidutils.generate_uuid())
-            sess.add(Port(node_id=node.id, **port))
-            owners[port["address"]] = node.id
-            created.append(port["address"])
-        _flush(sess, "ports", _port_conflicts({}))
-        own: list[Port] | None = None
-        if with_ports or links:
-            query = select(Port).where(Port.node_id == node.id).order_by(Port.id)
-            if not with_ports:
-                query = query.where(Port.address.in_(sorted(links)))
-            own = list(sess.scalars(query))
-        for port in own or []:
-            wanted = links.get(port.address)
-            if wanted:
-                merged = {**(port.local_link_connection or {}), **wanted}
-                if merged != (port.local_link_connection or {}):
-                    port.local_link_connection = merged
+        own, created, skipped = _store_report_ports(sess, node.id, ports, links, with_ports)
         sess.flush()
-    return {"node": node, "ports": own if with_ports else None, "created": created, "skipped": skipped}
+    return {
+        "node": node,
+        "traits": node.traits,
+        "ports": own if with_ports else None,
+        "created": created,
+        "skipped": skipped,
+    }
+
+
+def _store_report_ports(
+    sess: Session, node_id: int, ports: list[dict[str, Any]], links: dict[str, dict], with_ports: bool
+) -> tuple[list[Port] | None, list[str], list[tuple[str, int | None]]]:
+    """A report's new ports and switch links: (the node's ports or None, created MACs, skipped ones)."""
+    skipped: list[tuple[str, int | None]] = []
+    created: list[str] = []
+    addresses = [p["address"] for p in ports]
+    owners = dict(sess.execute(_PORT_OWNERS_QUERY, {"addresses": addresses}).all() if addresses else [])
+    for port in ports:
+        if port["address"] in owners:
+            if owners[port["address"]] != node_id:
+                skipped.append((port["address"], owners[port["address"]]))
+            continue
+        port.setdefault("uuid", uuidutils.generate_uuid())
+        sess.add(Port(node_id=node_id, **port))
+        owners[port["address"]] = node_id
+        created.append(port["address"])
+    if created:
+        _flush(sess, "ports", _port_conflicts({}))
+    own: list[Port] | None = None
+    if with_ports or links:
+        query = select(Port).where(Port.node_id == node_id).order_by(Port.id)
+        if not with_ports:
+            query = query.where(Port.address.in_(sorted(links)))
+        own = list(sess.scalars(query))
+    for port in own or []:
+        wanted = links.get(port.address)
+        if wanted:
+            merged = {**(port.local_link_connection or {}), **wanted}
+            if merged != (port.local_link_connection or {}):
+                port.local_link_connection = merged
+    return own, created, skipped
+
+
+_NODES = Node.__table__
+_INVENTORIES = NodeInventory.__table__
+_HISTORY = NodeInventoryHistory.__table__
+_TRAITS = NodeTrait.__table__
+_PORT_OWNERS_QUERY = select(Port.__table__.c.address, Port.__table__.c.node_id).where(
+    Port.__table__.c.address.in_(bindparam("addresses", expanding=True))
+)
+_NODE_HOLDER_QUERY = select(_NODES.c.uuid, _NODES.c.reservation).where(_NODES.c.id == bindparam("b_node_id"))
+_INVENTORY_UPDATE = (
+    _INVENTORIES.update()
+    .where(_INVENTORIES.c.node_id == bindparam("b_node_id"))
+    .values(
+        inventory=bindparam("v_inventory", type_=_EncodedJSON()),
+        created_at=bindparam("v_created_at", type_=_INVENTORIES.c.created_at.type),
+    )
+)
+_INVENTORY_INSERT = _INVENTORIES.insert().values(
+    node_id=bindparam("b_node_id", type_=_INVENTORIES.c.node_id.type),
+    inventory=bindparam("v_inventory", type_=_EncodedJSON()),
+    created_at=bindparam("v_created_at", type_=_INVENTORIES.c.created_at.type),
+)
+_HISTORY_INSERT = _HISTORY.insert().values(
+    node_id=bindparam("b_node_id", type_=_HISTORY.c.node_id.type),
+    inventory=bindparam("v_inventory", type_=_EncodedJSON()),
+    changes=bindparam("v_changes", type_=_HISTORY.c.changes.type),
+    created_at=bindparam("v_created_at", type_=_HISTORY.c.created_at.type),
+)
+_TRAITS_DELETE = _TRAITS.delete().where(_TRAITS.c.node_id == bindparam("b_node_id"))
+_TRAITS_INSERT = _TRAITS.insert().values(
+    node_id=bindparam("b_node_id", type_=_TRAITS.c.node_id.type),
+    trait=bindparam("v_trait", type_=_TRAITS.c.trait.type),
+)
+
+
+@functools.lru_cache(maxsize=32)
+def _unlocked_node_update(columns: tuple[tuple[str, bool], ...]) -> Any:
+    """UPDATE nodes SET <columns> WHERE id = :b_node_id AND reservation IS NULL, built once per column set.
+
+    ``columns``: (name, already serialized JSON). updated_at is set by the column's onupdate, as a
+    flush of the ORM object sets it.
+    """
+    return (
+        _NODES.update()
+        .where(_NODES.c.id == bindparam("b_node_id"), _NODES.c.reservation.is_(None))
+        .values(
+            {
+                name: bindparam(f"v_{name}", type_=_EncodedJSON() if encoded else _NODES.c[name].type)
+                for name, encoded in columns
+            }
+        )
+    )
+
+
+def _store_report_unlocked(
+    node_id: int,
+    inventory: dict[str, Any],
+    inventory_text: str | None,
+    changes: dict[str, Any] | None,
+    values: dict[str, Any],
+    traits: list[str] | None,
+    ports: list[dict[str, Any]],
+    links: dict[str, dict],
+) -> dict[str, Any]:
+    """store_inventory_report of an unreserved node without loading it (see there)."""
+    # Everything that costs CPU happens here, before the transaction takes the writer lock.
+    serializer = getattr(get_engine().dialect, "_json_serializer", None) or json.dumps
+    if inventory_text is None:
+        inventory_text = serializer(inventory)
+    wanted = None if traits is None else _check_traits(traits, str(node_id))
+    columns: list[tuple[str, bool]] = []
+    params: dict[str, Any] = {"b_node_id": node_id}
+    for name, value in values.items():
+        # A JSON column's dict or list is serialized now, as the column would serialize it.
+        encoded = isinstance(value, dict | list) and isinstance(_NODES.c[name].type, JSON)
+        columns.append((name, encoded))
+        params[f"v_{name}"] = serializer(value) if encoded else value
+    node_update = _unlocked_node_update(tuple(columns)) if columns else None
+    now = utcnow()
+    rows = {"b_node_id": node_id, "v_inventory": inventory_text, "v_created_at": now}
+    # A Core UPDATE bypasses the session hooks that drop the node from the heartbeat caches
+    # (_note_changed_nodes in agent.conductor.agent_endpoints). That is fine here: a report changes
+    # neither the agent token, the provision state nor the fault, and the caches also drop an
+    # entry whose updated_at changed (HeartbeatRecorder._refresh); this UPDATE moves updated_at.
+    with db_engine.session(write=True) as sess:
+        conn = sess.connection()
+        for _attempt in range(3):
+            if node_update is None:
+                holder = conn.execute(_NODE_HOLDER_QUERY, {"b_node_id": node_id}).one_or_none()
+                if holder is not None and holder.reservation is None:
+                    break
+            elif conn.execute(node_update, params).rowcount == 1:
+                break
+            else:
+                holder = conn.execute(_NODE_HOLDER_QUERY, {"b_node_id": node_id}).one_or_none()
+            if holder is None:
+                raise exception.NodeNotFound(node=node_id)
+            if holder.reservation is not None:
+                raise exception.NodeLocked(node=holder.uuid, host=holder.reservation)
+            # Released between our UPDATE and SELECT: try again.
+        else:
+            raise exception.NodeLocked(node=node_id, host="(another conductor, briefly)")
+        if conn.execute(_INVENTORY_UPDATE, rows).rowcount == 0:
+            conn.execute(_INVENTORY_INSERT, rows)
+        conn.execute(_HISTORY_INSERT, {**rows, "v_changes": changes})
+        if wanted is not None:
+            conn.execute(_TRAITS_DELETE, {"b_node_id": node_id})
+            if wanted:
+                conn.execute(_TRAITS_INSERT, [{"b_node_id": node_id, "v_trait": t} for t in wanted])
+            found = wanted
+        else:  # unchanged by this report; read them as they are now (someone may have changed them)
+            found = list(conn.scalars(_REPORT_TRAITS_QUERY, {"node_id": node_id}))
+        _own, created, skipped = _store_report_ports(sess, node_id, ports, links, with_ports=False)
+        sess.flush()
+    return {"node": None, "traits": found, "ports": None, "created": created, "skipped": skipped}
