@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import hashlib
 import json
 import logging
 import os
@@ -699,3 +700,86 @@ def test_lldp_links_skip_garbled_entries() -> None:
         "52:54:00:00:00:02": {"port_id": "Eth1", "switch_id": "00:1c:73:aa:bb:cc"}
     }
     assert agent_endpoints.lldp_port_links({"nics": [], "lldp": None}) == {}
+
+
+# --- the inventory's canonical text: made once, hashed, stored as it is, remembered for repeats ----
+
+_KNOWN = {"b": [1, 2.5, None, True], "a": {"z": "é", "y": "x"}, "c": 10**20}
+
+
+def _old_digest(inventory: dict) -> str:
+    text = json.dumps(inventory, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def test_the_digest_keeps_its_definition() -> None:
+    known = "a4430b649df7825e935564b51d9e08258b46e8040fb7874acca327e842298ea0"
+    assert agent_endpoints.inventory_digest(_KNOWN) == _old_digest(_KNOWN) == known
+    text, plain = agent_endpoints.canonical_inventory(_KNOWN)
+    assert plain and json.loads(text) == _KNOWN
+    assert text == '{"a":{"y":"x","z":"\\u00e9"},"b":[1,2.5,null,true],"c":100000000000000000000}'
+    assert agent_endpoints.inventory_digest(_KNOWN, text) == known
+
+
+def test_values_json_lacks_are_digested_as_before_but_not_plain() -> None:
+    odd = {"when": datetime.datetime(2030, 1, 1), "x": 1}
+    text, plain = agent_endpoints.canonical_inventory(odd)
+    assert not plain and text == json.dumps(odd, sort_keys=True, separators=(",", ":"), default=str)
+    assert agent_endpoints.inventory_digest(odd) == _old_digest(odd)
+
+
+def test_fingerprints_tell_types_and_values_apart() -> None:
+    fp = agent_endpoints._fingerprint
+    assert fp(_KNOWN) == fp(json.loads(json.dumps(_KNOWN)))
+    assert len({fp({"a": 1}), fp({"a": True}), fp({"a": 1.0}), fp({"a": "1"}), fp({"a": [1]})}) == 5
+    assert fp({"a": datetime.datetime(2030, 1, 1)}) is None
+
+
+def test_the_report_stores_the_canonical_text_and_remembers_its_digest(
+    manager, hgx_inventory, monkeypatch
+) -> None:
+    uuid, token = _direct_lookup(manager, hgx_inventory)
+    first = manager.report_inventory({}, uuid, token, hgx_inventory)
+    node = db_api.get_node(uuid)
+    assert node.driver_internal_info[agent_endpoints.INFO_INVENTORY_DIGEST] == _old_digest(hgx_inventory)
+    canonical = json.dumps(hgx_inventory, sort_keys=True, separators=(",", ":"))
+    with db_api.get_engine().connect() as conn:
+        current = conn.exec_driver_sql("SELECT inventory FROM node_inventory").scalar()
+        history = conn.exec_driver_sql("SELECT inventory FROM node_inventory_history").scalars().all()
+    assert current == canonical and history == [canonical]
+    assert db_api.get_node_inventory(uuid) == hgx_inventory
+    made = []
+    real = agent_endpoints.canonical_inventory
+    monkeypatch.setattr(agent_endpoints, "canonical_inventory", lambda inv: made.append(1) or real(inv))
+    again = manager.report_inventory({}, uuid, token, json.loads(json.dumps(hgx_inventory)))
+    assert again == first and made == []  # the digest was remembered: no canonical text made
+    assert len(db_api.list_inventory_history(uuid)) == 1
+    # Stored elsewhere meanwhile: the remembered digest no longer matches, the text is made to store.
+    internal = dict(node.driver_internal_info, **{agent_endpoints.INFO_INVENTORY_DIGEST: "0" * 64})
+    with db_api.get_engine().begin() as conn:
+        conn.execute(sqlalchemy.update(Node).where(Node.id == node.id).values(driver_internal_info=internal))
+    manager.report_inventory({}, uuid, token, json.loads(json.dumps(hgx_inventory)))
+    assert made == [1] and len(db_api.list_inventory_history(uuid)) == 2
+    assert db_api.get_node_inventory(uuid) == hgx_inventory
+    updated = db_api.get_node(uuid)
+    assert updated.driver_internal_info[agent_endpoints.INFO_INVENTORY_DIGEST] == _old_digest(hgx_inventory)
+    assert updated.updated_at > node.updated_at
+
+
+def test_a_changed_report_on_a_reserved_node_stores_nothing(manager, hgx_inventory) -> None:
+    uuid, token = _direct_lookup(manager, hgx_inventory)
+    manager.report_inventory({}, uuid, token, hgx_inventory)
+    db_api.reserve_node("someone-else", uuid)
+    before = db_api.get_node(uuid)
+    changed = copy.deepcopy(hgx_inventory)
+    changed["memory"]["total_bytes"] += 4096
+    with pytest.raises(messaging.ExpectedException) as err:
+        manager.report_inventory({}, uuid, token, changed, {"changed": {"memory": 1}})
+    assert isinstance(err.value.exc_info[1], exception.NodeLocked)
+    after = db_api.get_node(uuid)
+    assert (after.updated_at, after.driver_internal_info, after.traits) == (
+        before.updated_at,
+        before.driver_internal_info,
+        before.traits,
+    )
+    assert len(db_api.list_inventory_history(uuid)) == 1
