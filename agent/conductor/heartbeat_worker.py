@@ -38,6 +38,8 @@ def _serve(conf: cfg.ConfigOpts, manager, topic: str, host: str, workers: int, p
     from agent.conductor.agent_endpoints import HeartbeatEndpoint
 
     stop = threading.Event()
+    if conf.conductor.heartbeat_process_nice:
+        os.nice(conf.conductor.heartbeat_process_nice)  # latency-bound work of the conductor goes first
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_args: stop.set())
     # The forked manager's heartbeat cache may hold a lock some parent thread had: start afresh.

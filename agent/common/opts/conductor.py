@@ -70,6 +70,15 @@ OPTS = [
         "second never slow down lookups, inventory reports, step results and API calls. Off, or when the "
         "conductor runs on an in-process transport (kiln-demo, tests), threads of the conductor serve them.",
     ),
+    cfg.IntOpt(
+        "heartbeat_process_nice",
+        default=5,
+        min=0,
+        max=19,
+        help="Niceness the heartbeat process adds to its own: heartbeats are casts, written in batches "
+        "once a second, so when cores are short the scheduler should run lookups, inventory reports "
+        "and API calls first. 0 keeps the conductor's priority.",
+    ),
     cfg.BoolOpt(
         "enable_discovery",
         default=True,
