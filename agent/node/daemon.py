@@ -140,6 +140,9 @@ class Agent:
             )
         self._collector = collector
         self._collect_lock = threading.Lock()
+        # Held while start-up starts the RPC server, heartbeat and watcher; shutdown takes it after
+        # setting stop_event, so each of them is either stopped by shutdown or never started.
+        self._start_lock = threading.Lock()
         self.store = TokenStore(state_dir or opts.state_dir)
         self.backoff = Backoff(opts.backoff_initial, opts.backoff_factor, opts.backoff_max)
         self.boot = boot or BootParams(source="none")
@@ -372,18 +375,21 @@ class Agent:
             creds = self._register(inventory)
             self.notifier.status(f"reporting the inventory of node {creds.node_uuid}")
             self.report(inventory)
-            self._serve(self.creds or creds)
-            interval = float(self.config.get("heartbeat_interval") or self.conf.agent.heartbeat_interval)
-            self._heartbeater = Heartbeater(self._beat, interval, self.conf.agent.heartbeat_jitter)
-            self._heartbeater.start()
-            if self.conf.agent.watch:
-                self._watcher = HardwareWatcher(
-                    self.root,
-                    self.hardware_changed,
-                    self.conf.agent.watch_interval,
-                    self.conf.agent.watch_settle,
-                )
-                self._watcher.start()
+            with self._start_lock:
+                if self.stop_event.is_set():
+                    raise Stopped("stopping before serving")
+                self._serve(self.creds or creds)
+                interval = float(self.config.get("heartbeat_interval") or self.conf.agent.heartbeat_interval)
+                self._heartbeater = Heartbeater(self._beat, interval, self.conf.agent.heartbeat_jitter)
+                self._heartbeater.start()
+                if self.conf.agent.watch:
+                    self._watcher = HardwareWatcher(
+                        self.root,
+                        self.hardware_changed,
+                        self.conf.agent.watch_interval,
+                        self.conf.agent.watch_settle,
+                    )
+                    self._watcher.start()
             if self.conf.agent.watch or self.lldp is not None:
                 self._spawn(self._report_changes, "change-reporter")
             self.ready.set()
@@ -415,6 +421,8 @@ class Agent:
         """Stop heartbeat, RPC server and watcher; close the transport."""
         self.stop_event.set()
         self.notifier.stopping()
+        with self._start_lock:  # start-up either finished starting things (stopped below) or never will
+            pass
         if self._heartbeater is not None:
             self._heartbeater.stop()
         if self._watcher is not None:

@@ -378,3 +378,28 @@ def test_heartbeats_go_to_the_topic_lookup_names(
     finally:
         agent.shutdown()
         rpc.stop_server(server, 5)
+
+
+def test_shutdown_during_start_up_leaves_nothing_running(fast, transport, conductor, inventory, tmp_path):
+    """Shutdown while the first report is in flight: heartbeat, RPC server and watcher never start."""
+    in_report, release = threading.Event(), threading.Event()
+    answer = conductor.report_inventory
+
+    def held_report(ctxt, node_uuid, agent_token, inventory, changes=None):
+        in_report.set()
+        release.wait(30)
+        return answer(ctxt, node_uuid, agent_token, inventory, changes)
+
+    conductor.report_inventory = held_report
+    agent = Agent(fast, state_dir=str(tmp_path / "s"), collector=_static(inventory), transport=transport)
+    agent.start()
+    assert in_report.wait(30)
+    agent.shutdown()  # start-up waits for the report's answer
+    release.set()
+    assert conductor.wait_for(lambda r: len(r.of("report_inventory")) == 1, 10)
+    for thread in agent._threads:
+        thread.join(10)
+    assert agent._heartbeater is None
+    assert agent._server is None
+    assert agent._watcher is None
+    assert not agent.ready.is_set()
