@@ -14,7 +14,6 @@ import datetime
 import hashlib
 import hmac
 import json
-import marshal
 import re
 import secrets
 import threading
@@ -129,30 +128,6 @@ def canonical_inventory(inventory: dict) -> tuple[str, bool]:
         return _CANONICAL.encode(inventory), True  # ~1 ms for 50 kB
     except (_NotJSON, RecursionError):
         return json.dumps(inventory, sort_keys=True, separators=(",", ":"), default=str), False
-
-
-#: Canonical digests of inventories seen lately, by a fingerprint of their exact value: sha256 of
-#: marshal's bytes (format 2: no back-references, so equal values give equal bytes). Equal bytes
-#: mean equal values of equal types, hence equal canonical JSON: a hit is the digest itself, at a
-#: third of the cost. Only plain JSON values are remembered. Bounded; the oldest go first.
-_DIGESTS: dict[bytes, str] = {}
-_DIGESTS_MAX = 8192
-_DIGESTS_LOCK = threading.Lock()
-
-
-def _fingerprint(inventory: dict) -> bytes | None:
-    """sha256 of marshal's bytes of ``inventory``; None when marshal cannot write it."""
-    try:
-        return hashlib.sha256(marshal.dumps(inventory, 2)).digest()  # ~0.4 ms for 50 kB
-    except ValueError:  # a type marshal lacks, a cycle or absurd nesting
-        return None
-
-
-def _remember_digest(fingerprint: bytes, digest: str) -> None:
-    with _DIGESTS_LOCK:
-        _DIGESTS[fingerprint] = digest
-        while len(_DIGESTS) > _DIGESTS_MAX:
-            del _DIGESTS[next(iter(_DIGESTS))]
 
 
 def inventory_digest(inventory: dict, text: str | None = None) -> str:
@@ -578,21 +553,12 @@ class AgentEndpoints:
                 node=node.uuid, reason=f"changes must be an object, not {changes!r}"
             )
         digest = text = None
-        remembered = False
         if isinstance(inventory, dict):
-            # A full report (no changes) is often one seen before (an agent restarted or retried):
-            # its digest is then remembered. Otherwise one canonical text is made, hashed for the
-            # digest, and stored as it is (when plain JSON).
-            fingerprint = None if changes else _fingerprint(inventory)
-            digest = _DIGESTS.get(fingerprint) if fingerprint is not None else None
-            remembered = digest is not None
-            if not remembered:
-                text, plain = canonical_inventory(inventory)
-                digest = inventory_digest(inventory, text)
-                if not plain:
-                    text = None
-                elif fingerprint is not None:
-                    _remember_digest(fingerprint, digest)
+            # One canonical text: hashed for the digest, and stored as it is (when plain JSON).
+            text, plain = canonical_inventory(inventory)
+            digest = inventory_digest(inventory, text)
+            if not plain:
+                text = None
         if (
             digest is not None
             and node.provision_state != states.INSPECTWAIT
@@ -608,10 +574,6 @@ class AgentEndpoints:
             more = f" (and {len(errors) - _MAX_ERRORS_SHOWN} more)" if len(errors) > _MAX_ERRORS_SHOWN else ""
             LOG.warning("Node %s sent an invalid inventory: %s%s", node.uuid, shown, more)
             raise exception.InventoryInvalid(node=node.uuid, reason=shown + more)
-        if remembered:  # only the digest was made: make the text to store
-            text, plain = canonical_inventory(inventory)
-            if not plain:
-                text = None
         if node.provision_state == states.INSPECTWAIT:
             # The inspect hook runs under the node lock, as every hook does.
             with self._acquire(ctxt, node.uuid, "inventory report", load_driver=False) as task:

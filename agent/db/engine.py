@@ -6,7 +6,6 @@ import contextlib
 import logging
 import os
 import threading
-import weakref
 from collections.abc import Iterator
 
 import sqlalchemy
@@ -118,20 +117,21 @@ class Checkpointer:
             self.run_once()
 
 
-_CHECKPOINTERS: weakref.WeakKeyDictionary[Engine, Checkpointer] = weakref.WeakKeyDictionary()
+#: The checkpointer of this process's engine (configure() makes it; None: SQLite checkpoints on commit).
+_CHECKPOINTER: Checkpointer | None = None
 
 
 def checkpointer(engine: Engine) -> Checkpointer | None:
     """The background checkpointer of ``engine`` (None: SQLite checkpoints on commit)."""
-    return _CHECKPOINTERS.get(engine)
+    return _CHECKPOINTER if _CHECKPOINTER is not None and _CHECKPOINTER.engine is engine else None
 
 
 def _after_fork_in_child() -> None:
     """A forked child (the conductor's heartbeat process) opens its own connections and locks."""
     global _SQLITE_WRITE_LOCK
     _SQLITE_WRITE_LOCK = threading.RLock()
-    for background in list(_CHECKPOINTERS.values()):
-        background.reset_after_fork()
+    if _CHECKPOINTER is not None:
+        _CHECKPOINTER.reset_after_fork()
     if _ENGINE is not None:
         _ENGINE.dispose(close=False)  # the parent's pooled connections stay the parent's
 
@@ -139,10 +139,14 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def _sqlite_engine(url: URL) -> Engine:
+def _in_memory(url: URL) -> bool:
+    return not url.database or url.database == ":memory:"
+
+
+def _sqlite_engine(url: URL, background_checkpoints: bool) -> Engine:
     _prepare_sqlite_file(url)
-    memory = not url.database or url.database == ":memory:"
-    interval = 0.0 if memory else _options().sqlite_checkpoint_interval
+    memory = _in_memory(url)
+    no_autocheckpoint = background_checkpoints and not memory
     kwargs: dict = {"connect_args": {"timeout": _options().sqlite_busy_timeout, "check_same_thread": False}}
     if memory:
         kwargs["poolclass"] = StaticPool
@@ -160,7 +164,7 @@ def _sqlite_engine(url: URL) -> Engine:
         cur.execute("PRAGMA foreign_keys=ON")
         if not memory:
             cur.execute("PRAGMA journal_mode=WAL")
-        if interval:
+        if no_autocheckpoint:
             cur.execute("PRAGMA wal_autocheckpoint=0")  # the Checkpointer thread does it
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
@@ -169,17 +173,19 @@ def _sqlite_engine(url: URL) -> Engine:
     def _on_begin(conn) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_IMMEDIATE) else "BEGIN")
 
-    if interval:
-        _CHECKPOINTERS[engine] = Checkpointer(engine, interval)
     return engine
 
 
-def create_engine(url: str) -> Engine:
-    """Create an engine for ``url`` with Kiln's settings for its backend."""
+def create_engine(url: str, background_checkpoints: bool = False) -> Engine:
+    """Create an engine for ``url`` with Kiln's settings for its backend.
+
+    ``background_checkpoints``: a SQLite file's connections leave checkpoints to a Checkpointer
+    thread (configure() starts one for this process's engine) instead of doing them on commit.
+    """
     parsed = _parse(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        return _sqlite_engine(parsed)
+        return _sqlite_engine(parsed, background_checkpoints)
     opts = _options()
     if backend == "mysql" and "charset" not in parsed.query:
         parsed = parsed.update_query_dict({"charset": "utf8mb4"})
@@ -193,10 +199,13 @@ def create_engine(url: str) -> Engine:
 
 def configure(url: str | None = None) -> Engine:
     """Make ``url`` (default [database]connection) this process's database and return its engine."""
-    global _ENGINE, _WRITER
-    engine = create_engine(url or default_url())
+    global _ENGINE, _WRITER, _CHECKPOINTER
+    interval = _options().sqlite_checkpoint_interval
+    engine = create_engine(url or default_url(), background_checkpoints=bool(interval))
     if _ENGINE is not None:
         _dispose(_ENGINE)
+    if interval and engine.dialect.name == "sqlite" and not _in_memory(engine.url):
+        _CHECKPOINTER = Checkpointer(engine, interval)
     _ENGINE = engine
     _WRITER = engine.execution_options(**{_IMMEDIATE: True})
     return engine
@@ -225,9 +234,10 @@ def dispose() -> None:
 
 def _dispose(engine: Engine) -> None:
     """Stop the engine's checkpointer (after a last pass) and close its connections."""
-    background = _CHECKPOINTERS.pop(engine, None)
-    if background is not None:
-        background.stop()
+    global _CHECKPOINTER
+    if _CHECKPOINTER is not None and _CHECKPOINTER.engine is engine:
+        _CHECKPOINTER.stop()
+        _CHECKPOINTER = None
     engine.dispose()
 
 
@@ -239,8 +249,7 @@ def session(write: bool = False) -> Iterator[Session]:
     queue: contextlib.AbstractContextManager = contextlib.nullcontext()
     if write and bind.dialect.name == "sqlite":
         queue = _SQLITE_WRITE_LOCK
-        background = _CHECKPOINTERS.get(_ENGINE) if _ENGINE is not None else None
-        if background is not None:
-            background.ensure_started()
+        if _CHECKPOINTER is not None:
+            _CHECKPOINTER.ensure_started()
     with queue, Session(bind=bind, expire_on_commit=False) as sess, sess.begin():
         yield sess

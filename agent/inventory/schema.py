@@ -290,11 +290,14 @@ class _Compiler:
                 out.append(f"{pad}    if {key} not in {names}:")
                 out.extend(lines)
 
-    def _array(self, schema: dict, v: str, out: list[str], depth: int) -> None:
-        pad = "    " * depth
-        for keyword, op in (("minItems", "<"), ("maxItems", ">")):
+    def _length(self, schema: dict, v: str, out: list[str], pad: str, low: str, high: str) -> None:
+        for keyword, op in ((low, "<"), (high, ">")):
             if keyword in schema:
                 out.append(f"{pad}if len({v}) {op} {self._count(schema[keyword])}: return False")
+
+    def _array(self, schema: dict, v: str, out: list[str], depth: int) -> None:
+        pad = "    " * depth
+        self._length(schema, v, out, pad, "minItems", "maxItems")
         items = schema.get("items", True)
         if isinstance(items, list):
             raise _Unsupported(items)  # draft 7's tuple form; 2020-12 says prefixItems
@@ -306,9 +309,7 @@ class _Compiler:
 
     def _string(self, schema: dict, v: str, out: list[str], depth: int) -> None:
         pad = "    " * depth
-        for keyword, op in (("minLength", "<"), ("maxLength", ">")):
-            if keyword in schema:
-                out.append(f"{pad}if len({v}) {op} {self._count(schema[keyword])}: return False")
+        self._length(schema, v, out, pad, "minLength", "maxLength")
         if "pattern" in schema:
             if not isinstance(schema["pattern"], str):
                 raise _Unsupported(schema["pattern"])

@@ -266,3 +266,14 @@ def test_sqlite_checkpoints_on_commit_when_the_interval_is_zero(db_url):
     finally:
         api.dispose()
         config.register_opts().clear_override("sqlite_checkpoint_interval", group="database")
+
+
+def test_an_engine_without_a_checkpointer_keeps_sqlites_own_checkpoints(db_url):
+    """Only the process's engine (configure) hands checkpoints to a thread; any other one keeps them."""
+    other = engine.create_engine(db_url)
+    try:
+        with other.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
+        assert engine.checkpointer(other) is None
+    finally:
+        other.dispose()
