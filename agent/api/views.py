@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from agent.api import base, errors
-from agent.conductor.drivers import secrets
+from agent.common import secrets
 
 # Node field -> minor version that introduced it.
 NODE_FIELDS: dict[str, int] = {

@@ -28,10 +28,10 @@ from oslo_utils import uuidutils
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from agent.common import exception, rpc
+from agent.common import exception, rpc, states
 from agent.common.config import CONF
 from agent.common.opts import conductor as conductor_opts
-from agent.conductor import states, task_manager
+from agent.conductor import task_manager
 from agent.conductor import traits as traits_mod
 from agent.conductor.drivers import driver_factory
 from agent.db import api as db_api

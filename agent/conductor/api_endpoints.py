@@ -17,10 +17,9 @@ import oslo_messaging as messaging
 from oslo_log import log as logging
 from oslo_utils import uuidutils
 
-from agent.common import exception
+from agent.common import exception, row_dicts, states
 from agent.common.interfaces import VALIDATED_INTERFACES
-from agent.conductor import cleaning, deployments, states, task_manager
-from agent.conductor import utils as conductor_utils
+from agent.conductor import cleaning, deployments, task_manager
 from agent.conductor.drivers import dnsmasq, driver_factory
 from agent.db import api as db_api
 
@@ -73,7 +72,7 @@ class ApiEndpoints:
         values.update(driver_factory.check_and_update_node_interfaces(values))
         node = db_api.create_node(values)
         LOG.info("Node %s created (driver %s)", node.uuid, node.driver)
-        return conductor_utils.node_to_dict(node)
+        return row_dicts.node_to_dict(node)
 
     def update_node(self, ctxt: dict, node_ident: str, values: dict) -> dict:
         """Change a node's fields (``values`` holds the new value of each changed field); return it."""
@@ -86,7 +85,7 @@ class ApiEndpoints:
                         reason=f"the driver and interfaces of node {node.uuid} cannot change in provision "
                         f'state "{node.provision_state}"; allowed in: {", ".join(_INTERFACE_UPDATE_STATES)}'
                     )
-                merged = {**conductor_utils.node_to_dict(node), **values}
+                merged = {**row_dicts.node_to_dict(node), **values}
                 if "driver" in values:
                     for field in _INTERFACE_FIELDS - set(values):
                         merged[field] = None
@@ -107,7 +106,7 @@ class ApiEndpoints:
             if values.get("retired") is False:
                 values.setdefault("retired_reason", None)
             task.update_node(values)
-            return conductor_utils.node_to_dict(task.node)
+            return row_dicts.node_to_dict(task.node)
 
     def destroy_node(self, ctxt: dict, node_ident: str) -> None:
         """Delete a node that is enrolled, manageable, available or in maintenance."""
@@ -408,21 +407,21 @@ class ApiEndpoints:
         """Create a port of a node (``node_id`` an id, UUID or name), under the node's lock."""
         node_ident = values.get("node_id")
         if node_ident is None:
-            return conductor_utils.port_to_dict(db_api.create_port(values))
+            return row_dicts.port_to_dict(db_api.create_port(values))
         node = (
             db_api.get_node_by_id(node_ident) if isinstance(node_ident, int) else db_api.get_node(node_ident)
         )
         with task_manager.acquire(ctxt, node.uuid, purpose="port create", load_driver=False) as task:
-            return conductor_utils.port_to_dict(db_api.create_port({**values, "node_id": task.node.id}))
+            return row_dicts.port_to_dict(db_api.create_port({**values, "node_id": task.node.id}))
 
     def update_port(self, ctxt: dict, port_ident: str, values: dict) -> dict:
         """Change a port's fields under its node's lock; return it."""
         port = db_api.get_port(port_ident)
         if port.node_id is None:
-            return conductor_utils.port_to_dict(db_api.update_port(port.uuid, values))
+            return row_dicts.port_to_dict(db_api.update_port(port.uuid, values))
         node = db_api.get_node_by_id(port.node_id)
         with task_manager.acquire(ctxt, node.uuid, purpose="port update", load_driver=False):
-            return conductor_utils.port_to_dict(db_api.update_port(port.uuid, values))
+            return row_dicts.port_to_dict(db_api.update_port(port.uuid, values))
 
     def destroy_port(self, ctxt: dict, port_ident: str) -> None:
         """Delete a port under its node's lock."""
@@ -442,11 +441,11 @@ class ApiEndpoints:
         values.setdefault("uuid", uuidutils.generate_uuid())
         alloc = db_api.create_allocation(values)
         _allocation_pool().submit(self._do_allocate, ctxt, alloc.uuid)
-        return conductor_utils.allocation_to_dict(alloc)
+        return row_dicts.allocation_to_dict(alloc)
 
     def update_allocation(self, ctxt: dict, ident: str, values: dict) -> dict:
         """Change an allocation's name or extra; return it."""
-        return conductor_utils.allocation_to_dict(db_api.update_allocation(ident, values))
+        return row_dicts.allocation_to_dict(db_api.update_allocation(ident, values))
 
     def _candidates(self, alloc: Any) -> list[Any]:
         filters: dict[str, Any] = {

@@ -17,10 +17,10 @@ from typing import Any
 
 from oslo_log import log as logging
 
-from agent.common import exception
+from agent.common import exception, states
 from agent.common.config import CONF
 from agent.common.opts import deploy as deploy_opts
-from agent.conductor import deployments, states
+from agent.conductor import deployments
 
 LOG = logging.getLogger(__name__)
 

@@ -21,11 +21,10 @@ from typing import Any
 
 from oslo_log import log as logging
 
-from agent.common import exception
+from agent.common import exception, states
 from agent.common.config import CONF
 from agent.common.opts import conductor as conductor_opts
 from agent.common.opts import deploy as deploy_opts
-from agent.conductor import states
 from agent.conductor.drivers import base
 from agent.db import api as db_api
 

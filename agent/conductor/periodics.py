@@ -13,10 +13,10 @@ from typing import Any
 
 from oslo_log import log as logging
 
-from agent.common import exception
+from agent.common import exception, states
 from agent.common.config import CONF
 from agent.common.opts import conductor as conductor_opts
-from agent.conductor import agent_endpoints, hash_ring, states, task_manager
+from agent.conductor import agent_endpoints, hash_ring, task_manager
 from agent.db import api as db_api
 
 conductor_opts.register(CONF)

@@ -18,6 +18,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from agent.common import exception, rpc
+from agent.common.notify import Notifier
 from agent.common.opts import conductor as conductor_opts
 from agent.conductor import deployments, hash_ring, periodics
 from agent.conductor.agent_endpoints import HeartbeatEndpoint
@@ -26,7 +27,6 @@ from agent.conductor.heartbeat_worker import HeartbeatProcess
 from agent.conductor.manager import ConductorManager
 from agent.db import api as db_api
 from agent.db import migration
-from agent.node.notify import Notifier
 
 LOG = logging.getLogger(__name__)
 #: Seconds a stopping RPC server may take before shutdown goes on without it.

@@ -21,10 +21,9 @@ from typing import Any
 from automaton import exceptions as automaton_exc
 from oslo_log import log as logging
 
-from agent.common import exception
+from agent.common import exception, states
 from agent.common.config import CONF
 from agent.common.opts import conductor as conductor_opts
-from agent.conductor import states
 from agent.conductor.drivers import driver_factory
 from agent.db import api as db_api
 

@@ -16,6 +16,7 @@ from oslo_config import cfg
 
 from agent.common import exception, rpc
 from agent.common.conductor_api import ConductorAPI
+from agent.common.notify import Notifier, WatchdogPetter
 from agent.common.opts import steps as steps_opts
 from agent.node import changes as changes_mod
 from agent.node.backoff import Backoff, GaveUp, Stopped, retry
@@ -24,7 +25,6 @@ from agent.node.credentials import Credentials, TokenStore
 from agent.node.endpoints import AgentEndpoint
 from agent.node.heartbeat import Heartbeater
 from agent.node.lldp import LLDPListener
-from agent.node.notify import Notifier, WatchdogPetter
 from agent.node.steps.context import StepContext
 from agent.node.steps.runner import StepRunner
 from agent.node.watch import HardwareWatcher

@@ -14,11 +14,10 @@ from pathlib import Path
 import pytest
 from oslo_config import cfg
 
-from agent.common import config, exception, rpc
+from agent.common import config, exception, row_dicts, rpc
 from agent.common.conductor_api import ConductorAPI
 from agent.conductor import agent_endpoints, hash_ring
 from agent.conductor import rpcapi as conductor_rpcapi
-from agent.conductor import utils as conductor_utils
 from agent.db import api as db_api
 from tests.functional import procs
 from tests.unit.node.conftest import clone_tree, replace_file
@@ -236,7 +235,7 @@ def test_two_conductors_one_killed(cluster, transport) -> None:
     owner = ring.get_conductor_for(node)
     victim, survivor = (a, "ft-cond-b") if owner == "ft-cond-a" else (b, "ft-cond-a")
     rpcapi = conductor_rpcapi.ConductorAPI(transport=transport, timeout=15, ring=ring)
-    updated = rpcapi.update_node({}, conductor_utils.node_to_dict(node), {"extra": {"rack": "r1"}})
+    updated = rpcapi.update_node({}, row_dicts.node_to_dict(node), {"extra": {"rack": "r1"}})
     assert updated["extra"] == {"rack": "r1"}
 
     # The managing conductor dies holding the node's lock.
@@ -252,7 +251,7 @@ def test_two_conductors_one_killed(cluster, transport) -> None:
     )
 
     # API calls now go to the survivor.
-    updated = rpcapi.update_node({}, conductor_utils.node_to_dict(node), {"extra": {"rack": "r2"}})
+    updated = rpcapi.update_node({}, row_dicts.node_to_dict(node), {"extra": {"rack": "r2"}})
     assert updated["extra"] == {"rack": "r2"}
 
     # The survivor does the node's periodic work: the agent stops, the node is flagged.

@@ -10,8 +10,7 @@ from oslo_utils import uuidutils
 from agent.api import base, dbread, errors, validation, versions, views
 from agent.api.router import Router
 from agent.api.validation import LIST, NAME, OBJECT, STRING, UUID
-from agent.common import exception
-from agent.conductor import utils as conductor_utils
+from agent.common import exception, row_dicts
 from agent.db import api as db_api
 from agent.db import exceptions as db_exc
 from agent.db.models import Allocation
@@ -31,7 +30,7 @@ SORT_KEYS = sorted(set(sortable_columns(Allocation)) - {"node_id", "conductor_af
 
 
 def _render(req: base.ApiRequest, alloc: Any, fields=None) -> dict:
-    data = alloc if isinstance(alloc, dict) else conductor_utils.allocation_to_dict(alloc)
+    data = alloc if isinstance(alloc, dict) else row_dicts.allocation_to_dict(alloc)
     node_uuid = dbread.node_uuids([data.get("node_id")]).get(data.get("node_id"))
     return views.allocation_view(req, data, node_uuid, fields)
 
@@ -71,7 +70,7 @@ def list_allocations(req: base.ApiRequest) -> webob.Response:
         raise errors.BadRequest(str(exc)) from None
     uuids = dbread.node_uuids(a.node_id for a in rows)
     items = [
-        views.allocation_view(req, conductor_utils.allocation_to_dict(a), uuids.get(a.node_id), fields)
+        views.allocation_view(req, row_dicts.allocation_to_dict(a), uuids.get(a.node_id), fields)
         for a in rows
     ]
     last = rows[-1].uuid if rows else None

@@ -9,7 +9,7 @@ import webob
 
 from agent.api import base, errors, versions
 from agent.api.router import Router
-from agent.conductor import utils as conductor_utils
+from agent.common import row_dicts
 from agent.db import api as db_api
 from agent.db import exceptions as db_exc
 
@@ -28,7 +28,7 @@ def _alive(conductor: Any) -> bool:
 
 
 def _render(req: base.ApiRequest, conductor: Any, fields: list[str] | tuple[str, ...] | None) -> dict:
-    data = conductor_utils.conductor_to_dict(conductor)
+    data = row_dicts.conductor_to_dict(conductor)
     root = base.base_url(req)
     body = {
         "hostname": conductor.hostname,

@@ -8,8 +8,7 @@ import webob
 
 from agent.api import base, dbread, errors, validation, versions, views
 from agent.api.router import Router
-from agent.conductor import states
-from agent.conductor import utils as conductor_utils
+from agent.common import row_dicts, states
 from agent.db import api as db_api
 
 # Provision targets -> the minor version that introduced each (Ironic's).
@@ -49,7 +48,7 @@ def _states_location(req: base.ApiRequest, node: Any) -> dict[str, str]:
 def get_states(req: base.ApiRequest, node_ident: str) -> webob.Response:
     """GET /v1/nodes/{node}/states."""
     node = dbread.get_node(req, node_ident)
-    return base.json_response(views.node_states_view(req, conductor_utils.node_to_dict(node)))
+    return base.json_response(views.node_states_view(req, row_dicts.node_to_dict(node)))
 
 
 def _check_provision_body(req: base.ApiRequest, body: dict, node: Any) -> dict[str, Any]:
@@ -327,7 +326,7 @@ def get_history(req: base.ApiRequest, node_ident: str) -> webob.Response:
         changed = sorted((entry.get("changes") or {}).keys())
         event = {
             "uuid": f"{node.uuid[:24]}{entry['id']:012d}",
-            "created_at": conductor_utils._plain(entry.get("created_at")),
+            "created_at": row_dicts.plain_value(entry.get("created_at")),
             "severity": "INFO",
             "event": "Inventory reported" + (f"; changed: {', '.join(changed)}" if changed else ""),
         }

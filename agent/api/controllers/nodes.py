@@ -10,9 +10,7 @@ from oslo_utils import uuidutils
 from agent.api import base, dbread, errors, validation, versions, views
 from agent.api.router import Router
 from agent.api.validation import BOOL, GROUP, NAME, OBJECT, STRING, UUID
-from agent.common import exception
-from agent.conductor import utils as conductor_utils
-from agent.conductor.drivers import secrets
+from agent.common import exception, row_dicts, secrets
 from agent.db import api as db_api
 from agent.db.models import Node
 from agent.db.query import sortable_columns
@@ -85,7 +83,7 @@ def conductor_of(req: base.ApiRequest, node: Any) -> str | None:
 
 def render(req: base.ApiRequest, node: Any, fields: list[str] | tuple[str, ...] | None = None) -> dict:
     """The API view of one node (an ORM row or a node dict)."""
-    data = node if isinstance(node, dict) else conductor_utils.node_to_dict(node)
+    data = node if isinstance(node, dict) else row_dicts.node_to_dict(node)
     alloc = None
     if req.at_least(versions.ALLOCATIONS) and (fields is None or "allocation_uuid" in fields):
         alloc = dbread.allocation_uuids([data["id"]]).get(data["id"])
@@ -124,7 +122,7 @@ def _list(req: base.ApiRequest, detail: bool, path: str, extra_filters: dict | N
         )
     except exception.InvalidParameterValue as exc:
         raise errors.BadRequest(str(exc)) from None
-    dicts = [conductor_utils.node_to_dict(n) for n in rows]
+    dicts = [row_dicts.node_to_dict(n) for n in rows]
     allocs: dict[int, str] = {}
     if req.at_least(versions.ALLOCATIONS) and (fields is None or "allocation_uuid" in fields):
         allocs = dbread.allocation_uuids(d["id"] for d in dicts)

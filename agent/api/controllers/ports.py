@@ -9,8 +9,7 @@ import webob
 from agent.api import base, dbread, errors, validation, versions, views
 from agent.api.router import Router
 from agent.api.validation import BOOL, OBJECT, STRING, UUID
-from agent.common import exception
-from agent.conductor import utils as conductor_utils
+from agent.common import exception, row_dicts
 from agent.db import api as db_api
 from agent.db.models import Port
 from agent.db.query import sortable_columns
@@ -33,7 +32,7 @@ _LLC_KEYS = {"switch_id", "port_id", "switch_info", "network_type"}
 
 
 def _render(req: base.ApiRequest, port: Any, node_uuid: str | None, fields=None) -> dict:
-    data = port if isinstance(port, dict) else conductor_utils.port_to_dict(port)
+    data = port if isinstance(port, dict) else row_dicts.port_to_dict(port)
     return views.port_view(req, data, node_uuid, fields)
 
 

@@ -13,7 +13,8 @@ from typing import Any
 
 from oslo_log import log as logging
 
-from agent.conductor import deployments, states
+from agent.common import states
+from agent.conductor import deployments
 from agent.conductor.drivers import base
 
 LOG = logging.getLogger(__name__)

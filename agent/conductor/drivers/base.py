@@ -12,8 +12,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from agent.common import exception, interfaces
-from agent.conductor import states
+from agent.common import exception, interfaces, states
 
 # Boot devices (Ironic's names), as get/set_boot_device take them.
 PXE = "pxe"

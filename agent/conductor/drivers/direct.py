@@ -16,10 +16,9 @@ from typing import Any
 
 from oslo_log import log as logging
 
-from agent.common import exception
+from agent.common import exception, row_dicts, states
 from agent.common.config import CONF
-from agent.conductor import cleaning, deployments, states
-from agent.conductor import utils as conductor_utils
+from agent.conductor import cleaning, deployments
 from agent.conductor.drivers import base
 
 LOG = logging.getLogger(__name__)
@@ -149,7 +148,7 @@ def _network_data(task, given: dict[str, Any] | None) -> dict[str, Any]:
     )
     from agent.common import network_data
 
-    ports = [conductor_utils.port_to_dict(p) for p in task.ports]
+    ports = [row_dicts.port_to_dict(p) for p in task.ports]
     return network_data.build_network_data(ports, given or None)
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.common import exception
-from agent.conductor import states
+from agent.common import exception, states
 from agent.conductor.drivers import base
 
 POWER_KEY = "fake_power_state"

@@ -15,11 +15,10 @@ from pyghmi import exceptions as pyghmi_exc
 from pyghmi.ipmi import command as ipmi_command
 from pyghmi.ipmi.private import session as ipmi_session
 
-from agent.common import exception
+from agent.common import exception, secrets, states
 from agent.common.config import CONF
 from agent.common.opts import ipmi as ipmi_opts
-from agent.conductor import states
-from agent.conductor.drivers import base, boot_files, secrets
+from agent.conductor.drivers import base, boot_files
 
 CONF.register_opts(ipmi_opts.OPTS, group=ipmi_opts.GROUP)
 

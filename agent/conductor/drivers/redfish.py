@@ -16,11 +16,10 @@ from typing import Any
 import sushy
 from oslo_utils import strutils
 
-from agent.common import exception
+from agent.common import exception, secrets, states
 from agent.common.config import CONF
 from agent.common.opts import redfish as redfish_opts
-from agent.conductor import states
-from agent.conductor.drivers import base, secrets
+from agent.conductor.drivers import base
 
 CONF.register_opts(redfish_opts.OPTS, group=redfish_opts.GROUP)
 

@@ -9,8 +9,7 @@ import sys
 
 import pytest
 
-from agent.common import exception
-from agent.conductor import states
+from agent.common import exception, states
 from agent.conductor.drivers import ipmi
 from tests.functional.procs import free_port
 

@@ -9,8 +9,7 @@ import urllib.request
 
 import pytest
 
-from agent.common import exception
-from agent.conductor import states
+from agent.common import exception, states
 from agent.conductor.drivers import redfish
 from tests.functional.procs import free_port
 

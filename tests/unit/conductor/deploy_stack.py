@@ -18,10 +18,10 @@ from typing import Any
 
 from oslo_config import cfg
 
-from agent.common import config, rpc
+from agent.common import config, rpc, states
 from agent.common.agent_api import AgentAPI
 from agent.common.conductor_api import ConductorAPI
-from agent.conductor import deployments, states
+from agent.conductor import deployments
 from agent.conductor.drivers import driver_factory
 from agent.conductor.manager import ConductorManager
 from agent.db import api as db_api

@@ -15,9 +15,9 @@ import pytest
 import sqlalchemy
 from oslo_config import cfg
 
-from agent.common import config, exception, rpc
+from agent.common import config, exception, rpc, states
 from agent.common.conductor_api import ConductorAPI
-from agent.conductor import agent_endpoints, states
+from agent.conductor import agent_endpoints
 from agent.conductor.drivers import fake
 from agent.conductor.manager import ConductorManager
 from agent.db import api as db_api

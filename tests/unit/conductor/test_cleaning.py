@@ -9,8 +9,8 @@ import subprocess
 import pytest
 from oslo_config import cfg
 
-from agent.common import exception
-from agent.conductor import cleaning, deployments, states
+from agent.common import exception, states
+from agent.conductor import cleaning, deployments
 from agent.conductor.drivers import fake as fake_drivers
 from agent.db import api as db_api
 from tests.unit.conductor.deploy_stack import MIB, Stack

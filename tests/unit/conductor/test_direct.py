@@ -9,8 +9,8 @@ import subprocess
 
 import pytest
 
-from agent.common import exception
-from agent.conductor import deployments, states
+from agent.common import exception, states
+from agent.conductor import deployments
 from agent.conductor.drivers import direct
 from agent.conductor.drivers import fake as fake_drivers
 from tests.unit.conductor.deploy_stack import MIB, Stack

@@ -8,9 +8,9 @@ from importlib import metadata
 import pytest
 
 from agent.api.controllers import drivers as drivers_controller
-from agent.common import exception, interfaces
+from agent.common import exception, interfaces, states
 from agent.common.config import CONF
-from agent.conductor import states, task_manager
+from agent.conductor import task_manager
 from agent.conductor.drivers import base, driver_factory, fake, fake_hardware, noop
 from agent.db import api as db_api
 from agent.db import models

@@ -6,7 +6,8 @@ import datetime
 
 import pytest
 
-from agent.conductor import deployments, states
+from agent.common import states
+from agent.conductor import deployments
 from agent.conductor.drivers import fake as fake_drivers
 from agent.db import api as db_api
 from tests.unit.conductor.deploy_stack import Stack

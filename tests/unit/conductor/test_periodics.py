@@ -7,8 +7,8 @@ import datetime
 import pytest
 from oslo_config import cfg
 
-from agent.common import config
-from agent.conductor import agent_endpoints, hash_ring, periodics, states
+from agent.common import config, states
+from agent.conductor import agent_endpoints, hash_ring, periodics
 from agent.db import api as db_api
 from agent.db import migration
 

@@ -10,10 +10,10 @@ from oslo_config import cfg
 
 from agent.common import config, rpc
 from agent.common.conductor_api import ConductorAPI
+from agent.common.notify import Notifier
 from agent.conductor import service as service_mod
 from agent.db import api as db_api
 from agent.db import migration
-from agent.node.notify import Notifier
 
 CONF = cfg.CONF
 HOST = "svc-conductor"

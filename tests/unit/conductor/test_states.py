@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.common import exception
-from agent.conductor import states
+from agent.common import exception, states
 
 # Every add_transition() of Ironic's ironic/common/states.py (master, with the hold and service
 # states), in its source order, written out by hand as (source, event, destination).

@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from agent.common import exception
-from agent.conductor import states, task_manager
+from agent.common import exception, states
+from agent.conductor import task_manager
 from agent.conductor.drivers import fake
 from agent.db import api as db_api
 

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from agent.node.notify import Notifier, WatchdogPetter
+from agent.common.notify import Notifier, WatchdogPetter
 
 
 @pytest.fixture

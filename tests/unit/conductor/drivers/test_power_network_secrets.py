@@ -8,9 +8,8 @@ import pytest
 
 from agent.api import base as api_base
 from agent.api import views
-from agent.common import exception
-from agent.conductor import utils as conductor_utils
-from agent.conductor.drivers import boot_files, flat, ipmi, ipmi_hw, redfish, redfish_hw, secrets
+from agent.common import exception, row_dicts, secrets
+from agent.conductor.drivers import boot_files, flat, ipmi, ipmi_hardware, redfish, redfish_hardware
 from agent.db import api as db_api
 
 INFO = {
@@ -49,7 +48,7 @@ def test_mask_text_scrubs_secret_values() -> None:
 
 def test_api_node_view_masks_driver_info(make_node) -> None:
     uuid = make_node(driver="fake-hardware", driver_info=INFO)
-    node = conductor_utils.node_to_dict(db_api.get_node(uuid))
+    node = row_dicts.node_to_dict(db_api.get_node(uuid))
     req = api_base.ApiRequest.blank("/v1/nodes")
     req.version = (1, 80)
     shown = views.node_view(req, node)
@@ -153,7 +152,7 @@ def test_unreachable_redfish_bmc_error_has_no_password(make_node, acquire, caplo
 
 def test_hardware_types_compose_their_defaults(make_node, acquire) -> None:
     with acquire(make_node(driver="redfish", ports=[("52:54:00:00:00:01", True)])) as task:
-        assert isinstance(task.driver.hardware_type, redfish_hw.RedfishHardware)
+        assert isinstance(task.driver.hardware_type, redfish_hardware.RedfishHardware)
         assert task.driver.interface_names == {
             "boot": "ipxe",
             "deploy": "fake",
@@ -163,7 +162,7 @@ def test_hardware_types_compose_their_defaults(make_node, acquire) -> None:
             "power": "redfish",
         }
     with acquire(make_node(driver="ipmi", boot_interface="pxe", network_interface="noop")) as task:
-        assert isinstance(task.driver.hardware_type, ipmi_hw.IPMIHardware)
+        assert isinstance(task.driver.hardware_type, ipmi_hardware.IPMIHardware)
         assert task.driver.interface_names["power"] == "ipmi"
         assert task.driver.interface_names["management"] == "ipmi"
         assert task.driver.interface_names["boot"] == "pxe"
@@ -171,7 +170,10 @@ def test_hardware_types_compose_their_defaults(make_node, acquire) -> None:
 
 
 def test_bmc_hardware_types_differ_only_in_protocol() -> None:
-    for hw_type, protocol in ((ipmi_hw.IPMIHardware(), "ipmi"), (redfish_hw.RedfishHardware(), "redfish")):
+    for hw_type, protocol in (
+        (ipmi_hardware.IPMIHardware(), "ipmi"),
+        (redfish_hardware.RedfishHardware(), "redfish"),
+    ):
         assert hw_type.supported_interfaces("power") == [protocol, "fake"]
         assert hw_type.supported_interfaces("management") == [protocol, "fake"]
         assert hw_type.supported_interfaces("boot") == ["ipxe", "pxe", "fake"]

@@ -8,7 +8,8 @@ from typing import Any
 _NODE_HIDDEN = frozenset({"agent_token_hash"})
 
 
-def _plain(value: Any) -> Any:
+def plain_value(value: Any) -> Any:
+    """A column value as the API shows it: datetimes as UTC ISO strings, anything else unchanged."""
     if isinstance(value, datetime.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=datetime.UTC)
@@ -27,7 +28,7 @@ def _row_to_dict(row: Any, hidden: frozenset[str] = frozenset()) -> dict[str, An
     values = {key: getattr(row, key) for key in keys}
     for key, value in values.items():
         if isinstance(value, datetime.datetime):
-            values[key] = _plain(value)
+            values[key] = plain_value(value)
     return values
 
 
