@@ -97,6 +97,9 @@ UNSTABLE_STATES = (
 """States the conductor moves a node out of by itself."""
 
 HOLD_STATES = frozenset((DEPLOYHOLD, CLEANHOLD, SERVICEHOLD))
+
+# States in which the conductor waits for the node's agent (its heartbeats and step results).
+AGENT_WAIT_STATES = frozenset((DEPLOYWAIT, CLEANWAIT, INSPECTWAIT))
 """States where a step paused the work until an operator sends ``unhold`` (or ``abort``)."""
 
 FAILURE_STATES = frozenset(

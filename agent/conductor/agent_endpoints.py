@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from agent.common import exception, rpc, states
 from agent.common.config import CONF
 from agent.common.opts import conductor as conductor_opts
+from agent.common.utils import expect_kiln_errors, utcnow
 from agent.conductor import task_manager
 from agent.conductor import traits as traits_mod
 from agent.conductor.drivers import driver_factory
@@ -46,7 +47,6 @@ LOG = logging.getLogger(__name__)
 #: The node's fault while its agent is silent longer than [conductor]agent_heartbeat_timeout.
 HEARTBEAT_FAULT = "agent heartbeat timeout"
 #: Provision states in which heartbeats drive the deploy interface (deploy, clean, inspect).
-HEARTBEAT_HOOK_STATES = frozenset((states.DEPLOYWAIT, states.CLEANWAIT, states.INSPECTWAIT))
 #: driver_internal_info keys Kiln keeps about the agent.
 INFO_DISCOVERED = "discovered"
 INFO_KILN_TRAITS = "kiln_traits"
@@ -98,10 +98,6 @@ def _inventory_macs(inventory: dict) -> list[str]:
     return _macs(
         n.get("mac_address") for n in nics if n.get("pci_address") and not n.get("is_virtual_function")
     )
-
-
-def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
 
 
 class _NotJSON(Exception):
@@ -281,7 +277,7 @@ class HeartbeatRecorder:
                 self._cache[node_uuid] = entry
                 if self._since is None:
                     self._refreshed = time.monotonic()
-                    self._since = _now()
+                    self._since = utcnow()
         return entry
 
     def _refresh(self) -> None:
@@ -291,8 +287,8 @@ class HeartbeatRecorder:
                 self._since = None
                 self._refreshed = time.monotonic()
                 return
-            since = self._since or _now()
-        started = _now()
+            since = self._since or utcnow()
+        started = utcnow()
         changed = db_api.list_nodes_updated_since(since - datetime.timedelta(seconds=CACHE_REFRESH_SLACK))
         with self._lock:
             for uuid, updated in changed.items():
@@ -308,7 +304,7 @@ class HeartbeatRecorder:
         """Note a heartbeat of the node of ``entry`` now; it is written at the next flush."""
         with self._lock:
             # To the second: the heartbeats of one second are then written by one UPDATE.
-            self._pending[entry["id"]] = _now().replace(microsecond=0)
+            self._pending[entry["id"]] = utcnow().replace(microsecond=0)
             if self._thread is None and not self._stopping.is_set():
                 self._thread = threading.Thread(target=self._run, name="kiln-heartbeat-writer", daemon=True)
                 self._thread.start()
@@ -687,7 +683,7 @@ class AgentEndpoints:
         """
         entry = self._authenticate_heartbeat(node_uuid, agent_token)
         self.heartbeats.record(entry)
-        if entry["fault"] != HEARTBEAT_FAULT and entry["provision_state"] not in HEARTBEAT_HOOK_STATES:
+        if entry["fault"] != HEARTBEAT_FAULT and entry["provision_state"] not in states.AGENT_WAIT_STATES:
             return
         uuid = entry["uuid"]
         try:
@@ -698,7 +694,7 @@ class AgentEndpoints:
                         values["last_error"] = None
                     task.update_node(values)
                     LOG.info("Node %s: the agent heartbeats again; fault cleared", uuid)
-                if task.node.provision_state in HEARTBEAT_HOOK_STATES:
+                if task.node.provision_state in states.AGENT_WAIT_STATES:
                     task.driver = driver_factory.build_driver_for_task(task)
                     task.agent_token = agent_token  # verified above; the hooks send it to the agent
                     task.driver.deploy.heartbeat(task, status if isinstance(status, dict) else {})
@@ -770,11 +766,4 @@ def heartbeat_error(node_uuid: str, timeout_s: int, last: datetime.datetime | No
     )
 
 
-def _mark_expected(cls: type) -> type:
-    """Kiln's own errors go back to the agent without a server-side traceback in the log."""
-    for name in ("lookup", "report_inventory", "heartbeat", "step_result"):
-        setattr(cls, name, messaging.expected_exceptions(exception.KilnException)(getattr(cls, name)))
-    return cls
-
-
-_mark_expected(AgentEndpoints)
+expect_kiln_errors(AgentEndpoints, ("lookup", "report_inventory", "heartbeat", "step_result"))

@@ -8,17 +8,16 @@ Provision verbs take the lock, move the state machine and hand the slow part to 
 from __future__ import annotations
 
 import concurrent.futures
-import datetime
 import random
 import threading
 from typing import Any
 
-import oslo_messaging as messaging
 from oslo_log import log as logging
 from oslo_utils import uuidutils
 
 from agent.common import exception, row_dicts, states
 from agent.common.interfaces import VALIDATED_INTERFACES
+from agent.common.utils import error_text, expect_kiln_errors, utcnow
 from agent.conductor import cleaning, deployments, task_manager
 from agent.conductor.drivers import dnsmasq, driver_factory
 from agent.db import api as db_api
@@ -48,14 +47,6 @@ def _allocation_pool() -> concurrent.futures.ThreadPoolExecutor:
                 max_workers=4, thread_name_prefix="kiln-alloc"
             )
         return _alloc_pool
-
-
-def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
-
-
-def _error_text(exc: BaseException) -> str:
-    return str(exc) or type(exc).__name__
 
 
 class ApiEndpoints:
@@ -182,7 +173,7 @@ class ApiEndpoints:
             )
 
     def _fail(self, task: task_manager.TaskManager, what: str, exc: BaseException) -> None:
-        msg = f"{what} failed on node {task.node.uuid}: {_error_text(exc)}"
+        msg = f"{what} failed on node {task.node.uuid}: {error_text(exc)}"
         LOG.error(msg)
         task.refresh()
         try:
@@ -281,7 +272,7 @@ class ApiEndpoints:
 
     def _start_inspect(self, task: task_manager.TaskManager, **_: Any) -> None:
         task.driver.inspect.validate(task)
-        task.update_node({"inspection_started_at": _now(), "inspection_finished_at": None})
+        task.update_node({"inspection_started_at": utcnow(), "inspection_finished_at": None})
         task.process_event("inspect", callback=self._do_inspect, call_args=(task,))
 
     def _do_inspect(self, task: task_manager.TaskManager) -> None:
@@ -290,7 +281,7 @@ class ApiEndpoints:
             if result == states.INSPECTWAIT:
                 task.process_event("wait")
                 return
-            task.update_node({"inspection_finished_at": _now()})
+            task.update_node({"inspection_finished_at": utcnow()})
             task.process_event("done")
         except Exception as exc:  # noqa: BLE001
             self._fail(task, "Inspection", exc)
@@ -343,7 +334,7 @@ class ApiEndpoints:
                 {"power_state": power.get_power_state(task), "target_power_state": None, "last_error": None}
             )
         except Exception as exc:  # noqa: BLE001
-            msg = f"Failed to change power state of node {task.node.uuid} to {target}: {_error_text(exc)}"
+            msg = f"Failed to change power state of node {task.node.uuid} to {target}: {error_text(exc)}"
             LOG.error(msg)
             task.update_node({"target_power_state": None, "last_error": msg})
 
@@ -376,7 +367,7 @@ class ApiEndpoints:
                 try:
                     iface.validate(task)
                 except Exception as exc:  # noqa: BLE001 - the reason goes back to the operator
-                    result[name] = {"result": False, "reason": _error_text(exc)}
+                    result[name] = {"result": False, "reason": error_text(exc)}
                 else:
                     result[name] = {"result": True, "reason": None}
             return result
@@ -508,7 +499,7 @@ class ApiEndpoints:
             LOG.warning("Allocation %s: %s", alloc_uuid, exc)
             try:
                 db_api.update_allocation(
-                    alloc_uuid, {"state": ALLOCATION_ERROR, "last_error": _error_text(exc)}
+                    alloc_uuid, {"state": ALLOCATION_ERROR, "last_error": error_text(exc)}
                 )
             except exception.NotFound:
                 pass
@@ -532,15 +523,7 @@ class ApiEndpoints:
             db_api.destroy_allocation(alloc.uuid)
 
 
-def _mark_expected(cls: type) -> type:
-    """Let Kiln's own errors travel back to the caller without a server-side traceback in the log."""
-    for name, value in list(vars(cls).items()):
-        if callable(value) and not name.startswith("_"):
-            setattr(cls, name, messaging.expected_exceptions(exception.KilnException)(value))
-    return cls
-
-
-_mark_expected(ApiEndpoints)
+expect_kiln_errors(ApiEndpoints)
 
 
 def _stable_power(target: str) -> str:

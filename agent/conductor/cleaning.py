@@ -20,6 +20,7 @@ from oslo_log import log as logging
 from agent.common import exception, states
 from agent.common.config import CONF
 from agent.common.opts import deploy as deploy_opts
+from agent.common.utils import error_text
 from agent.conductor import deployments
 
 LOG = logging.getLogger(__name__)
@@ -104,7 +105,7 @@ def do_node_clean(task, clean_steps: list[dict[str, Any]] | None = None) -> None
         )
         result = task.driver.deploy.prepare_cleaning(task)
     except Exception as exc:  # noqa: BLE001 - any failure fails cleaning with its message
-        deployments.fail(task, f"Cleaning of node {node.uuid} failed while preparing: {_text(exc)}")
+        deployments.fail(task, f"Cleaning of node {node.uuid} failed while preparing: {error_text(exc)}")
         return
     if result == states.CLEANWAIT:
         task.process_event("wait")
@@ -124,7 +125,7 @@ def continue_cleaning(task) -> None:
             task.driver.deploy.tear_down_cleaning(task)
         except Exception as exc:  # noqa: BLE001
             deployments.fail(
-                task, f"Cleaning of node {task.node.uuid} failed while tearing down: {_text(exc)}"
+                task, f"Cleaning of node {task.node.uuid} failed while tearing down: {error_text(exc)}"
             )
             return
         _finish(task, bool(info.get(MANUAL_KEY)))
@@ -134,7 +135,9 @@ def continue_cleaning(task) -> None:
     try:
         done = deployments.start_agent_command(task, step["step"], step.get("args") or {}, "clean")
     except Exception as exc:  # noqa: BLE001
-        deployments.fail(task, f"Clean step {step['step']} failed on node {task.node.uuid}: {_text(exc)}")
+        deployments.fail(
+            task, f"Clean step {step['step']} failed on node {task.node.uuid}: {error_text(exc)}"
+        )
         return
     if done is None:
         task.process_event("wait")
@@ -158,7 +161,3 @@ def _finish(task, manual: bool) -> None:
     deployments.clear_operation(task, *CLEAN_KEYS)
     task.process_event("manage" if manual else "done")
     LOG.info("Node %s cleaned; now %s", task.node.uuid, task.node.provision_state)
-
-
-def _text(exc: BaseException) -> str:
-    return str(exc) or type(exc).__name__

@@ -25,6 +25,7 @@ from agent.common import exception, states
 from agent.common.config import CONF
 from agent.common.opts import conductor as conductor_opts
 from agent.common.opts import deploy as deploy_opts
+from agent.common.utils import error_text, utcnow
 from agent.conductor.drivers import base
 from agent.db import api as db_api
 
@@ -40,7 +41,6 @@ STEP_KEY = "deploy_step"
 RESULTS_KEY = "agent_results"
 OPERATION_KEYS = (COMMAND_KEY, STEP_INDEX_KEY, STEP_KEY, RESULTS_KEY)
 
-WAIT_STATES = (states.DEPLOYWAIT, states.CLEANWAIT, states.INSPECTWAIT)
 RUNNING = "running"
 SUCCEEDED = "succeeded"
 FAILED = "failed"
@@ -340,7 +340,7 @@ def continue_deploy(task) -> None:
         try:
             result = task.driver.deploy.execute_deploy_step(task, step)
         except Exception as exc:  # noqa: BLE001 - any failure fails the deployment
-            fail(task, f"Deploy step {step['step']} failed on node {task.node.uuid}: {_text(exc)}")
+            fail(task, f"Deploy step {step['step']} failed on node {task.node.uuid}: {error_text(exc)}")
             return
         if result == states.DEPLOYWAIT:
             task.process_event("wait")
@@ -368,7 +368,8 @@ def finish_agent_deploy_step(task, step: str, result: dict[str, Any]) -> None:
             waiting = follow_up(task, current, step)
         except Exception as exc:  # noqa: BLE001
             fail(
-                task, f"Deploy step {current.get('step', step)} failed on node {task.node.uuid}: {_text(exc)}"
+                task,
+                f"Deploy step {current.get('step', step)} failed on node {task.node.uuid}: {error_text(exc)}",
             )
             return
         if waiting == states.DEPLOYWAIT:
@@ -412,8 +413,10 @@ def check_callback_timeouts(
     """
     from agent.conductor import task_manager
 
-    now = now or datetime.datetime.now(datetime.UTC)
-    nodes = db_api.list_nodes(filters={"provision_state_in": list(WAIT_STATES), "reserved": False})
+    now = now or utcnow()
+    nodes = db_api.list_nodes(
+        filters={"provision_state_in": list(states.AGENT_WAIT_STATES), "reserved": False}
+    )
     if host is not None and nodes:
         if ring is None:
             from agent.conductor import hash_ring
@@ -436,7 +439,11 @@ def check_callback_timeouts(
             ) as task:
                 state = task.node.provision_state
                 seen = last_sign_of_life(task.node)
-                if state not in WAIT_STATES or seen is None or (now - seen).total_seconds() <= limit:
+                if (
+                    state not in states.AGENT_WAIT_STATES
+                    or seen is None
+                    or (now - seen).total_seconds() <= limit
+                ):
                     continue
                 command = pending_command(task)
                 doing = f" while the agent ran {command['step']}" if command else ""
@@ -458,7 +465,3 @@ def _timeout_option(state: str) -> str:
         states.DEPLOYWAIT: "[conductor]deploy_callback_timeout",
         states.CLEANWAIT: "[deploy]clean_callback_timeout",
     }.get(state, "[deploy]inspect_wait_timeout")
-
-
-def _text(exc: BaseException) -> str:
-    return str(exc) or type(exc).__name__

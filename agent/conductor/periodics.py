@@ -16,6 +16,7 @@ from oslo_log import log as logging
 from agent.common import exception, states
 from agent.common.config import CONF
 from agent.common.opts import conductor as conductor_opts
+from agent.common.utils import utcnow
 from agent.conductor import agent_endpoints, hash_ring, task_manager
 from agent.db import api as db_api
 
@@ -70,7 +71,7 @@ def flag_missing_heartbeats(
             ) as task:
                 fresh = task.node
                 if fresh.fault == agent_endpoints.HEARTBEAT_FAULT or not _silent_for(
-                    fresh, timeout, datetime.datetime.now(datetime.UTC)
+                    fresh, timeout, utcnow()
                 ):
                     continue
                 message = agent_endpoints.heartbeat_error(

@@ -10,6 +10,7 @@ import webob
 from agent.api import base, errors, versions
 from agent.api.router import Router
 from agent.common import row_dicts
+from agent.common.utils import utcnow
 from agent.db import api as db_api
 from agent.db import exceptions as db_exc
 
@@ -24,7 +25,7 @@ def _alive(conductor: Any) -> bool:
     if seen.tzinfo is None:
         seen = seen.replace(tzinfo=datetime.UTC)
     limit = datetime.timedelta(seconds=base.CONF.conductor.heartbeat_timeout)
-    return datetime.datetime.now(datetime.UTC) - seen <= limit
+    return utcnow() - seen <= limit
 
 
 def _render(req: base.ApiRequest, conductor: Any, fields: list[str] | tuple[str, ...] | None) -> dict:

@@ -8,12 +8,12 @@ moves the node to "manageable".
 
 from __future__ import annotations
 
-import datetime
 from typing import Any
 
 from oslo_log import log as logging
 
 from agent.common import states
+from agent.common.utils import utcnow
 from agent.conductor import deployments
 from agent.conductor.drivers import base
 
@@ -42,7 +42,7 @@ class AgentInspect(base.InspectInterface):
         """The agent reported (the inventory is stored): power off and finish inspection."""
         if task.node.provision_state != states.INSPECTWAIT:
             return
-        task.update_node({"inspection_finished_at": datetime.datetime.now(datetime.UTC)})
+        task.update_node({"inspection_finished_at": utcnow()})
         problems = deployments.undo_agent_boot(task)
         try:
             task.driver.network.remove_provisioning_network(task)
