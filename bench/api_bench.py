@@ -18,7 +18,6 @@ import threading
 import time
 import urllib.request
 
-import oslo_messaging as messaging
 from oslo_config import cfg
 
 from agent.api import app as api_app
@@ -26,7 +25,7 @@ from agent.cmd import api as api_cmd
 from agent.common import config, rpc
 from agent.conductor import hash_ring
 from agent.conductor import rpcapi as conductor_rpcapi
-from agent.conductor.api_endpoints import ApiEndpoints
+from agent.conductor.manager import ConductorManager
 from agent.db import api as db_api
 from agent.db import engine as db_engine
 from agent.db import migration
@@ -35,13 +34,6 @@ from agent.db.models import Node
 CONF = cfg.CONF
 HOST = "bench-conductor"
 HEADERS = {"X-OpenStack-Ironic-API-Version": "latest", "Content-Type": "application/json"}
-
-
-class _Manager(ApiEndpoints):
-    target = messaging.Target(version="1.0")
-
-    def __init__(self, host: str) -> None:
-        self.host = host
 
 
 def _request(method: str, url: str, body: dict | None = None) -> dict:
@@ -110,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     migration.upgrade()
     db_api.register_conductor(HOST, ["fake-hardware"])
     transport = rpc.get_transport(CONF, url="kombu+memory:////")
-    server = rpc.get_server(transport, rpc.CONDUCTOR_TOPIC, HOST, [_Manager(HOST)])
+    server = rpc.get_server(transport, rpc.CONDUCTOR_TOPIC, HOST, [ConductorManager(HOST)])
     server.start()
     client = conductor_rpcapi.ConductorAPI(transport=transport, timeout=60, ring=hash_ring.HashRingManager())
     CONF.set_override("host_ip", "127.0.0.1", group="api")

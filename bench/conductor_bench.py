@@ -12,7 +12,7 @@ of its own (so the load generators do not share its GIL), on topics of their own
            real ConductorManager, on SQLite in a temporary directory or a throw-away PostgreSQL db.
 N simulated agents (threads spread over --procs processes, each with its own RPC client) look up,
 report the inventory of a fixture tree made their own (MACs, system UUID, hostname) and send one
-heartbeat through ConductorAPI, all at once. Then, with heartbeats published by one cheap pump
+heartbeat through ConductorClient, all at once. Then, with heartbeats published by one cheap pump
 per generator process (see HeartbeatPump: agents live on other machines, the generators here
 share the server's two cores):
   1. saturated: heartbeats as fast as the server drains them, at most --backlog queued; the
@@ -325,7 +325,7 @@ class HeartbeatPump:
     Agents run on other machines; here the generators share the server's cores, so the bulk of
     the load (heartbeats) skips the RPC client's per-call work: each is published with kombu to
     the control exchange under the heartbeat topic, as the message oslo.messaging's cast of
-    ConductorAPI.heartbeat builds (method, args, version, a fresh _unique_id, in oslo's envelope,
+    ConductorClient.heartbeat builds (method, args, version, a fresh _unique_id, in oslo's envelope,
     made with oslo's own functions). The server decodes and dispatches it like any cast; it counts
     only heartbeats it accepted (the kiln conductor checks each token), so a wrong envelope shows
     as missing heartbeats and server errors.
@@ -365,7 +365,7 @@ def generator(
     """Run ``agents`` against the server; put what they measured on ``results``.
 
     Each agent is a thread with its own RPC client: it looks up, reports its inventory and sends
-    one heartbeat through ConductorAPI, then makes the paced phase's report_inventory calls. The
+    one heartbeat through ConductorClient, then makes the paced phase's report_inventory calls. The
     process's heartbeats after registration come from one HeartbeatPump thread.
     """
     import logging
@@ -373,8 +373,8 @@ def generator(
     from oslo_config import cfg
 
     from agent.common import config, rpc
-    from agent.common.conductor_api import ConductorAPI
     from agent.inventory.collect import collect
+    from agent.node.conductor_client import ConductorClient
 
     logging.getLogger("oslo_messaging").setLevel(logging.ERROR)  # many agents, one pool: noisy
     conf = cfg.CONF
@@ -402,7 +402,7 @@ def generator(
                 out["errors"].append(f"{what}: {type(exc).__name__}: {exc}"[:300])
 
     def run_agent(index: int) -> None:
-        client = ConductorAPI(transport, topic=args["topic"], timeout=args["call_timeout"])
+        client = ConductorClient(transport, topic=args["topic"], timeout=args["call_timeout"])
         inv = agent_inventory(bases[index % len(bases)], index)
         macs = sorted(n["mac_address"] for n in inv.get("nics") or [])
         try:

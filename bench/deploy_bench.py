@@ -140,13 +140,13 @@ def bench_fleet(counts: list[int], node_image_mib: int, db: str) -> dict[int, fl
     from oslo_config import cfg
 
     from agent.common import config, rpc
-    from agent.common.agent_api import AgentAPI
-    from agent.common.conductor_api import ConductorAPI
-    from agent.conductor import agent_endpoints, deployments, states
+    from agent.conductor import agent_commands, agent_endpoints, states
+    from agent.conductor.agent_client import AgentClient
     from agent.conductor.drivers import driver_factory
     from agent.conductor.manager import ConductorManager
     from agent.db import api as db_api
     from agent.db import migration
+    from agent.node.conductor_client import ConductorClient
     from agent.node.endpoints import AgentEndpoint
     from agent.node.steps.context import StepContext
     from agent.node.steps.runner import StepRunner
@@ -178,8 +178,8 @@ def bench_fleet(counts: list[int], node_image_mib: int, db: str) -> dict[int, fl
         manager = ConductorManager("bench-conductor")
         server = rpc.get_server(transport, rpc.CONDUCTOR_TOPIC, "bench-conductor", [manager])
         server.start()
-        deployments.set_agent_client(AgentAPI(transport, timeout=30))
-        conductor = ConductorAPI(transport, timeout=30)
+        agent_commands.set_agent_client(AgentClient(transport, timeout=30))
+        conductor = ConductorClient(transport, timeout=30)
         disk_map: dict[str, str] = {}
         try:
             for count in counts:
@@ -226,7 +226,7 @@ def bench_fleet(counts: list[int], node_image_mib: int, db: str) -> dict[int, fl
         finally:
             rpc.stop_server(server, 5)
             httpd.shutdown()
-            deployments.set_agent_client(None)
+            agent_commands.set_agent_client(None)
             transport.cleanup()
             db_api.dispose()
     finally:

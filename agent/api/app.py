@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 import oslo_messaging as messaging
 import webob
 from oslo_config import cfg
+from oslo_log import log as logging
 from oslo_utils import uuidutils
 
 from agent.api import auth, base, errors, router, versions

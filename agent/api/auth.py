@@ -57,7 +57,7 @@ class HtpasswdFile:
         try:
             mtime = os.stat(self.path).st_mtime
         except OSError as exc:
-            raise errors.ServiceUnavailable(
+            raise errors.HTTPServiceUnavailable(
                 f"HTTP Basic authentication is configured but the user file {self.path} cannot be read: "
                 f"{exc.strerror}; fix [DEFAULT]http_basic_auth_user_file."
             ) from None
@@ -87,8 +87,8 @@ class HtpasswdFile:
             return False
 
 
-def _unauthorized(message: str) -> errors.Unauthorized:
-    return errors.Unauthorized(message, headers={"WWW-Authenticate": 'Basic realm="Baremetal API"'})
+def _unauthorized(message: str) -> errors.HTTPUnauthorized:
+    return errors.HTTPUnauthorized(message, headers={"WWW-Authenticate": 'Basic realm="Baremetal API"'})
 
 
 class BasicAuthMiddleware:

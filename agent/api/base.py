@@ -48,25 +48,27 @@ def json_body(req: ApiRequest) -> Any:
     """Return the parsed JSON body; 400 naming the problem when it is empty or not JSON."""
     raw = req.body
     if not raw or not raw.strip():
-        raise errors.BadRequest("The request body is empty; expected a JSON document.")
+        raise errors.HTTPBadRequest("The request body is empty; expected a JSON document.")
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise errors.BadRequest(f"The request body is not valid JSON: {exc}.") from None
+        raise errors.HTTPBadRequest(f"The request body is not valid JSON: {exc}.") from None
 
 
 def json_object(req: ApiRequest, what: str) -> dict:
     """Return the JSON body, which must be an object describing ``what``."""
     body = json_body(req)
     if not isinstance(body, dict):
-        raise errors.BadRequest(f"The request body must be a JSON object describing {what}, not {body!r}.")
+        raise errors.HTTPBadRequest(
+            f"The request body must be a JSON object describing {what}, not {body!r}."
+        )
     return body
 
 
 def require_version(req: ApiRequest, minor: int) -> None:
     """404 when the endpoint did not exist at the negotiated version (as Ironic answers)."""
     if not req.at_least(minor):
-        raise errors.NotFound(
+        raise errors.HTTPNotFound(
             f"The resource could not be found: it needs API version 1.{minor} or newer, "
             f"the request used {versions.to_string(req.version)}."
         )
@@ -75,7 +77,7 @@ def require_version(req: ApiRequest, minor: int) -> None:
 def feature_version(req: ApiRequest, minor: int, feature: str) -> None:
     """406 when ``feature`` is newer than the negotiated version (as Ironic answers)."""
     if not req.at_least(minor):
-        raise errors.NotAcceptable(
+        raise errors.HTTPNotAcceptable(
             f"{feature} needs API version 1.{minor} or newer; the request used "
             f"{versions.to_string(req.version)}. Send {versions.VERSION_HEADER}: 1.{minor} or later."
         )
@@ -88,7 +90,7 @@ def parse_bool(value: str | None, name: str) -> bool | None:
     try:
         return strutils.bool_from_string(value, strict=True)
     except ValueError:
-        raise errors.BadRequest(f"Query parameter {name} must be a boolean, not {value!r}.") from None
+        raise errors.HTTPBadRequest(f"Query parameter {name} must be a boolean, not {value!r}.") from None
 
 
 def base_url(req: ApiRequest) -> str:
@@ -114,9 +116,9 @@ def parse_limit(req: ApiRequest) -> int:
     try:
         limit = int(raw)
     except ValueError:
-        raise errors.BadRequest(f"Query parameter limit must be an integer, not {raw!r}.") from None
+        raise errors.HTTPBadRequest(f"Query parameter limit must be an integer, not {raw!r}.") from None
     if limit < 0:
-        raise errors.BadRequest(f"Limit must be positive: got {limit}.")
+        raise errors.HTTPBadRequest(f"Limit must be positive: got {limit}.")
     if limit == 0:
         return CONF.api.max_limit
     return min(limit, CONF.api.max_limit)
@@ -127,11 +129,11 @@ def parse_sort(req: ApiRequest, allowed: list[str], default: str = "id") -> tupl
     key = req.GET.get("sort_key", default)
     direction = req.GET.get("sort_dir", "asc").lower()
     if direction not in ("asc", "desc"):
-        raise errors.BadRequest(
+        raise errors.HTTPBadRequest(
             f"Invalid sort direction: {direction}. Acceptable values are 'asc' or 'desc'."
         )
     if key not in allowed:
-        raise errors.BadRequest(
+        raise errors.HTTPBadRequest(
             f'The sort_key value "{key}" is an invalid field for sorting; use one of: {", ".join(allowed)}.'
         )
     return key, direction
@@ -146,7 +148,7 @@ def parse_fields(req: ApiRequest, valid: set[str]) -> list[str] | None:
     fields = [f.strip() for f in raw.split(",") if f.strip()]
     bad = [f for f in fields if f not in valid]
     if bad:
-        raise errors.BadRequest(
+        raise errors.HTTPBadRequest(
             f'Field(s) "{", ".join(bad)}" are not valid; valid fields: {", ".join(sorted(valid))}.'
         )
     return fields

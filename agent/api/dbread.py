@@ -22,7 +22,9 @@ def scope(req: base.ApiRequest) -> str | None:
     if ctx.get("is_admin"):
         return None
     if not ctx.get("project_id"):
-        raise errors.Forbidden("Access was denied: the request carries neither a project nor an admin role.")
+        raise errors.HTTPForbidden(
+            "Access was denied: the request carries neither a project nor an admin role."
+        )
     return ctx["project_id"]
 
 
@@ -49,7 +51,9 @@ def node_for_owner_only(req: base.ApiRequest, node: Node, action: str) -> None:
     """403 when a lessee (not the owner, not an admin) tries ``action`` on ``node``."""
     project = scope(req)
     if project is not None and node.owner != project:
-        raise errors.Forbidden(f"Access was denied: only the node's owner or an administrator may {action}.")
+        raise errors.HTTPForbidden(
+            f"Access was denied: only the node's owner or an administrator may {action}."
+        )
 
 
 def _project_node_uuids(project: str) -> list[str]:

@@ -18,39 +18,39 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
-class BadRequest(ApiError):
+class HTTPBadRequest(ApiError):
     code = 400
 
 
-class Unauthorized(ApiError):
+class HTTPUnauthorized(ApiError):
     code = 401
 
 
-class Forbidden(ApiError):
+class HTTPForbidden(ApiError):
     code = 403
 
 
-class NotFound(ApiError):
+class HTTPNotFound(ApiError):
     code = 404
 
 
-class MethodNotAllowed(ApiError):
+class HTTPMethodNotAllowed(ApiError):
     code = 405
 
 
-class NotAcceptable(ApiError):
+class HTTPNotAcceptable(ApiError):
     code = 406
 
 
-class Conflict(ApiError):
+class HTTPConflict(ApiError):
     code = 409
 
 
-class UnsupportedMediaType(ApiError):
+class HTTPUnsupportedMediaType(ApiError):
     code = 415
 
 
-class ServiceUnavailable(ApiError):
+class HTTPServiceUnavailable(ApiError):
     code = 503
 
 

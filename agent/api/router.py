@@ -39,9 +39,9 @@ class Router:
                 handler = methods.get("GET")
             if handler is None:
                 allowed = ", ".join(sorted(methods))
-                raise errors.MethodNotAllowed(
+                raise errors.HTTPMethodNotAllowed(
                     f"Method {method} is not allowed on {path}; allowed: {allowed}.",
                     headers={"Allow": allowed},
                 )
             return handler, {k: unquote(v) for k, v in found.groupdict().items()}
-        raise errors.NotFound(f"The resource could not be found: no such path {path}.")
+        raise errors.HTTPNotFound(f"The resource could not be found: no such path {path}.")

@@ -34,38 +34,38 @@ def check_value(what: str, field: str, kind: str, value: Any, nullable: bool = T
     if value is None:
         if nullable:
             return None
-        raise errors.BadRequest(f"{what} field {field} cannot be null.")
+        raise errors.HTTPBadRequest(f"{what} field {field} cannot be null.")
     if kind == OBJECT:
         if not isinstance(value, dict):
-            raise errors.BadRequest(f"{what} field {field} must be a JSON object, not {value!r}.")
+            raise errors.HTTPBadRequest(f"{what} field {field} must be a JSON object, not {value!r}.")
         return value
     if kind == BOOL:
         if not isinstance(value, bool):
-            raise errors.BadRequest(f"{what} field {field} must be true or false, not {value!r}.")
+            raise errors.HTTPBadRequest(f"{what} field {field} must be true or false, not {value!r}.")
         return value
     if kind == LIST:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise errors.BadRequest(f"{what} field {field} must be a list of strings, not {value!r}.")
+            raise errors.HTTPBadRequest(f"{what} field {field} must be a list of strings, not {value!r}.")
         return value
     if not isinstance(value, str):
-        raise errors.BadRequest(f"{what} field {field} must be a string, not {value!r}.")
+        raise errors.HTTPBadRequest(f"{what} field {field} must be a string, not {value!r}.")
     if kind == NAME and (not _NAME_RE.match(value) or len(value) > 255):
-        raise errors.BadRequest(
+        raise errors.HTTPBadRequest(
             f"Expected a logical name but received {value!r} for {what} field {field}: use at most 255 of "
             "the characters A-Z a-z 0-9 - . _ ~."
         )
     if kind == UUID:
         if not uuidutils.is_uuid_like(value):
-            raise errors.BadRequest(f"Expected a UUID but received {value!r} for {what} field {field}.")
+            raise errors.HTTPBadRequest(f"Expected a UUID but received {value!r} for {what} field {field}.")
         return value.lower()
     if kind == GROUP:
         if not _GROUP_RE.match(value) or len(value) > 255:
-            raise errors.BadRequest(
+            raise errors.HTTPBadRequest(
                 f"{what} field {field} {value!r} may only use A-Z a-z 0-9 _ - . (at most 255 characters)."
             )
         return value.lower()
     if kind == STRING and len(value) > 65535:
-        raise errors.BadRequest(f"{what} field {field} is too long ({len(value)} characters).")
+        raise errors.HTTPBadRequest(f"{what} field {field} is too long ({len(value)} characters).")
     return value
 
 
@@ -75,28 +75,28 @@ def check_fields(
     """Check a create body: every key known (400), not newer than the version (406), of its kind (400)."""
     unknown = sorted(set(body) - set(allowed))
     if unknown:
-        raise errors.BadRequest(
+        raise errors.HTTPBadRequest(
             f"Unknown field(s) in the {what}: {', '.join(unknown)}. Allowed at this API version: "
             f"{', '.join(sorted(k for k, (m, _) in allowed.items() if req.at_least(m)))}."
         )
     too_new = sorted(k for k in body if not req.at_least(allowed[k][0]))
     if too_new:
-        raise errors.NotAcceptable(
+        raise errors.HTTPNotAcceptable(
             f"Field(s) {', '.join(too_new)} of the {what} need a newer API version than "
             f"1.{req.version[1]}; send a newer X-OpenStack-Ironic-API-Version."
         )
     missing = [k for k in required if body.get(k) in (None, "")]
     if missing:
-        raise errors.BadRequest(f"Missing required field(s) in the {what}: {', '.join(missing)}.")
+        raise errors.HTTPBadRequest(f"Missing required field(s) in the {what}: {', '.join(missing)}.")
     return {k: check_value(what.capitalize(), k, allowed[k][1], v) for k, v in body.items()}
 
 
 def check_traits(traits: Any, where: str) -> list[str]:
     """Return ``traits`` checked: strings of A-Z 0-9 _ (standard or CUSTOM_), at most 50."""
     if not isinstance(traits, list):
-        raise errors.BadRequest(f"{where}: traits must be a list of strings, not {traits!r}.")
+        raise errors.HTTPBadRequest(f"{where}: traits must be a list of strings, not {traits!r}.")
     if len(traits) > MAX_TRAITS:
-        raise errors.BadRequest(f"{where}: at most {MAX_TRAITS} traits are allowed, got {len(traits)}.")
+        raise errors.HTTPBadRequest(f"{where}: at most {MAX_TRAITS} traits are allowed, got {len(traits)}.")
     for trait in traits:
         check_trait(trait, where)
     return list(dict.fromkeys(traits))
@@ -105,7 +105,7 @@ def check_traits(traits: Any, where: str) -> list[str]:
 def check_trait(trait: Any, where: str) -> str:
     """Return ``trait`` checked (A-Z 0-9 _, at most 255 characters)."""
     if not isinstance(trait, str) or not trait or len(trait) > 255 or not _TRAIT_RE.match(trait):
-        raise errors.BadRequest(
+        raise errors.HTTPBadRequest(
             f"{where}: invalid trait {trait!r}: a trait is a standard trait or starts with CUSTOM_, and "
             "uses only A-Z, 0-9 and _ (at most 255 characters)."
         )
@@ -123,34 +123,38 @@ def apply_patch(
 ) -> dict:
     """Apply a JSON Patch to ``doc`` with Ironic's rules; return the patched document."""
     if not isinstance(patch, list) or not patch:
-        raise errors.BadRequest(f"The {what} patch must be a non-empty JSON array of operations (RFC 6902).")
+        raise errors.HTTPBadRequest(
+            f"The {what} patch must be a non-empty JSON array of operations (RFC 6902)."
+        )
     for index, op in enumerate(patch):
         if not isinstance(op, dict) or not isinstance(op.get("path"), str) or "op" not in op:
-            raise errors.BadRequest(
+            raise errors.HTTPBadRequest(
                 f'Patch operation {index} must be an object with "op" and "path": {op!r}.'
             )
         if op["op"] not in ("add", "replace", "remove"):
-            raise errors.BadRequest(
+            raise errors.HTTPBadRequest(
                 f"Patch operation {index}: op {op['op']!r} is not supported; use add, replace or remove."
             )
         if op["op"] != "remove" and "value" not in op:
-            raise errors.BadRequest(f"Patch operation {index} ({op['op']} {op['path']}) needs a value.")
+            raise errors.HTTPBadRequest(f"Patch operation {index} ({op['op']} {op['path']}) needs a value.")
         path = op["path"]
         if not path.startswith("/") or path == "/":
-            raise errors.BadRequest(f"Patch operation {index}: invalid path {path!r}; paths look like /name.")
+            raise errors.HTTPBadRequest(
+                f"Patch operation {index}: invalid path {path!r}; paths look like /name."
+            )
         root = "/" + path.split("/")[1]
         if messages and root in messages:
-            raise errors.BadRequest(messages[root])
+            raise errors.HTTPBadRequest(messages[root])
         if root in readonly:
-            raise errors.BadRequest(f"'{root}' is an internal attribute and can not be updated")
+            raise errors.HTTPBadRequest(f"'{root}' is an internal attribute and can not be updated")
         if op["op"] == "remove" and path in mandatory:
-            raise errors.BadRequest(f"'{path}' is a mandatory attribute and can not be removed")
+            raise errors.HTTPBadRequest(f"'{path}' is a mandatory attribute and can not be removed")
         if op["op"] == "add" and path.count("/") == 1 and path.lstrip("/") not in doc:
-            raise errors.BadRequest(
+            raise errors.HTTPBadRequest(
                 f"Adding a new attribute ({path}) to the root of the resource is not allowed; "
                 f"the {what} has no field {path.lstrip('/')}."
             )
     try:
         return jsonpatch.apply_patch(doc, patch)
     except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
-        raise errors.BadRequest(f"Cannot apply the {what} patch: {exc}.") from None
+        raise errors.HTTPBadRequest(f"Cannot apply the {what} patch: {exc}.") from None

@@ -97,18 +97,18 @@ def negotiate(headers) -> tuple[int, int]:
         return MAX_VERSION
     match = _VERSION_RE.match(raw)
     if not match:
-        raise errors.BadRequest(
+        raise errors.HTTPBadRequest(
             f"Invalid value for {VERSION_HEADER} header: {raw!r}; use MAJOR.MINOR such as "
             f"{max_string()}, or latest."
         )
     version = (int(match.group(1)), int(match.group(2)))
     if version[0] != BASE_VERSION:
-        raise errors.NotAcceptable(
+        raise errors.HTTPNotAcceptable(
             f"Version {raw} was requested but major version {version[0]} is not served. "
             f"The supported version range is: [{min_string()}, {max_string()}]."
         )
     if version < MIN_VERSION or version > MAX_VERSION:
-        raise errors.NotAcceptable(
+        raise errors.HTTPNotAcceptable(
             f"Version {raw} was requested but the minor version is not supported by this service. "
             f"The supported version range is: [{min_string()}, {max_string()}]."
         )

@@ -240,7 +240,7 @@ def check_fields(req: base.ApiRequest, table: dict[str, int]) -> list[str] | Non
         return None
     too_new = [f for f in fields if not req.at_least(table[f])]
     if too_new:
-        raise errors.NotAcceptable(
+        raise errors.HTTPNotAcceptable(
             f'Field(s) "{", ".join(too_new)}" need a newer API version than '
             f"1.{req.version[1]}; request a version that has them."
         )

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
+
+from oslo_config import cfg
+from oslo_log import log
 
 from agent.demo import trees
 from agent.demo.runner import MEMORY_URL, Demo, DemoOptions
@@ -66,11 +68,14 @@ def main(argv: list[str] | None = None) -> int:
     """Run the demo; 0 when every node reported, 1 when some did not, 2 when nothing could run."""
     options = options_from(sys.argv[1:] if argv is None else argv)
     verbose = "-v" in (argv or sys.argv[1:]) or "--verbose" in (argv or sys.argv[1:])
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.ERROR,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    # Logging has options of its own, kept apart from the demo's CONF (which its runs parse).
+    log_conf = cfg.ConfigOpts()
+    log.register_options(log_conf)
+    log_conf([], project="kiln-demo", default_config_files=[])
+    if not verbose:  # only errors: no library gets a level of its own that lets more through
+        log_conf.set_override("default_log_levels", [])
+    log.setup(log_conf, "kiln-demo")  # to stderr; the demo's own lines go to stdout
+    log.getLogger().logger.setLevel(log.INFO if verbose else log.ERROR)
     try:
         return Demo(options).run()
     except (NotADirectoryError, ValueError) as exc:

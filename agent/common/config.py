@@ -1,4 +1,9 @@
-"""Kiln's configuration: every option is declared with oslo.config here or in ``opts/``."""
+"""Kiln's configuration: every option is declared with oslo.config in ``opts/`` and registered here.
+
+There is one way to register options: importing this module registers every Kiln option on the
+global ``CONF``, so a module only needs ``from agent.common.config import CONF``. A private
+``cfg.ConfigOpts`` gets them with ``register_opts(conf)``.
+"""
 
 from __future__ import annotations
 
@@ -48,3 +53,6 @@ def parse_args(argv: list[str] | None = None, conf: cfg.ConfigOpts = CONF, **kwa
     register_opts(conf)
     conf(argv, project="kiln", **kwargs)
     return conf
+
+
+register_opts(CONF)

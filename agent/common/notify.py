@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import threading
 from collections.abc import Mapping
+
+from oslo_log import log as logging
 
 LOG = logging.getLogger(__name__)
 

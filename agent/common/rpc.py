@@ -6,12 +6,12 @@ The global ``cfg.CONF`` is used throughout (a private ConfigOpts misses oslo.mes
 
 from __future__ import annotations
 
-import logging
 import threading
 
 import oslo_messaging as messaging
 import oslo_messaging.opts
 from oslo_config import cfg
+from oslo_log import log as logging
 
 CONF = cfg.CONF
 LOG = logging.getLogger(__name__)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import inspect
 from collections.abc import Iterable
 
 import oslo_messaging as messaging
@@ -23,10 +24,10 @@ def error_text(exc: BaseException) -> str:
 def expect_kiln_errors(cls: type, names: Iterable[str] | None = None) -> type:
     """Let Kiln's own errors from an RPC endpoint's methods reach the caller with no server traceback.
 
-    ``names`` picks the methods; without it, every public callable of the class itself is marked.
+    ``names`` picks the methods; without it, every public method defined by the class itself is marked.
     """
     if names is None:
-        names = [n for n, v in vars(cls).items() if callable(v) and not n.startswith("_")]
+        names = [n for n, v in vars(cls).items() if inspect.isfunction(v) and not n.startswith("_")]
     for name in names:
         setattr(cls, name, messaging.expected_exceptions(exception.KilnException)(getattr(cls, name)))
     return cls

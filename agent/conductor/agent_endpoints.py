@@ -30,7 +30,6 @@ from sqlalchemy.orm import Session
 
 from agent.common import exception, rpc, states
 from agent.common.config import CONF
-from agent.common.opts import conductor as conductor_opts
 from agent.common.utils import expect_kiln_errors, utcnow
 from agent.conductor import task_manager
 from agent.conductor import traits as traits_mod
@@ -41,7 +40,6 @@ from agent.db.models import Node
 from agent.inventory import lldp
 from agent.inventory.schema import validate_inventory
 
-conductor_opts.register(CONF)
 LOG = logging.getLogger(__name__)
 
 #: The node's fault while its agent is silent longer than [conductor]agent_heartbeat_timeout.

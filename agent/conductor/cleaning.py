@@ -19,13 +19,12 @@ from oslo_log import log as logging
 
 from agent.common import exception, states
 from agent.common.config import CONF
-from agent.common.opts import deploy as deploy_opts
+from agent.common.steps import check_steps
 from agent.common.utils import error_text
-from agent.conductor import deployments
+from agent.conductor import agent_commands, failures
 
 LOG = logging.getLogger(__name__)
 
-deploy_opts.register(CONF)
 
 AGENT_CLEAN_STEPS = ("erase_devices", "erase_devices_metadata")
 STEPS_KEY = "clean_steps"
@@ -69,6 +68,19 @@ def check_manual_steps(node_uuid: str, steps: list[dict[str, Any]]) -> list[dict
     return out
 
 
+def start_provide(task) -> None:
+    """Move a manageable node towards available through automated cleaning (in a worker thread)."""
+    task.process_event("provide", callback=do_node_clean, call_args=(task, None))
+
+
+def start_clean(task, clean_steps: Any = None) -> None:
+    """Start manual cleaning with ``clean_steps``; the node ends in manageable."""
+    steps = check_steps(clean_steps, "clean_steps", task.node.uuid, required=True)
+    task.process_event(
+        "clean", callback=do_node_clean, call_args=(task, steps), target_state=states.MANAGEABLE
+    )
+
+
 def _can_clean(task) -> bool:
     return hasattr(task.driver.deploy, "prepare_cleaning")
 
@@ -100,12 +112,12 @@ def do_node_clean(task, clean_steps: list[dict[str, Any]] | None = None) -> None
             task.driver.network.remove_cleaning_network(task)
             _finish(task, manual)
             return
-        deployments.update_internal(
+        agent_commands.update_internal(
             task, **{STEPS_KEY: steps, INDEX_KEY: 0, STEP_KEY: None, MANUAL_KEY: manual}
         )
         result = task.driver.deploy.prepare_cleaning(task)
     except Exception as exc:  # noqa: BLE001 - any failure fails cleaning with its message
-        deployments.fail(task, f"Cleaning of node {node.uuid} failed while preparing: {error_text(exc)}")
+        failures.fail(task, f"Cleaning of node {node.uuid} failed while preparing: {error_text(exc)}")
         return
     if result == states.CLEANWAIT:
         task.process_event("wait")
@@ -115,7 +127,7 @@ def do_node_clean(task, clean_steps: list[dict[str, Any]] | None = None) -> None
 
 def continue_cleaning(task) -> None:
     """Start the next clean step on the agent, or finish cleaning when all are done."""
-    info = deployments.internal(task)
+    info = agent_commands.internal(task)
     steps = info.get(STEPS_KEY) or []
     index = int(info.get(INDEX_KEY) or 0)
     if task.node.provision_state == states.CLEANWAIT:
@@ -124,20 +136,18 @@ def continue_cleaning(task) -> None:
         try:
             task.driver.deploy.tear_down_cleaning(task)
         except Exception as exc:  # noqa: BLE001
-            deployments.fail(
+            failures.fail(
                 task, f"Cleaning of node {task.node.uuid} failed while tearing down: {error_text(exc)}"
             )
             return
         _finish(task, bool(info.get(MANUAL_KEY)))
         return
     step = steps[index]
-    deployments.update_internal(task, **{STEP_KEY: step})
+    agent_commands.update_internal(task, **{STEP_KEY: step})
     try:
-        done = deployments.start_agent_command(task, step["step"], step.get("args") or {}, "clean")
+        done = agent_commands.start_agent_command(task, step["step"], step.get("args") or {}, "clean")
     except Exception as exc:  # noqa: BLE001
-        deployments.fail(
-            task, f"Clean step {step['step']} failed on node {task.node.uuid}: {error_text(exc)}"
-        )
+        failures.fail(task, f"Clean step {step['step']} failed on node {task.node.uuid}: {error_text(exc)}")
         return
     if done is None:
         task.process_event("wait")
@@ -147,17 +157,17 @@ def continue_cleaning(task) -> None:
 
 def finish_agent_clean_step(task, step: str, result: dict[str, Any]) -> None:
     """A clean step ended on the agent: go to the next one, or fail cleaning naming the error."""
-    error = deployments.result_error(step, result)
+    error = agent_commands.result_error(step, result)
     if error is not None:
-        deployments.fail(task, f"Clean step {step} failed on node {task.node.uuid}: {error}")
+        failures.fail(task, f"Clean step {step} failed on node {task.node.uuid}: {error}")
         return
-    deployments.record_result(task, step, result)
-    index = int(deployments.internal(task).get(INDEX_KEY) or 0) + 1
-    deployments.update_internal(task, **{INDEX_KEY: index, STEP_KEY: None})
+    agent_commands.record_result(task, step, result)
+    index = int(agent_commands.internal(task).get(INDEX_KEY) or 0) + 1
+    agent_commands.update_internal(task, **{INDEX_KEY: index, STEP_KEY: None})
     continue_cleaning(task)
 
 
 def _finish(task, manual: bool) -> None:
-    deployments.clear_operation(task, *CLEAN_KEYS)
+    agent_commands.clear_operation(task, *CLEAN_KEYS)
     task.process_event("manage" if manual else "done")
     LOG.info("Node %s cleaned; now %s", task.node.uuid, task.node.provision_state)

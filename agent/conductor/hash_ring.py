@@ -18,9 +18,6 @@ from typing import Any
 
 from agent.common import exception
 from agent.common.config import CONF
-from agent.common.opts import conductor as conductor_opts
-
-conductor_opts.register(CONF)
 
 
 def _hash(data: str) -> int:

@@ -15,12 +15,10 @@ from oslo_log import log as logging
 
 from agent.common import exception, states
 from agent.common.config import CONF
-from agent.common.opts import conductor as conductor_opts
 from agent.common.utils import utcnow
 from agent.conductor import agent_endpoints, hash_ring, task_manager
 from agent.db import api as db_api
 
-conductor_opts.register(CONF)
 LOG = logging.getLogger(__name__)
 
 #: Provision states in which kiln-agent runs on the node and must heartbeat. A node in "enroll"

@@ -17,10 +17,9 @@ import oslo_messaging as messaging
 from oslo_config import cfg
 from oslo_log import log as logging
 
-from agent.common import exception, rpc
+from agent.common import config, exception, rpc
 from agent.common.notify import Notifier
-from agent.common.opts import conductor as conductor_opts
-from agent.conductor import deployments, hash_ring, periodics
+from agent.conductor import hash_ring, periodics, timeouts
 from agent.conductor.agent_endpoints import HeartbeatEndpoint
 from agent.conductor.drivers import driver_factory
 from agent.conductor.heartbeat_worker import HeartbeatProcess
@@ -58,7 +57,7 @@ class ConductorService:
         topic: str = rpc.CONDUCTOR_TOPIC,
         manager: ConductorManager | None = None,
     ) -> None:
-        conductor_opts.register(conf)
+        config.register_opts(conf)
         self.conf = conf
         self.host: str = conf.conductor.host
         self.topic = topic
@@ -150,7 +149,7 @@ class ConductorService:
         self._live = periodics.refresh_ring(self.ring, self._live)
         periodics.release_dead_conductors(self.host, self.ring)
         periodics.flag_missing_heartbeats(self.host, self.ring)
-        deployments.check_callback_timeouts(self.host, ring=self.ring)
+        timeouts.check_callback_timeouts(self.host, ring=self.ring)
 
     def stop(self) -> None:
         """Unregister (so the ring moves this conductor's nodes at once), stop RPC and the threads."""

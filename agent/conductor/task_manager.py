@@ -23,11 +23,8 @@ from oslo_log import log as logging
 
 from agent.common import exception, states
 from agent.common.config import CONF
-from agent.common.opts import conductor as conductor_opts
 from agent.conductor.drivers import driver_factory
 from agent.db import api as db_api
-
-conductor_opts.register(CONF)
 
 LOG = logging.getLogger(__name__)
 

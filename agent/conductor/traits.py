@@ -66,7 +66,7 @@ _SKU_TRAITS: tuple[Any, frozenset[str]] | None = None
 def sku_traits() -> frozenset[str]:
     """Every CUSTOM_GPU_<sku> trait the catalogue can produce."""
     global _SKU_TRAITS
-    table = catalogue._table()
+    table = catalogue.load_table()
     memo = _SKU_TRAITS
     if memo is None or memo[0] is not table:
         memo = _SKU_TRAITS = (table, frozenset(f"CUSTOM_GPU_{slug(t)}" for t in catalogue.traits()))

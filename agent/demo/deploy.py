@@ -46,14 +46,14 @@ class RamdiskAgent:
 
     def __init__(self, transport, node_uuid: str, token: str, inventory: dict, interval: float) -> None:
         from agent.common import rpc
-        from agent.common.conductor_api import ConductorAPI
+        from agent.node.conductor_client import ConductorClient
         from agent.node.endpoints import AgentEndpoint
         from agent.node.heartbeat import Heartbeater
         from agent.node.steps.context import StepContext
         from agent.node.steps.runner import StepRunner
 
         self.node_uuid, self.token = node_uuid, token
-        self.conductor = ConductorAPI(transport, timeout=10)
+        self.conductor = ConductorClient(transport, timeout=10)
         self.runner = StepRunner(
             StepContext(CONF, lambda: inventory, node_uuid=node_uuid), report=self._report
         )
@@ -97,8 +97,8 @@ def run(demo: Any) -> bool:
         demo.say(NOT_AVAILABLE.format(why=why))
         return True
     from agent.common import rpc
-    from agent.common.agent_api import AgentAPI
-    from agent.conductor import deployments
+    from agent.conductor import agent_commands
+    from agent.conductor.agent_client import AgentClient
     from agent.db import api as db_api
 
     work = os.path.join(demo.tmp, "deploy")
@@ -110,7 +110,7 @@ def run(demo: Any) -> bool:
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=work))
     threading.Thread(target=httpd.serve_forever, name="demo-images", daemon=True).start()
     url = f"http://127.0.0.1:{httpd.server_address[1]}/images/demo.raw"
-    deployments.set_agent_client(AgentAPI(demo.transport, timeout=10))
+    agent_commands.set_agent_client(AgentClient(demo.transport, timeout=10))
     api = rpc.get_client(demo.transport, rpc.CONDUCTOR_TOPIC, timeout=30)  # as kiln-api calls it
     ramdisk: RamdiskAgent | None = None
     demo.say(
@@ -134,7 +134,7 @@ def run(demo: Any) -> bool:
             return False
         # The fake power-on "PXE-boots" the node: its OS agent goes, the ramdisk agent comes up.
         node.agent.shutdown()
-        demo.say(f"{demo._stamp()} {node.label:<12} powered on into the ramdisk agent")
+        demo.say(f"{demo.stamp()} {node.label:<12} powered on into the ramdisk agent")
         ramdisk = RamdiskAgent(demo.transport, node.node_uuid, node.agent.token(), node.inventory, 0.5)
         if not _wait(demo, node.node_uuid, {"active"}, 60):
             return False
@@ -142,12 +142,12 @@ def run(demo: Any) -> bool:
             written = hashlib.sha256(fh.read(IMAGE_SIZE)).hexdigest()
         same = "matches" if written == sha else "DOES NOT match"
         head = f"the first {IMAGE_SIZE >> 20} MiB of {DEPLOY_DISK}"
-        demo.say(f"{demo._stamp()} {node.label:<12} active; {head} {same} the image")
+        demo.say(f"{demo.stamp()} {node.label:<12} active; {head} {same} the image")
         return written == sha
     finally:
         if ramdisk is not None:
             ramdisk.stop()
-        deployments.set_agent_client(None)
+        agent_commands.set_agent_client(None)
         httpd.shutdown()
         httpd.server_close()
 
@@ -166,7 +166,7 @@ def _wait(demo: Any, node_uuid: str, wanted: set[str], timeout: float) -> bool:
         seen = (node.provision_state, step_name)
         if seen != last:
             shown = f" (step {step_name})" if step_name else ""
-            demo.say(f"{demo._stamp()} {label} {node.provision_state}{shown}")
+            demo.say(f"{demo.stamp()} {label} {node.provision_state}{shown}")
             last = seen
         if node.provision_state in wanted and node.reservation is None:
             return True

@@ -101,7 +101,8 @@ class Demo:
         """Print one line of the demo's output."""
         print(text, file=self.out, flush=True)
 
-    def _stamp(self) -> str:
+    def stamp(self) -> str:
+        """Seconds since the demo started, as a prefix for its lines."""
         return f"[{time.monotonic() - self.started:5.2f}s]"
 
     # -- set-up ---------------------------------------------------------------------------
@@ -205,7 +206,7 @@ class Demo:
         service.start()
         db_url = db_api.get_engine().url.render_as_string(hide_password=True)
         where = self.options.transport_url.split("@")[-1]
-        self.say(f"{self._stamp()} conductor {service.host} up: bus {where}, database {db_url}")
+        self.say(f"{self.stamp()} conductor {service.host} up: bus {where}, database {db_url}")
         return service, transport
 
     def _start_agents(self, transport, tmp: str) -> None:
@@ -220,7 +221,7 @@ class Demo:
             )
             node.agent.start()
         names = ", ".join(n.label for n in self.nodes)
-        self.say(f"{self._stamp()} started {len(self.nodes)} agents: {names}")
+        self.say(f"{self.stamp()} started {len(self.nodes)} agents: {names}")
 
     def _owner(self, event: Event) -> SimNode | None:
         if event.node_uuid in self._by_uuid:
@@ -243,12 +244,12 @@ class Demo:
         who = f"{node.label:<12}"
         if event.kind == "lookup":
             token = "agent token issued" if event.token_issued else "no new token (issued before)"
-            self.say(f"{self._stamp()} {who} looked up: node {event.node_uuid} ({event.state}), {token}")
+            self.say(f"{self.stamp()} {who} looked up: node {event.node_uuid} ({event.state}), {token}")
         elif event.kind == "report":
             traits = ", ".join(event.traits) or "none"
-            self.say(f"{self._stamp()} {who} inventory stored, traits: {traits}")
+            self.say(f"{self.stamp()} {who} inventory stored, traits: {traits}")
         elif event.kind == "heartbeat":
-            self.say(f"{self._stamp()} {who} first heartbeat")
+            self.say(f"{self.stamp()} {who} first heartbeat")
 
     def _wait(self) -> bool:
         deadline = time.monotonic() + self.options.timeout

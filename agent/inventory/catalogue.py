@@ -34,8 +34,8 @@ class Entry:
 
 
 @functools.cache
-def _table() -> dict:
-    """Load the JSON catalogue once."""
+def load_table() -> dict:
+    """The JSON catalogue (vendors, devices, SKUs), loaded once per process."""
     text = resources.files("agent.inventory").joinpath("data/pci_catalogue.json").read_text("utf-8")
     return json.loads(text)
 
@@ -46,7 +46,7 @@ def _key(*ids: int) -> str:
 
 def vendor_name(vendor_id: int) -> str | None:
     """Return the catalogue's short vendor name ("NVIDIA"), or None."""
-    return _table()["vendors"].get(f"{vendor_id:04x}")
+    return load_table()["vendors"].get(f"{vendor_id:04x}")
 
 
 def lookup(
@@ -56,7 +56,7 @@ def lookup(
     subsystem_device_id: int | None = None,
 ) -> Entry | None:
     """Return the catalogue entry for a PCI id (a subsystem variant first), or None."""
-    table = _table()
+    table = load_table()
     row = None
     if subsystem_vendor_id is not None and subsystem_device_id is not None:
         row = table["subsystems"].get(_key(vendor_id, device_id, subsystem_vendor_id, subsystem_device_id))
@@ -72,13 +72,13 @@ def kind(vendor_id: int | None, device_id: int | None) -> str | None:
     """Return the catalogue kind ("gpu", "nvswitch", "bmc-display", ...) of a PCI id, or None."""
     if vendor_id is None or device_id is None:
         return None
-    row = _table()["devices"].get(_key(vendor_id, device_id))
+    row = load_table()["devices"].get(_key(vendor_id, device_id))
     return row["kind"] if row else None
 
 
 def traits() -> list[str]:
     """Return every SKU trait slug the catalogue can produce, sorted (without the CUSTOM_GPU_ prefix)."""
-    table = _table()
+    table = load_table()
     rows = list(table["devices"].values()) + list(table["subsystems"].values())
     return sorted({row["sku"]["trait"] for row in rows if row.get("sku") and row["sku"].get("trait")})
 

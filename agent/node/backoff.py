@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 import random
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
+
+from oslo_log import log as logging
 
 LOG = logging.getLogger(__name__)
 T = TypeVar("T")

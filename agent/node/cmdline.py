@@ -8,7 +8,6 @@ is never on the command line: the agent gets it at lookup over RPC.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import tempfile
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 
 from oslo_config import cfg
+from oslo_log import log as logging
 from oslo_utils import netutils
 
 from agent.node.backoff import Backoff, retry

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 from dataclasses import dataclass
+
+from oslo_log import log as logging
 
 LOG = logging.getLogger(__name__)
 TOKEN_FILE = "agent-token.json"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import logging
 import os
 import re
 import threading
@@ -13,14 +12,15 @@ from functools import partial
 
 import oslo_messaging as messaging
 from oslo_config import cfg
+from oslo_log import log as logging
 
 from agent.common import exception, rpc
-from agent.common.conductor_api import ConductorAPI
 from agent.common.notify import Notifier, WatchdogPetter
 from agent.common.opts import steps as steps_opts
 from agent.node import changes as changes_mod
 from agent.node.backoff import Backoff, GaveUp, Stopped, retry
 from agent.node.cmdline import BootParams
+from agent.node.conductor_client import ConductorClient
 from agent.node.credentials import Credentials, TokenStore
 from agent.node.endpoints import AgentEndpoint
 from agent.node.heartbeat import Heartbeater
@@ -148,7 +148,7 @@ class Agent:
         self.boot = boot or BootParams(source="none")
         self._own_transport = transport is None
         self.transport = transport or rpc.get_transport(conf, url=transport_url)
-        self.conductor = ConductorAPI(
+        self.conductor = ConductorClient(
             self.transport,
             topic=opts.conductor_topic,
             version_cap=opts.conductor_version_cap,

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hmac
-import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import oslo_messaging as messaging
+from oslo_log import log as logging
 
 from agent.common import exception
 

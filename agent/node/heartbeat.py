@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 import random
 import threading
 from collections.abc import Callable
+
+from oslo_log import log as logging
 
 from agent.node.backoff import jittered
 

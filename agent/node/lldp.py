@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import logging
 import os
 import select
 import socket
@@ -11,6 +10,8 @@ import struct
 import threading
 import time
 from collections.abc import Callable
+
+from oslo_log import log as logging
 
 from agent.inventory import lldp
 

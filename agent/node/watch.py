@@ -6,11 +6,12 @@ spurious trigger costs one collection and sends nothing.
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 import time
 from collections.abc import Callable
+
+from oslo_log import log as logging
 
 LOG = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import oslo_messaging as messaging
 import pytest
 
 from agent.common import exception, rpc
-from agent.common.agent_api import AgentAPI
+from agent.conductor.agent_client import AgentClient
 from tests.functional import procs
 from tests.unit.node.agent_process import start_agent, write_config
 from tests.unit.node.conftest import clone_tree, replace_file
@@ -34,7 +34,7 @@ def transport():
     t.cleanup()
 
 
-def _ping_within(api: AgentAPI, conductor: RecordingConductor, seconds: float) -> str | None:
+def _ping_within(api: AgentClient, conductor: RecordingConductor, seconds: float) -> str | None:
     """Ping the agent until it answers; its node UUID, or None after ``seconds``."""
     for _ in range(int(seconds / 5)):
         try:
@@ -80,7 +80,7 @@ def test_agent_survives_a_broker_restart_without_losing_a_report(transport, tmp_
         assert len(first["inventory"]["gpus"]) == 8
         assert {n["name"] for n in first["inventory"]["nics"]} >= {"eno1", "enp25s0np0"}
 
-        api = AgentAPI(transport, timeout=15)
+        api = AgentClient(transport, timeout=15)
         assert api.ping({}, conductor.node_uuid, conductor.token)["node_uuid"] == conductor.node_uuid
         with pytest.raises(exception.InvalidAgentToken):
             api.ping({}, conductor.node_uuid, "forged")
@@ -107,7 +107,7 @@ def test_agent_survives_a_broker_restart_without_losing_a_report(transport, tmp_
         assert conductor.wait_for(lambda r: len(r.of("heartbeat")) >= beats_before + 2, 60)
         # The agent's RPC server re-subscribes on its own reconnect schedule (up to
         # [oslo_messaging_rabbit]rabbit_interval_max); a call sent before that finds no queue.
-        assert _ping_within(AgentAPI(transport, timeout=5), conductor, 120) == conductor.node_uuid
+        assert _ping_within(AgentClient(transport, timeout=5), conductor, 120) == conductor.node_uuid
         assert conductor.rejected == []
 
         proc.send_signal(signal.SIGTERM)

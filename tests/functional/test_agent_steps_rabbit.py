@@ -16,7 +16,7 @@ import pytest
 from oslo_config import cfg
 
 from agent.common import exception, rpc
-from agent.common.agent_api import AgentAPI
+from agent.conductor.agent_client import AgentClient
 from agent.db import api as db_api
 from agent.db import migration
 from agent.node.credentials import TokenStore
@@ -96,10 +96,10 @@ def test_agent_process_writes_an_image_and_reports_the_result(conductor, tmp_pat
         wait_for(lambda: db_api.get_node_inventory(node.id), 60, "the first inventory report", (proc,))
         creds = wait_for(lambda: TokenStore(str(state)).load(), 30, "the stored agent token", (proc,))
         assert creds.node_uuid == node.uuid
-        pinger = AgentAPI(transport, timeout=3)
+        pinger = AgentClient(transport, timeout=3)
         wait_for(lambda: pinger.ping({}, node.uuid, creds.agent_token), 60, "the agent's RPC server", (proc,))
 
-        api = AgentAPI(transport, timeout=30)
+        api = AgentClient(transport, timeout=30)
         sha = digest(image, "sha512")
         args = {"image_source": http.url("disk.raw"), "image_os_hash_algo": "sha512",
                 "image_os_hash_value": sha, "image_disk_format": "raw"}  # fmt: skip

@@ -15,10 +15,10 @@ import pytest
 from oslo_config import cfg
 
 from agent.common import config, exception, row_dicts, rpc
-from agent.common.conductor_api import ConductorAPI
 from agent.conductor import agent_endpoints, hash_ring
 from agent.conductor import rpcapi as conductor_rpcapi
 from agent.db import api as db_api
+from agent.node.conductor_client import ConductorClient
 from tests.functional import procs
 from tests.unit.node.conftest import clone_tree, replace_file
 
@@ -178,7 +178,7 @@ def test_agent_and_conductor_over_rabbitmq_and_postgresql(cluster, transport) ->
 
     # A forged token is rejected, logged, and nothing is stored.
     reports = len(_history(node))
-    api = ConductorAPI(transport, timeout=15)
+    api = ConductorClient(transport, timeout=15)
     with pytest.raises(exception.InvalidAgentToken):
         api.report_inventory({}, node.uuid, "forged-token", {"cpu": {}}, None)
     assert len(_history(node)) == reports

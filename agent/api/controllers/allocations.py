@@ -67,7 +67,7 @@ def list_allocations(req: base.ApiRequest) -> webob.Response:
             filters=filters, limit=limit, marker=req.GET.get("marker"), sort_key=sort_key, sort_dir=sort_dir
         )
     except exception.InvalidParameterValue as exc:
-        raise errors.BadRequest(str(exc)) from None
+        raise errors.HTTPBadRequest(str(exc)) from None
     uuids = dbread.node_uuids(a.node_id for a in rows)
     items = [
         views.allocation_view(req, row_dicts.allocation_to_dict(a), uuids.get(a.node_id), fields)
@@ -89,12 +89,12 @@ def create_allocation(req: base.ApiRequest) -> webob.Response:
     base.require_version(req, versions.ALLOCATIONS)
     body = base.json_object(req, "an allocation")
     if "node" in body:
-        raise errors.BadRequest("Backfilling allocations (the node field) is not supported by Kiln.")
+        raise errors.HTTPBadRequest("Backfilling allocations (the node field) is not supported by Kiln.")
     values = validation.check_fields(req, "allocation", body, CREATE, required=("resource_class",))
     if len(values["resource_class"]) > 80:
-        raise errors.BadRequest("Allocation field resource_class is longer than 80 characters.")
+        raise errors.HTTPBadRequest("Allocation field resource_class is longer than 80 characters.")
     if values.get("name") and uuidutils.is_uuid_like(values["name"]):
-        raise errors.BadRequest(
+        raise errors.HTTPBadRequest(
             f"The allocation name {values['name']!r} looks like a UUID; pick another name."
         )
     values["traits"] = validation.check_traits(values.get("traits") or [], "Allocation")
@@ -103,12 +103,14 @@ def create_allocation(req: base.ApiRequest) -> webob.Response:
         try:
             candidates.append(dbread.get_node(req, ident).uuid)
         except exception.NodeNotFound:
-            raise errors.BadRequest(f"Candidate node {ident} could not be found.") from None
+            raise errors.HTTPBadRequest(f"Candidate node {ident} could not be found.") from None
     values["candidate_nodes"] = candidates
     project = dbread.scope(req)
     if project is not None:
         if values.get("owner") not in (None, project):
-            raise errors.Forbidden(f"A project-scoped caller can only create allocations owned by {project}.")
+            raise errors.HTTPForbidden(
+                f"A project-scoped caller can only create allocations owned by {project}."
+            )
         values["owner"] = project
     values.setdefault("uuid", uuidutils.generate_uuid())
     values.setdefault("extra", {})
@@ -150,7 +152,7 @@ def _node_allocation(req: base.ApiRequest, node_ident: str) -> tuple[Any, Any]:
     node = dbread.get_node(req, node_ident)
     found = db_api.list_allocations(filters={"node_id": node.id}, limit=1)
     if not found:
-        raise errors.NotFound(f"Node {node.uuid} has no allocation.")
+        raise errors.HTTPNotFound(f"Node {node.uuid} has no allocation.")
     return node, found[0]
 
 

@@ -53,7 +53,7 @@ def list_conductors(req: base.ApiRequest) -> webob.Response:
     base.require_version(req, versions.CONDUCTORS)
     detail = bool(base.parse_bool(req.GET.get("detail"), "detail"))
     if detail and "fields" in req.GET:
-        raise errors.BadRequest("Can not specify ?detail=True and fields in the same request.")
+        raise errors.HTTPBadRequest("Can not specify ?detail=True and fields in the same request.")
     fields = base.parse_fields(req, ALL_FIELDS)
     if fields is None and not detail:
         fields = list(LIST_FIELDS)
@@ -75,7 +75,7 @@ def get_conductor(req: base.ApiRequest, hostname: str) -> webob.Response:
     try:
         conductor = db_api.get_conductor(hostname)
     except db_exc.ConductorNotRegistered:
-        raise errors.NotFound(f"Conductor {hostname} could not be found.") from None
+        raise errors.HTTPNotFound(f"Conductor {hostname} could not be found.") from None
     return base.json_response(_render(req, conductor, fields))
 
 

@@ -86,7 +86,7 @@ def list_drivers(req: base.ApiRequest) -> webob.Response:
     """GET /v1/drivers (type=dynamic|classic, detail=True)."""
     kind = req.GET.get("type")
     if kind is not None and kind not in ("classic", "dynamic"):
-        raise errors.BadRequest(f"Invalid driver type {kind!r}; use classic or dynamic.")
+        raise errors.HTTPBadRequest(f"Invalid driver type {kind!r}; use classic or dynamic.")
     detail = bool(base.parse_bool(req.GET.get("detail"), "detail"))
     fields = _fields(req)
     hosts = _hosts_by_driver() if kind != "classic" else {}

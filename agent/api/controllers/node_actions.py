@@ -9,6 +9,7 @@ import webob
 from agent.api import base, dbread, errors, validation, versions, views
 from agent.api.router import Router
 from agent.common import row_dicts, states
+from agent.common.steps import check_steps
 from agent.db import api as db_api
 
 # Provision targets -> the minor version that introduced each (Ironic's).
@@ -54,16 +55,16 @@ def get_states(req: base.ApiRequest, node_ident: str) -> webob.Response:
 def _check_provision_body(req: base.ApiRequest, body: dict, node: Any) -> dict[str, Any]:
     unknown = sorted(set(body) - _PROVISION_BODY)
     if unknown:
-        raise errors.BadRequest(
+        raise errors.HTTPBadRequest(
             f"Unknown field(s) in the provision request: {', '.join(unknown)}; "
             f"allowed: {', '.join(sorted(_PROVISION_BODY))}."
         )
     target = body.get("target")
     if not isinstance(target, str) or not target:
-        raise errors.BadRequest('The provision request needs "target", e.g. {"target": "provide"}.')
+        raise errors.HTTPBadRequest('The provision request needs "target", e.g. {"target": "provide"}.')
     minor = PROVISION_TARGETS.get(target)
     if minor is None:
-        raise errors.BadRequest(
+        raise errors.HTTPBadRequest(
             f'The requested action "{target}" can not be performed on node "{node.uuid}" while it is in '
             f'state "{node.provision_state}": it is not a known target; use one of '
             f"{', '.join(sorted(PROVISION_TARGETS))}."
@@ -73,7 +74,7 @@ def _check_provision_body(req: base.ApiRequest, body: dict, node: Any) -> dict[s
     configdrive = body.get("configdrive")
     if configdrive is not None:
         if target not in ("active", "rebuild", "deploy"):
-            raise errors.BadRequest(
+            raise errors.HTTPBadRequest(
                 f'Adding a config drive is only supported when deploying, not for "{target}".'
             )
         if target == "rebuild":
@@ -82,60 +83,48 @@ def _check_provision_body(req: base.ApiRequest, body: dict, node: Any) -> dict[s
             base.feature_version(req, versions.CONFIGDRIVE_DICT, "A configdrive given as a JSON object")
             unknown_cd = sorted(set(configdrive) - {"meta_data", "network_data", "user_data", "vendor_data"})
             if unknown_cd:
-                raise errors.BadRequest(f"Unknown configdrive key(s): {', '.join(unknown_cd)}.")
+                raise errors.HTTPBadRequest(f"Unknown configdrive key(s): {', '.join(unknown_cd)}.")
         elif not isinstance(configdrive, str):
-            raise errors.BadRequest(
+            raise errors.HTTPBadRequest(
                 "configdrive must be a string (gzipped, base64 ISO or URL) or a JSON object."
             )
         args["configdrive"] = configdrive
     clean_steps = body.get("clean_steps")
     if target == "clean" and clean_steps is None:
-        raise errors.BadRequest('"clean_steps" is required when setting target provision state to "clean".')
+        raise errors.HTTPBadRequest(
+            '"clean_steps" is required when setting target provision state to "clean".'
+        )
     if clean_steps is not None:
         if target != "clean":
-            raise errors.BadRequest(
+            raise errors.HTTPBadRequest(
                 '"clean_steps" is only valid when setting target provision state to "clean".'
             )
-        args["clean_steps"] = _steps(clean_steps, "clean_steps")
+        args["clean_steps"] = check_steps(clean_steps, "clean_steps", node.uuid)
     deploy_steps = body.get("deploy_steps")
     if deploy_steps is not None:
         base.feature_version(req, versions.DEPLOY_STEPS, "deploy_steps")
         if target not in ("active", "rebuild", "deploy"):
-            raise errors.BadRequest('"deploy_steps" is only valid when deploying or rebuilding.')
-        args["deploy_steps"] = _steps(deploy_steps, "deploy_steps")
+            raise errors.HTTPBadRequest('"deploy_steps" is only valid when deploying or rebuilding.')
+        args["deploy_steps"] = check_steps(deploy_steps, "deploy_steps", node.uuid)
     rescue_password = body.get("rescue_password")
     if target == "rescue" and not rescue_password:
-        raise errors.BadRequest(
+        raise errors.HTTPBadRequest(
             '"rescue_password" is required when setting target provision state to "rescue".'
         )
     if rescue_password is not None:
         if target != "rescue":
-            raise errors.BadRequest('"rescue_password" is only valid with target "rescue".')
+            raise errors.HTTPBadRequest('"rescue_password" is only valid with target "rescue".')
         args["rescue_password"] = validation.check_value(
             "Provision request", "rescue_password", "string", rescue_password
         )
     if "disable_ramdisk" in body:
         base.feature_version(req, versions.DISABLE_RAMDISK, "disable_ramdisk")
         if target != "clean":
-            raise errors.BadRequest('"disable_ramdisk" is only valid with target "clean".')
+            raise errors.HTTPBadRequest('"disable_ramdisk" is only valid with target "clean".')
         args["disable_ramdisk"] = validation.check_value(
             "Provision request", "disable_ramdisk", "bool", body["disable_ramdisk"]
         )
     return {"target": target, **args}
-
-
-def _steps(steps: Any, name: str) -> list:
-    if not isinstance(steps, list):
-        raise errors.BadRequest(f"{name} must be a list of steps, not {steps!r}.")
-    for index, step in enumerate(steps):
-        if not isinstance(step, dict) or not isinstance(step.get("interface"), str) or not step.get("step"):
-            raise errors.BadRequest(
-                f'{name}[{index}] must be an object with "interface", "step" and optional "args": {step!r}.'
-            )
-        unknown = sorted(set(step) - {"interface", "step", "args", "priority"})
-        if unknown:
-            raise errors.BadRequest(f"{name}[{index}] has unknown key(s): {', '.join(unknown)}.")
-    return steps
 
 
 def set_provision_state(req: base.ApiRequest, node_ident: str) -> webob.Response:
@@ -165,21 +154,21 @@ def set_power_state(req: base.ApiRequest, node_ident: str) -> webob.Response:
     body = base.json_object(req, "the power request")
     unknown = sorted(set(body) - {"target", "timeout"})
     if unknown:
-        raise errors.BadRequest(
+        raise errors.HTTPBadRequest(
             f"Unknown field(s) in the power request: {', '.join(unknown)}; allowed: target, timeout."
         )
     target = body.get("target")
     if target not in _POWER_TARGETS:
-        raise errors.BadRequest(
+        raise errors.HTTPBadRequest(
             f"Invalid power state target {target!r}; use one of {', '.join(_POWER_TARGETS)}."
         )
     timeout = body.get("timeout")
     if target in _SOFT_POWER or timeout is not None:
         base.feature_version(req, 27, "Soft power actions and the power timeout")
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1):
-        raise errors.BadRequest(f"timeout must be a positive integer (seconds), not {timeout!r}.")
+        raise errors.HTTPBadRequest(f"timeout must be a positive integer (seconds), not {timeout!r}.")
     if node.provision_state in (states.ADOPTING,):
-        raise errors.Conflict(
+        raise errors.HTTPConflict(
             f'Node {node.uuid} is in provision state "{node.provision_state}"; retry later.'
         )
     req.rpcapi.change_power_state(req.context, node, target, timeout)
@@ -195,7 +184,7 @@ def set_maintenance(req: base.ApiRequest, node_ident: str) -> webob.Response:
         body = base.json_object(req, "the maintenance request")
         unknown = sorted(set(body) - {"reason"})
         if unknown:
-            raise errors.BadRequest(f"Unknown field(s) in the maintenance request: {', '.join(unknown)}.")
+            raise errors.HTTPBadRequest(f"Unknown field(s) in the maintenance request: {', '.join(unknown)}.")
         reason = validation.check_value("Maintenance request", "reason", "string", body.get("reason"))
     req.rpcapi.update_node(req.context, node, {"maintenance": True, "maintenance_reason": reason})
     return _accepted(req, node)
@@ -223,7 +212,7 @@ def set_traits(req: base.ApiRequest, node_ident: str) -> webob.Response:
     dbread.node_for_owner_only(req, node, "change traits")
     body = base.json_object(req, "the traits")
     if set(body) != {"traits"}:
-        raise errors.BadRequest('The body must be {"traits": [...]} and nothing else.')
+        raise errors.HTTPBadRequest('The body must be {"traits": [...]} and nothing else.')
     traits = validation.check_traits(body["traits"], f"Node {node.uuid}")
     req.rpcapi.set_node_traits(req.context, node, traits)
     return base.no_content()
@@ -237,7 +226,7 @@ def add_trait(req: base.ApiRequest, node_ident: str, trait: str) -> webob.Respon
     validation.check_trait(trait, f"Node {node.uuid}")
     current = db_api.get_node_traits(node.uuid)
     if trait not in current and len(current) >= validation.MAX_TRAITS:
-        raise errors.BadRequest(
+        raise errors.HTTPBadRequest(
             f"Node {node.uuid} already has {validation.MAX_TRAITS} traits, the most allowed."
         )
     req.rpcapi.add_node_trait(req.context, node, trait)
@@ -259,7 +248,7 @@ def delete_trait(req: base.ApiRequest, node_ident: str, trait: str) -> webob.Res
     node = dbread.get_node(req, node_ident)
     dbread.node_for_owner_only(req, node, "change traits")
     if trait not in db_api.get_node_traits(node.uuid):
-        raise errors.NotFound(f"Node {node.uuid} doesn't have a trait '{trait}'")
+        raise errors.HTTPNotFound(f"Node {node.uuid} doesn't have a trait '{trait}'")
     req.rpcapi.remove_node_trait(req.context, node, trait)
     return base.no_content()
 
@@ -270,13 +259,13 @@ def set_boot_device(req: base.ApiRequest, node_ident: str) -> webob.Response:
     body = base.json_object(req, "the boot device request")
     unknown = sorted(set(body) - {"boot_device", "persistent"})
     if unknown:
-        raise errors.BadRequest(f"Unknown field(s) in the boot device request: {', '.join(unknown)}.")
+        raise errors.HTTPBadRequest(f"Unknown field(s) in the boot device request: {', '.join(unknown)}.")
     device = body.get("boot_device")
     if not isinstance(device, str) or not device:
-        raise errors.BadRequest('The boot device request needs "boot_device", e.g. "pxe" or "disk".')
+        raise errors.HTTPBadRequest('The boot device request needs "boot_device", e.g. "pxe" or "disk".')
     persistent = body.get("persistent", False)
     if not isinstance(persistent, bool):
-        raise errors.BadRequest(f"persistent must be true or false, not {persistent!r}.")
+        raise errors.HTTPBadRequest(f"persistent must be true or false, not {persistent!r}.")
     req.rpcapi.set_boot_device(req.context, node, device, persistent)
     return base.no_content()
 
@@ -307,7 +296,7 @@ def get_inventory(req: base.ApiRequest, node_ident: str) -> webob.Response:
     node = dbread.get_node(req, node_ident)
     inventory = db_api.get_node_inventory(node.id)
     if inventory is None:
-        raise errors.NotFound(
+        raise errors.HTTPNotFound(
             f"Inventory not found for node {node.uuid}: its agent has not reported one yet "
             "(boot it with kiln-agent, or inspect it)."
         )

@@ -108,7 +108,7 @@ def _filters(req: base.ApiRequest) -> dict[str, Any]:
 
 def _list(req: base.ApiRequest, detail: bool, path: str, extra_filters: dict | None = None) -> webob.Response:
     if detail and "fields" in req.GET:
-        raise errors.BadRequest("Can not specify ?detail=True and fields in the same request.")
+        raise errors.HTTPBadRequest("Can not specify ?detail=True and fields in the same request.")
     fields = views.check_fields(req, views.NODE_FIELDS)
     if fields is None and not detail:
         fields = list(views.NODE_LIST_FIELDS)
@@ -121,7 +121,7 @@ def _list(req: base.ApiRequest, detail: bool, path: str, extra_filters: dict | N
             req, filters, limit=limit, marker=marker, sort_key=sort_key, sort_dir=sort_dir
         )
     except exception.InvalidParameterValue as exc:
-        raise errors.BadRequest(str(exc)) from None
+        raise errors.HTTPBadRequest(str(exc)) from None
     dicts = [row_dicts.node_to_dict(n) for n in rows]
     allocs: dict[int, str] = {}
     if req.at_least(versions.ALLOCATIONS) and (fields is None or "allocation_uuid" in fields):
@@ -153,7 +153,7 @@ def list_nodes(req: base.ApiRequest) -> webob.Response:
 def list_nodes_detail(req: base.ApiRequest) -> webob.Response:
     """GET /v1/nodes/detail."""
     if "detail" in req.GET:
-        raise errors.BadRequest("The detail query parameter is not accepted on /v1/nodes/detail.")
+        raise errors.HTTPBadRequest("The detail query parameter is not accepted on /v1/nodes/detail.")
     return _list(req, True, "nodes/detail")
 
 
@@ -166,12 +166,14 @@ def get_node(req: base.ApiRequest, node_ident: str) -> webob.Response:
 
 def _check_node_values(values: dict, what: str) -> dict:
     if values.get("chassis_uuid"):
-        raise errors.BadRequest("Kiln has no chassis: chassis_uuid can only be null.")
+        raise errors.HTTPBadRequest("Kiln has no chassis: chassis_uuid can only be null.")
     values.pop("chassis_uuid", None)
     if values.get("name") and uuidutils.is_uuid_like(values["name"]):
-        raise errors.BadRequest(f"The {what} name {values['name']!r} looks like a UUID; pick another name.")
+        raise errors.HTTPBadRequest(
+            f"The {what} name {values['name']!r} looks like a UUID; pick another name."
+        )
     if "resource_class" in values and values["resource_class"] and len(values["resource_class"]) > 80:
-        raise errors.BadRequest("Node field resource_class is longer than 80 characters.")
+        raise errors.HTTPBadRequest("Node field resource_class is longer than 80 characters.")
     return values
 
 
@@ -180,7 +182,7 @@ def create_node(req: base.ApiRequest) -> webob.Response:
     body = base.json_object(req, "a node")
     present = [f for f in _CREATE_ONLY_ABSENT if f in body]
     if present:
-        raise errors.BadRequest(
+        raise errors.HTTPBadRequest(
             f"Unknown field(s) in the node: {', '.join(present)}; set maintenance with "
             "PUT /v1/nodes/{node}/maintenance after creating the node."
         )
@@ -191,7 +193,7 @@ def create_node(req: base.ApiRequest) -> webob.Response:
         # 1.80: a project-scoped caller creates nodes it owns.
         base.feature_version(req, versions.PROJECT_CREATE, "Creating nodes as a project member")
         if values.get("owner") not in (None, project):
-            raise errors.Forbidden(f"A project-scoped caller can only create nodes owned by {project}.")
+            raise errors.HTTPForbidden(f"A project-scoped caller can only create nodes owned by {project}.")
         values["owner"] = project
     values.setdefault("uuid", uuidutils.generate_uuid())
     if not req.at_least(versions.ENROLL_DEFAULT):
@@ -206,7 +208,7 @@ def _check_driver(driver: str, group: str) -> None:
     conductors = db_api.get_online_conductors(base.CONF.conductor.heartbeat_timeout)
     in_group = [c for c in conductors if (c.conductor_group or "").lower() == group]
     if not any(driver in (c.drivers or []) for c in in_group):
-        raise errors.BadRequest(
+        raise errors.HTTPBadRequest(
             f"No valid host was found. Reason: No conductor service registered which supports driver "
             f'{driver} for conductor group "{group}".'
         )
@@ -221,7 +223,7 @@ def patch_node(req: base.ApiRequest, node_ident: str) -> webob.Response:
     patched = validation.apply_patch(req, "node", doc, patch, READONLY, MANDATORY, _PATCH_MESSAGES)
     unknown = sorted(set(patched) - set(doc))
     if unknown:
-        raise errors.BadRequest(f"Unknown node field(s) in the patch: {', '.join(unknown)}.")
+        raise errors.HTTPBadRequest(f"Unknown node field(s) in the patch: {', '.join(unknown)}.")
     changed: dict[str, Any] = {}
     for field, (minor, kind) in WRITABLE.items():
         if not req.at_least(minor) or field == "uuid":
@@ -232,7 +234,7 @@ def patch_node(req: base.ApiRequest, node_ident: str) -> webob.Response:
                 new = {}
             changed[field] = validation.check_value("Node", field, kind, new, nullable=field != "driver")
     if "uuid" in patched and patched["uuid"] != doc["uuid"]:
-        raise errors.BadRequest("'/uuid' is an internal attribute and can not be updated")
+        raise errors.HTTPBadRequest("'/uuid' is an internal attribute and can not be updated")
     if "driver_info" in changed:
         # The client was shown masked secrets; those it sent back unchanged keep their values.
         changed["driver_info"] = secrets.unmask_driver_info(changed["driver_info"], node.driver_info)
@@ -240,7 +242,7 @@ def patch_node(req: base.ApiRequest, node_ident: str) -> webob.Response:
             del changed["driver_info"]
     changed = _check_node_values(changed, "node")
     if dbread.scope(req) is not None and "owner" in changed:
-        raise errors.Forbidden("Only an administrator may change a node's owner.")
+        raise errors.HTTPForbidden("Only an administrator may change a node's owner.")
     if not changed:
         return base.json_response(render(req, node))
     updated = req.rpcapi.update_node(req.context, node, changed)

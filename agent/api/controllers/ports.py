@@ -52,7 +52,7 @@ def _visible_port(req: base.ApiRequest, ident: str) -> tuple[Any, Any]:
 def list_for(req: base.ApiRequest, node: Any | None, detail: bool, path: str) -> webob.Response:
     """List ports (of ``node`` when given) with fields=, limit/marker, sorting and the address filter."""
     if detail and "fields" in req.GET:
-        raise errors.BadRequest("Can not specify ?detail=True and fields in the same request.")
+        raise errors.HTTPBadRequest("Can not specify ?detail=True and fields in the same request.")
     fields = views.check_fields(req, views.PORT_FIELDS)
     if fields is None and not detail:
         fields = list(views.PORT_LIST_FIELDS)
@@ -77,7 +77,7 @@ def list_for(req: base.ApiRequest, node: Any | None, detail: bool, path: str) ->
             sort_dir=sort_dir,
         )
     except exception.InvalidParameterValue as exc:
-        raise errors.BadRequest(str(exc)) from None
+        raise errors.HTTPBadRequest(str(exc)) from None
     uuids = dbread.node_uuids(p.node_id for p in rows)
     if project is not None and node is None:
         nodes = {n.id: n for n in dbread.list_nodes(req, {"uuid_in": list(uuids.values())})}
@@ -113,17 +113,17 @@ def _check_port_values(values: dict) -> dict:
         try:
             values["address"] = db_api.normalize_mac(values["address"])
         except exception.InvalidParameterValue:
-            raise errors.BadRequest(f"Expected a MAC address but received {values['address']}.") from None
+            raise errors.HTTPBadRequest(f"Expected a MAC address but received {values['address']}.") from None
     llc = values.get("local_link_connection")
     if llc:
         unknown = sorted(set(llc) - _LLC_KEYS)
         if unknown:
-            raise errors.BadRequest(
+            raise errors.HTTPBadRequest(
                 f"local_link_connection has unknown key(s) {', '.join(unknown)}; "
                 f"allowed: {', '.join(sorted(_LLC_KEYS))}."
             )
     if values.get("portgroup_uuid"):
-        raise errors.BadRequest("Kiln has no port groups: portgroup_uuid can only be null.")
+        raise errors.HTTPBadRequest("Kiln has no port groups: portgroup_uuid can only be null.")
     values.pop("portgroup_uuid", None)
     return values
 
@@ -133,7 +133,7 @@ def _node_for_write(req: base.ApiRequest, ident: str) -> Any:
     try:
         node = dbread.get_node(req, ident)
     except exception.NodeNotFound as exc:
-        raise errors.BadRequest(str(exc)) from None
+        raise errors.HTTPBadRequest(str(exc)) from None
     dbread.node_for_owner_only(req, node, "change its ports")
     return node
 

@@ -10,7 +10,8 @@ GROUP = "conductor"
 
 _INTERFACES = interfaces.COMPOSED_INTERFACES
 
-# Ironic's names; only the fake/noop implementations exist so far, so they are the defaults.
+# Ironic's names; the fake/noop implementations are the defaults, so a conductor with no
+# configuration runs (kiln-demo); production enables ipxe/pxe, direct, agent, flat, redfish or ipmi.
 _DEFAULT_ENABLED = {
     "boot": ["fake"],
     "deploy": ["fake"],
@@ -161,9 +162,3 @@ OPTS = [
         help="Seconds between power state syncs with the BMC; 0 disables.",
     ),
 ]
-
-
-def register(conf: cfg.ConfigOpts = cfg.CONF) -> cfg.ConfigOpts:
-    """Register the [conductor] options on ``conf`` (idempotent); the conductor modules call it on import."""
-    conf.register_opts(OPTS, group=GROUP)
-    return conf

@@ -58,9 +58,3 @@ OPTS = [
         "the agent or half an image.",
     ),
 ]
-
-
-def register(conf: cfg.ConfigOpts = cfg.CONF) -> cfg.ConfigOpts:
-    """Register the [deploy] options on ``conf`` (idempotent)."""
-    conf.register_opts(OPTS, group=GROUP)
-    return conf

@@ -14,7 +14,7 @@ from oslo_log import log as logging
 
 from agent.common import states
 from agent.common.utils import utcnow
-from agent.conductor import deployments
+from agent.conductor import agent_boot, failures
 from agent.conductor.drivers import base
 
 LOG = logging.getLogger(__name__)
@@ -30,12 +30,7 @@ class AgentInspect(base.InspectInterface):
 
     def inspect_hardware(self, task) -> str | None:
         """Boot the agent and wait in "inspect wait" for its inventory."""
-        try:
-            task.driver.network.add_provisioning_network(task)
-            deployments.boot_agent(task)
-        except Exception:
-            deployments.undo_agent_boot(task)
-            raise
+        agent_boot.boot_agent_on(task, task.driver.network.add_provisioning_network)
         return states.INSPECTWAIT
 
     def inventory_received(self, task, inventory: dict[str, Any]) -> None:
@@ -43,13 +38,13 @@ class AgentInspect(base.InspectInterface):
         if task.node.provision_state != states.INSPECTWAIT:
             return
         task.update_node({"inspection_finished_at": utcnow()})
-        problems = deployments.undo_agent_boot(task)
+        problems = agent_boot.undo_agent_boot(task)
         try:
             task.driver.network.remove_provisioning_network(task)
         except Exception as exc:  # noqa: BLE001
             problems.append(f"removing the provisioning network failed: {exc}")
         if problems:
-            deployments.fail(
+            failures.fail(
                 task,
                 f"Inspection of node {task.node.uuid} got the inventory but could not finish: "
                 f"{'; '.join(problems)}.",

@@ -12,12 +12,6 @@ import jinja2
 
 from agent.common import exception
 from agent.common.config import CONF
-from agent.common.opts import default as default_opts
-from agent.common.opts import dnsmasq as dnsmasq_opts
-from agent.common.opts import pxe as pxe_opts
-
-for _module in (default_opts, pxe_opts, dnsmasq_opts):
-    CONF.register_opts(_module.OPTS, group=_module.GROUP)
 
 _MAC = re.compile(r"^[0-9a-f]{2}([:-])[0-9a-f]{2}(\1[0-9a-f]{2}){4}$")
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")

@@ -18,7 +18,7 @@ from oslo_log import log as logging
 
 from agent.common import exception, row_dicts, states
 from agent.common.config import CONF
-from agent.conductor import cleaning, deployments
+from agent.conductor import agent_boot, agent_commands, cleaning, deployments
 from agent.conductor.drivers import base
 
 LOG = logging.getLogger(__name__)
@@ -173,19 +173,19 @@ class DirectDeploy(base.DeployInterface):
         """Boot the agent (one-time PXE, power cycle) and wait for it to call back."""
         try:
             write_image_args(task.node)
-            deployments.clear_operation(task)
-            deployments.boot_agent(task)
+            agent_commands.clear_operation(task)
+            agent_boot.boot_agent(task)
         except Exception:
-            deployments.undo_agent_boot(task)
+            agent_boot.undo_agent_boot(task)
             raise
-        deployments.update_internal(task, **{deployments.STEP_INDEX_KEY: 1})
+        agent_commands.update_internal(task, **{agent_commands.STEP_INDEX_KEY: 1})
         return states.DEPLOYWAIT
 
     @base.deploy_step(priority=80)
     def write_image(self, task) -> str | None:
         """Have the agent stream the image to the root disk, checksum verified on the way."""
         args = write_image_args(task.node)
-        done = deployments.start_agent_command(task, "write_image", args, "deploy")
+        done = agent_commands.start_agent_command(task, "write_image", args, "deploy")
         if done is None:
             return states.DEPLOYWAIT
         return self._after_write(task, "write_image", done)
@@ -199,7 +199,7 @@ class DirectDeploy(base.DeployInterface):
     @base.deploy_step(priority=40)
     def tear_down_agent(self, task) -> None:
         """Power the agent off and remove its ramdisk boot config."""
-        deployments.power_off(task)
+        agent_boot.power_off(task)
         task.driver.boot.clean_up_ramdisk(task)
 
     @base.deploy_step(priority=30)
@@ -211,7 +211,7 @@ class DirectDeploy(base.DeployInterface):
     @base.deploy_step(priority=20)
     def boot_instance(self, task) -> None:
         """Power the node on into the deployed instance."""
-        deployments.power_on(task)
+        agent_boot.power_on(task)
 
     def after_agent_step(self, task, current: dict[str, Any], step: str) -> str | None:
         """An agent command of deploy step ``current`` succeeded: write the configdrive next, if any."""
@@ -220,20 +220,20 @@ class DirectDeploy(base.DeployInterface):
         return None
 
     def _after_write(self, task, step: str, result: dict[str, Any]) -> str | None:
-        error = deployments.result_error(step, result)
+        error = agent_commands.result_error(step, result)
         if error is not None:
             raise exception.AgentCommandFailed(command=step, node=task.node.uuid, error=error)
-        deployments.record_result(task, step, result)
+        agent_commands.record_result(task, step, result)
         if step == "write_image":
             return self._configdrive(task)
         return None
 
     def _configdrive(self, task) -> str | None:
-        root = (deployments.step_results(task).get("write_image") or {}).get("root_device")
+        root = (agent_commands.step_results(task).get("write_image") or {}).get("root_device")
         args = configdrive_args(task, root)
         if args is None:
             return None
-        done = deployments.start_agent_command(task, "write_configdrive", args, "deploy")
+        done = agent_commands.start_agent_command(task, "write_configdrive", args, "deploy")
         if done is None:
             return states.DEPLOYWAIT
         return self._after_write(task, "write_configdrive", done)
@@ -243,16 +243,16 @@ class DirectDeploy(base.DeployInterface):
     def prepare(self, task) -> None:
         """Power off and put the node on the provisioning network before the agent boots."""
         try:
-            deployments.power_off(task)
+            agent_boot.power_off(task)
             task.driver.network.unconfigure_tenant_networks(task)
             task.driver.network.add_provisioning_network(task)
         except Exception:
-            deployments.undo_agent_boot(task)
+            agent_boot.undo_agent_boot(task)
             raise
 
     def tear_down(self, task) -> str:
         """Power the instance off and take it off its tenant networks."""
-        deployments.power_off(task)
+        agent_boot.power_off(task)
         task.driver.network.unconfigure_tenant_networks(task)
         return states.DELETED
 
@@ -260,7 +260,7 @@ class DirectDeploy(base.DeployInterface):
         """Remove boot files and every trace of the deployment in driver_internal_info."""
         task.driver.boot.clean_up_ramdisk(task)
         task.driver.boot.clean_up_instance(task)
-        deployments.clear_operation(task)
+        agent_commands.clear_operation(task)
 
     def take_over(self, task) -> None:
         """Nothing to restore: the deployment's progress is in driver_internal_info."""
@@ -269,17 +269,12 @@ class DirectDeploy(base.DeployInterface):
 
     def prepare_cleaning(self, task) -> str:
         """Boot the agent on the cleaning network; cleaning waits for it in "clean wait"."""
-        try:
-            task.driver.network.add_cleaning_network(task)
-            deployments.boot_agent(task)
-        except Exception:
-            deployments.undo_agent_boot(task)
-            raise
+        agent_boot.boot_agent_on(task, task.driver.network.add_cleaning_network)
         return states.CLEANWAIT
 
     def tear_down_cleaning(self, task) -> None:
         """Power the agent off, remove its boot config and leave the cleaning network."""
-        deployments.power_off(task)
+        agent_boot.power_off(task)
         task.driver.boot.clean_up_ramdisk(task)
         task.driver.network.remove_cleaning_network(task)
 
@@ -288,11 +283,11 @@ class DirectDeploy(base.DeployInterface):
     def heartbeat(self, task, status: dict[str, Any]) -> None:
         """The agent is alive: start the next step when none is running."""
         state = task.node.provision_state
-        if deployments.pending_command(task) is not None:
+        if agent_commands.pending_command(task) is not None:
             self._poll_pending(task)
             return
         if state == states.DEPLOYWAIT:
-            index = int(deployments.internal(task).get(deployments.STEP_INDEX_KEY) or 0)
+            index = int(agent_commands.internal(task).get(agent_commands.STEP_INDEX_KEY) or 0)
             if index < 1:
                 LOG.warning("Node %s heartbeats in wait call-back before its deploy began", task.node.uuid)
                 return
@@ -302,17 +297,20 @@ class DirectDeploy(base.DeployInterface):
 
     def _poll_pending(self, task) -> None:
         """Ask the agent how the pending step went, in case its step_result cast was lost."""
-        command = deployments.pending_command(task) or {}
+        command = agent_commands.pending_command(task) or {}
         if not command.get("command_id"):
             return
         try:
-            status = deployments.agent_client().get_step_status(
-                {}, task.node.uuid, deployments.agent_token(task), command["command_id"]
+            status = agent_commands.agent_client().get_step_status(
+                {}, task.node.uuid, agent_commands.agent_token(task), command["command_id"]
             )
         except Exception as exc:  # noqa: BLE001 - the step_result may still come; retry next heartbeat
             LOG.warning("Node %s: polling step %s failed: %s", task.node.uuid, command.get("step"), exc)
             return
-        if isinstance(status, dict) and status.get("status") in (deployments.SUCCEEDED, deployments.FAILED):
+        if isinstance(status, dict) and status.get("status") in (
+            agent_commands.SUCCEEDED,
+            agent_commands.FAILED,
+        ):
             LOG.info(
                 "Node %s: step %s ended (%s), found by polling",
                 task.node.uuid,
@@ -327,7 +325,7 @@ class DirectDeploy(base.DeployInterface):
         if state not in (states.DEPLOYWAIT, states.CLEANWAIT):
             LOG.warning("Node %s: step_result for %s ignored in state %s", task.node.uuid, step, state)
             return
-        command = deployments.accept_result(task, step, result)
+        command = agent_commands.accept_result(task, step, result)
         if command is None:
             return
         if state == states.DEPLOYWAIT:

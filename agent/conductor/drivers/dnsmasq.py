@@ -15,10 +15,11 @@ tags any more.
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 from collections.abc import Iterable
+
+from oslo_log import log as logging
 
 from agent.common import exception
 from agent.common.config import CONF

@@ -16,7 +16,6 @@ from stevedore import named
 
 from agent.common import exception
 from agent.common.config import CONF
-from agent.common.opts import conductor as conductor_opts
 from agent.conductor.drivers import base
 from agent.conductor.drivers.hardware_type import AbstractHardwareType
 
@@ -26,8 +25,6 @@ INTERFACE_NAMESPACE = "kiln.hardware.interfaces."
 _lock = threading.Lock()
 _hardware_types: tuple[tuple[str, ...], dict[str, AbstractHardwareType]] | None = None
 _interfaces: dict[str, tuple[tuple[str, ...], dict[str, base.BaseInterface]]] = {}
-
-conductor_opts.register(CONF)
 
 
 @dataclass

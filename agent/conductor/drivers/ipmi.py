@@ -7,20 +7,17 @@ carries the matching UEFI flag.
 
 from __future__ import annotations
 
-import logging
 import threading
 from typing import Any
 
+from oslo_log import log as logging
 from pyghmi import exceptions as pyghmi_exc
 from pyghmi.ipmi import command as ipmi_command
 from pyghmi.ipmi.private import session as ipmi_session
 
 from agent.common import exception, secrets, states
 from agent.common.config import CONF
-from agent.common.opts import ipmi as ipmi_opts
 from agent.conductor.drivers import base, boot_files
-
-CONF.register_opts(ipmi_opts.OPTS, group=ipmi_opts.GROUP)
 
 LOG = logging.getLogger(__name__)
 

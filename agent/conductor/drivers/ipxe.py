@@ -7,10 +7,11 @@ ipxe package into [pxe]tftp_root); once iPXE runs (user class "iPXE") it gets
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 from typing import Any
+
+from oslo_log import log as logging
 
 from agent.common import exception
 from agent.common.config import CONF
@@ -97,4 +98,4 @@ class IPXEBoot(pxe.PXEBoot):
             lines.append(f"tag:{dnsmasq.port_tag(mac)},tag:ipxe,option:bootfile-name,{script_url(mac)}")
             if CONF.pxe.tftp_server_v6:
                 lines.append(f"tag:{dnsmasq.port_tag(mac)},tag:ipxe,option6:bootfile-url,{script_url(mac)}")
-        return lines + pxe._server_lines(tag, CONF.pxe.ipxe_bootfile_uefi)
+        return lines + pxe.server_lines(tag, CONF.pxe.ipxe_bootfile_uefi)

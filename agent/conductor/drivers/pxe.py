@@ -7,9 +7,10 @@ them even after ports changed. ``ipxe`` (ipxe.py) reuses this class with an iPXE
 
 from __future__ import annotations
 
-import logging
 import urllib.parse
 from typing import Any
+
+from oslo_log import log as logging
 
 from agent.common import exception
 from agent.common.config import CONF
@@ -159,7 +160,7 @@ class PXEBoot(base.BootInterface):
             f"tag:{tag},tag:!efi,option:bootfile-name,{CONF.pxe.pxe_bootfile_bios}",
             f"tag:{tag},tag:efi,option:bootfile-name,{CONF.pxe.pxe_bootfile_uefi}",
         ]
-        return lines + _server_lines(tag, CONF.pxe.pxe_bootfile_uefi)
+        return lines + server_lines(tag, CONF.pxe.pxe_bootfile_uefi)
 
     # --- the interface --------------------------------------------------------------------------
 
@@ -254,7 +255,7 @@ def grub_path(url: str) -> str:
     return f"({parsed.scheme},{parsed.netloc}){path}"
 
 
-def _server_lines(tag: str, uefi_bootfile: str) -> list[str]:
+def server_lines(tag: str, uefi_bootfile: str) -> list[str]:
     """next-server for IPv4 when configured; DHCPv6 boot-file URLs when [pxe]tftp_server_v6 is set."""
     lines = []
     if CONF.pxe.tftp_server:

@@ -8,20 +8,17 @@ redfish_username, redfish_password, redfish_verify_ca (true/false or a CA bundle
 from __future__ import annotations
 
 import collections
-import logging
 import threading
 import urllib.parse
 from typing import Any
 
 import sushy
+from oslo_log import log as logging
 from oslo_utils import strutils
 
 from agent.common import exception, secrets, states
 from agent.common.config import CONF
-from agent.common.opts import redfish as redfish_opts
 from agent.conductor.drivers import base
-
-CONF.register_opts(redfish_opts.OPTS, group=redfish_opts.GROUP)
 
 LOG = logging.getLogger(__name__)
 

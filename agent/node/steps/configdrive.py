@@ -6,10 +6,11 @@ import base64
 import binascii
 import gzip
 import json
-import logging
 import os
 import subprocess
 import tempfile
+
+from oslo_log import log as logging
 
 from agent.common import exception
 from agent.common.network_data import build_network_data

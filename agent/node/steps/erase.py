@@ -5,12 +5,13 @@ from __future__ import annotations
 import fcntl
 import glob
 import json
-import logging
 import os
 import random
 import struct
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
+
+from oslo_log import log as logging
 
 from agent.node.steps import devices
 from agent.node.steps.context import StepContext

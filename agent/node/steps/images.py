@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import queue
 import re
@@ -14,6 +13,7 @@ import threading
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
+from oslo_log import log as logging
 
 from agent.node.steps import devices, rootdev
 from agent.node.steps.context import StepContext

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
+
+from oslo_log import log as logging
 
 from agent.node.steps.context import StepContext
 from agent.node.steps.errors import StepError

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
+
+from oslo_log import log as logging
 
 from agent.node.backoff import Backoff, Stopped, retry
 from agent.node.steps import configdrive, erase, images, logs, power, rootdev

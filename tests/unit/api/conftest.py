@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 
-import oslo_messaging as messaging
 import pytest
 import webtest
 from oslo_config import cfg
@@ -13,22 +12,12 @@ from agent.api import app as api_app
 from agent.common import config, rpc
 from agent.conductor import hash_ring
 from agent.conductor import rpcapi as conductor_rpcapi
+from agent.conductor.manager import ConductorManager
 from agent.db import api as db_api
 from agent.db import migration
 
 CONF = cfg.CONF
 HOST = "test-conductor"
-
-try:  # the real manager when it exists; else the API mixin alone is the endpoint
-    from agent.conductor.manager import ConductorManager as _Manager
-except ImportError:  # pragma: no cover - until agent/conductor/manager.py lands
-    from agent.conductor.api_endpoints import ApiEndpoints
-
-    class _Manager(ApiEndpoints):  # type: ignore[no-redef]
-        target = messaging.Target(version="1.0")
-
-        def __init__(self, host: str) -> None:
-            self.host = host
 
 
 @pytest.fixture
@@ -43,7 +32,7 @@ def conductor(tmp_path):
     migration.upgrade()
     db_api.register_conductor(HOST, ["fake-hardware"])
     transport = rpc.get_transport(CONF, url="kombu+memory:////")
-    server = rpc.get_server(transport, rpc.CONDUCTOR_TOPIC, HOST, [_Manager(HOST)])
+    server = rpc.get_server(transport, rpc.CONDUCTOR_TOPIC, HOST, [ConductorManager(HOST)])
     server.start()
     ring = hash_ring.HashRingManager(reset_interval=0)
     client = conductor_rpcapi.ConductorAPI(transport=transport, timeout=10, ring=ring)

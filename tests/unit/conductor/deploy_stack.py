@@ -19,14 +19,14 @@ from typing import Any
 from oslo_config import cfg
 
 from agent.common import config, rpc, states
-from agent.common.agent_api import AgentAPI
-from agent.common.conductor_api import ConductorAPI
-from agent.conductor import deployments
+from agent.conductor import agent_commands
+from agent.conductor.agent_client import AgentClient
 from agent.conductor.drivers import driver_factory
 from agent.conductor.manager import ConductorManager
 from agent.db import api as db_api
 from agent.db import migration
 from agent.inventory.collect import collect
+from agent.node.conductor_client import ConductorClient
 from agent.node.endpoints import AgentEndpoint
 from agent.node.steps.context import StepContext
 from agent.node.steps.runner import StepRunner
@@ -91,7 +91,7 @@ class SimAgent:
 
     def __init__(self, transport, node_uuid: str, disk: str) -> None:
         self.inventory = collect(os.path.join(FIXTURES, "vm"), use_nvml=False)
-        self.conductor = ConductorAPI(transport, timeout=10)
+        self.conductor = ConductorClient(transport, timeout=10)
         answer = self.conductor.lookup({}, [VM_MAC], self.inventory["system"]["uuid"], None)
         assert answer["node"]["uuid"] == node_uuid, answer
         self.node_uuid = node_uuid
@@ -141,7 +141,7 @@ class Stack:
         self.manager = ConductorManager(HOST)
         self.server = rpc.get_server(self.transport, rpc.CONDUCTOR_TOPIC, HOST, [self.manager])
         self.server.start()
-        deployments.set_agent_client(AgentAPI(self.transport, timeout=10))
+        agent_commands.set_agent_client(AgentClient(self.transport, timeout=10))
         self.images = str(tmp_path / "images")
         os.makedirs(self.images)
         self.image_sha = make_image(os.path.join(self.images, "disk.raw"))
@@ -211,7 +211,7 @@ class Stack:
             self.agent.stop()
         rpc.stop_server(self.server, 5)
         self.http.close()
-        deployments.set_agent_client(None)
+        agent_commands.set_agent_client(None)
         self.transport.cleanup()
         db_api.dispose()
         for name in CONDUCTOR_OVERRIDES:

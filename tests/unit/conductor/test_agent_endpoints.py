@@ -16,7 +16,6 @@ import sqlalchemy
 from oslo_config import cfg
 
 from agent.common import config, exception, rpc, states
-from agent.common.conductor_api import ConductorAPI
 from agent.conductor import agent_endpoints
 from agent.conductor.drivers import fake
 from agent.conductor.manager import ConductorManager
@@ -25,6 +24,7 @@ from agent.db import migration
 from agent.db.models import Node, NodeTrait
 from agent.inventory import lldp
 from agent.inventory.collect import collect
+from agent.node.conductor_client import ConductorClient
 
 CONF = cfg.CONF
 HOST = "unit-conductor"
@@ -59,7 +59,7 @@ def conductor(tmp_path):
     transport = rpc.get_transport(CONF, url="kombu+memory:////")
     server = rpc.get_server(transport, rpc.CONDUCTOR_TOPIC, HOST, [ConductorManager(HOST)])
     server.start()
-    yield ConductorAPI(transport, timeout=10)
+    yield ConductorClient(transport, timeout=10)
     rpc.stop_server(server, 10)
     transport.cleanup()
     db_api.dispose()
@@ -68,7 +68,7 @@ def conductor(tmp_path):
     CONF.clear_override("enable_discovery", group="conductor")
 
 
-def _lookup(api: ConductorAPI, inv: dict) -> dict:
+def _lookup(api: ConductorClient, inv: dict) -> dict:
     macs = [n["mac_address"] for n in inv["nics"] if n.get("pci_address")]
     return api.lookup({}, macs, inv["system"]["uuid"], inv["system"]["pxe_interface"])
 

@@ -10,7 +10,7 @@ import pytest
 from oslo_config import cfg
 
 from agent.common import exception, states
-from agent.conductor import cleaning, deployments
+from agent.conductor import agent_commands, cleaning, timeouts
 from agent.conductor.drivers import fake as fake_drivers
 from agent.db import api as db_api
 from tests.unit.conductor.deploy_stack import MIB, Stack
@@ -63,7 +63,7 @@ def test_undeploy_cleans_metadata_and_ends_available(stack) -> None:
         assert fh.read(512)[510:512] == b"\0\0"
         fh.seek(2 * MIB)
         assert fh.read(16) != b"\0" * 16  # metadata erase only: the data is still there
-    for key in (*cleaning.CLEAN_KEYS, *deployments.OPERATION_KEYS):
+    for key in (*cleaning.CLEAN_KEYS, *agent_commands.OPERATION_KEYS):
         assert key not in node.driver_internal_info
 
 
@@ -101,7 +101,7 @@ def test_clean_callback_timeout(stack) -> None:
     stack.manager.change_provision_state({}, stack.node.uuid, "deleted")
     stack.wait_state(states.CLEANWAIT)
     later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=2)
-    assert deployments.check_callback_timeouts(now=later) == [stack.node.uuid]
+    assert timeouts.check_callback_timeouts(now=later) == [stack.node.uuid]
     node = stack.node_now()
     assert node.provision_state == states.CLEANFAIL
     assert "[deploy]clean_callback_timeout" in node.last_error

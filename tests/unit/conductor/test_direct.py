@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from agent.common import exception, states
-from agent.conductor import deployments
+from agent.conductor import agent_commands, deployments, timeouts
 from agent.conductor.drivers import direct
 from agent.conductor.drivers import fake as fake_drivers
 from tests.unit.conductor.deploy_stack import MIB, Stack
@@ -61,7 +61,7 @@ def test_deploy_writes_image_and_configdrive_then_active(stack) -> None:
     info = node.driver_internal_info
     assert info[fake_drivers.POWER_KEY] == states.POWER_ON
     assert info[fake_drivers.BOOT_DEVICE_KEY] == {"boot_device": "pxe", "persistent": False}
-    assert info[deployments.STEP_INDEX_KEY] == 1
+    assert info[agent_commands.STEP_INDEX_KEY] == 1
 
     stack.boot_agent()
     node = stack.drive(states.ACTIVE, states.DEPLOYFAIL)
@@ -71,7 +71,7 @@ def test_deploy_writes_image_and_configdrive_then_active(stack) -> None:
     assert node.power_state == states.POWER_ON
     info = node.driver_internal_info
     assert info[fake_drivers.BOOT_DEVICE_KEY] == {"boot_device": "disk", "persistent": True}
-    for key in deployments.OPERATION_KEYS:
+    for key in agent_commands.OPERATION_KEYS:
         assert key not in info
     # the image is on the disk byte for byte, except the partition table that gained the config-2 entry
     with open(stack.disk, "rb") as disk, open(stack.images + "/disk.raw", "rb") as image:
@@ -102,7 +102,7 @@ def test_bad_checksum_fails_deploy_naming_both_sums_and_wipes_table(stack) -> No
     assert node.power_state == states.POWER_OFF
     with open(stack.disk, "rb") as fh:
         assert fh.read(MIB) == b"\0" * MIB
-    for key in deployments.OPERATION_KEYS:
+    for key in agent_commands.OPERATION_KEYS:
         assert key not in node.driver_internal_info
 
 
@@ -130,9 +130,9 @@ def test_agent_that_never_calls_back_times_out(stack) -> None:
     stack.set_image()
     stack.manager.change_provision_state({}, stack.node.uuid, "active")
     stack.wait_state(states.DEPLOYWAIT)
-    assert deployments.check_callback_timeouts() == []
+    assert timeouts.check_callback_timeouts() == []
     later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=3600)
-    assert deployments.check_callback_timeouts(now=later) == [stack.node.uuid]
+    assert timeouts.check_callback_timeouts(now=later) == [stack.node.uuid]
     node = stack.node_now()
     assert node.provision_state == states.DEPLOYFAIL
     assert "deploy_callback_timeout" in node.last_error

@@ -7,7 +7,7 @@ import datetime
 import pytest
 
 from agent.common import states
-from agent.conductor import deployments
+from agent.conductor import timeouts
 from agent.conductor.drivers import fake as fake_drivers
 from agent.db import api as db_api
 from tests.unit.conductor.deploy_stack import Stack
@@ -47,7 +47,7 @@ def test_inspect_wait_timeout(stack) -> None:
     stack.manager.change_provision_state({}, stack.node.uuid, "inspect")
     stack.wait_state(states.INSPECTWAIT)
     later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1)
-    assert deployments.check_callback_timeouts(now=later) == [stack.node.uuid]
+    assert timeouts.check_callback_timeouts(now=later) == [stack.node.uuid]
     node = stack.node_now()
     assert node.provision_state == states.INSPECTFAIL
     assert "[deploy]inspect_wait_timeout" in node.last_error

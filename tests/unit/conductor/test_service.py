@@ -9,11 +9,11 @@ import pytest
 from oslo_config import cfg
 
 from agent.common import config, rpc
-from agent.common.conductor_api import ConductorAPI
 from agent.common.notify import Notifier
 from agent.conductor import service as service_mod
 from agent.db import api as db_api
 from agent.db import migration
+from agent.node.conductor_client import ConductorClient
 
 CONF = cfg.CONF
 HOST = "svc-conductor"
@@ -65,7 +65,7 @@ def test_start_serve_and_stop(conf, notify_socket) -> None:
         svc._heartbeat()
         assert db_api.get_conductor(HOST).updated_at > before
 
-        answer = ConductorAPI(transport, timeout=10).lookup({}, ["52:54:00:00:01:01"], None, None)
+        answer = ConductorClient(transport, timeout=10).lookup({}, ["52:54:00:00:01:01"], None, None)
         assert db_api.get_node(answer["node"]["uuid"]).provision_state == "enroll"
 
         svc.run_periodics()
@@ -87,7 +87,7 @@ def test_heartbeats_have_their_own_topic(conf) -> None:
     svc = service_mod.ConductorService(conf, transport=transport)
     svc.start()
     try:
-        client = ConductorAPI(transport, timeout=10)
+        client = ConductorClient(transport, timeout=10)
         answer = client.lookup({}, ["52:54:00:00:02:01"], None, None)
         node, token = answer["node"]["uuid"], answer["agent_token"]
         assert answer["config"]["heartbeat_topic"] == "kiln.conductor.heartbeat"
@@ -106,7 +106,7 @@ def test_heartbeats_have_their_own_topic(conf) -> None:
         svc.manager.flush_heartbeats()
         assert db_api.get_node(node).last_heartbeat_at > first
 
-        on_heartbeat_topic = ConductorAPI(transport, topic="kiln.conductor.heartbeat", timeout=10)
+        on_heartbeat_topic = ConductorClient(transport, topic="kiln.conductor.heartbeat", timeout=10)
         with pytest.raises(messaging.RemoteError) as err:
             on_heartbeat_topic.lookup({}, ["52:54:00:00:02:02"], None, None)
         assert err.value.exc_type == "NoSuchMethod"

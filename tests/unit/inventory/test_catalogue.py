@@ -24,7 +24,7 @@ SKU_KEYS = {
 
 
 def test_every_row_is_well_formed():
-    table = catalogue._table()
+    table = catalogue.load_table()
     rows = list(table["devices"].items()) + list(table["subsystems"].items())
     assert len(rows) > 60
     for key, row in rows:
@@ -103,7 +103,7 @@ def test_display_kinds_and_nvswitches():
 
 
 def test_the_table_is_loaded_once():
-    assert catalogue._table() is catalogue._table()
+    assert catalogue.load_table() is catalogue.load_table()
 
 
 def test_traits_are_unique_sorted_slugs():

@@ -18,7 +18,7 @@ import time
 import pytest
 
 from agent.common import exception, rpc
-from agent.common.agent_api import AgentAPI
+from agent.conductor.agent_client import AgentClient
 from agent.db import api as db_api
 from agent.db import migration
 from agent.inventory import lldp as lldp_parse
@@ -99,7 +99,7 @@ def test_full_lifecycle_on_the_hgx_tree(fast, transport, conductor, hgx_tree, tm
         assert store.load() == Credentials(conductor.node_uuid, conductor.token)
         assert stat.S_IMODE(os.stat(store.path).st_mode) == 0o600
 
-        api = AgentAPI(transport, timeout=10)
+        api = AgentClient(transport, timeout=10)
         assert api.ping({}, conductor.node_uuid, conductor.token)["node_uuid"] == conductor.node_uuid
         assert len(api.get_inventory({}, conductor.node_uuid, conductor.token)["gpus"]) == 8
         with pytest.raises(exception.InvalidAgentToken):
@@ -216,7 +216,7 @@ def test_daemon_runs_write_image_and_reports_to_the_conductor(
         node = db_api.get_node(agent.creds.node_uuid)
         assert node.system_uuid == "9a5b2c00-1d2e-11ee-8000-3cecef123456"  # discovered by the real lookup
         sha = digest(image)
-        api = AgentAPI(transport, timeout=10)
+        api = AgentClient(transport, timeout=10)
         args = {"image_source": server.url("disk.raw"), "image_os_hash_algo": "sha256",
                 "image_os_hash_value": sha, "image_disk_format": "raw"}  # fmt: skip
         started = api.run_step({}, node.uuid, agent.token(), "write_image", args)
@@ -255,7 +255,7 @@ def test_daemon_refuses_an_unknown_step_and_a_second_step_while_busy(
     try:
         assert agent.ready.wait(30)
         agent.runner.steps["hold"] = lambda ctx, args: {"released": release.wait(30)}
-        api = AgentAPI(transport, timeout=10)
+        api = AgentClient(transport, timeout=10)
         with pytest.raises(exception.InvalidParameterValue, match="no step 'format_everything'"):
             api.run_step({}, conductor.node_uuid, conductor.token, "format_everything", {})
         first = api.run_step({}, conductor.node_uuid, conductor.token, "hold", {})

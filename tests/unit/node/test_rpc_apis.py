@@ -1,4 +1,4 @@
-"""ConductorAPI and AgentAPI round trips over the in-process kombu memory transport."""
+"""ConductorClient and AgentClient round trips over the in-process kombu memory transport."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from oslo_messaging.rpc.dispatcher import ExpectedException
 
 from agent.common import exception, rpc
-from agent.common.agent_api import AgentAPI
-from agent.common.conductor_api import ConductorAPI
+from agent.conductor.agent_client import AgentClient
+from agent.node.conductor_client import ConductorClient
 from agent.node.endpoints import AgentEndpoint
 from tests.unit.node.recorder import RecordingConductor
 
@@ -33,7 +33,7 @@ def server(transport, topic):
 def test_agent_facing_methods(transport, topic, server):
     rec = RecordingConductor("node-1", "tok")
     server([rec])
-    api = ConductorAPI(transport, topic=topic, timeout=10)
+    api = ConductorClient(transport, topic=topic, timeout=10)
     answer = api.lookup({"request_id": "req-1"}, ["aa:bb:cc:dd:ee:ff"], "sys-uuid", "aa:bb:cc:dd:ee:ff")
     assert answer["node"]["uuid"] == "node-1"
     assert answer["agent_token"] == "tok"
@@ -56,17 +56,17 @@ def test_agent_facing_methods(transport, topic, server):
 
 def test_wrong_token_comes_back_as_invalid_agent_token(transport, topic, server):
     server([RecordingConductor("node-1", "tok")])
-    api = ConductorAPI(transport, topic=topic, timeout=10)
+    api = ConductorClient(transport, topic=topic, timeout=10)
     with pytest.raises(exception.InvalidAgentToken, match="node-1 is missing or wrong"):
         api.report_inventory({}, "node-1", "forged", {})
 
 
 def test_version_cap_below_the_method_refuses_to_send(transport, topic):
-    api = ConductorAPI(transport, topic=topic, version_cap="0.9")
+    api = ConductorClient(transport, topic=topic, version_cap="0.9")
     assert not api.can_send_version("1.0")
     with pytest.raises(messaging.RPCVersionCapError):
         api.lookup({}, ["aa:bb:cc:dd:ee:ff"])
-    assert ConductorAPI(transport, topic=topic, version_cap="1.0").can_send_version("1.0")
+    assert ConductorClient(transport, topic=topic, version_cap="1.0").can_send_version("1.0")
 
 
 def test_agent_api_with_token_check(transport, server):
@@ -76,7 +76,7 @@ def test_agent_api_with_token_check(transport, server):
         node, lambda: "tok", lambda: {"nics": [{"name": "eth0"}]}, steps, version="1.2.3"
     )
     server([endpoint], server_name=node, server_topic=rpc.AGENT_TOPIC)
-    api = AgentAPI(transport, timeout=10)
+    api = AgentClient(transport, timeout=10)
     assert api.ping({}, node, "tok") == {"node_uuid": node, "version": "1.2.3"}
     assert api.get_inventory({}, node, "tok") == {"nics": [{"name": "eth0"}]}
     assert api.run_step({}, node, "tok", "echo", {"a": 1}) == {"echoed": {"a": 1}}
@@ -99,7 +99,7 @@ def test_endpoint_refuses_everything_before_a_token_exists():
 
 
 def test_clients_default_to_their_topic(transport):
-    assert AgentAPI(transport).topic == "kiln.agent"
-    assert ConductorAPI(transport).topic == "kiln.conductor"
-    assert ConductorAPI(transport, topic="kiln.other").topic == "kiln.other"
-    assert AgentAPI(transport, version_cap="0.9").can_send_version("1.0") is False
+    assert AgentClient(transport).topic == "kiln.agent"
+    assert ConductorClient(transport).topic == "kiln.conductor"
+    assert ConductorClient(transport, topic="kiln.other").topic == "kiln.other"
+    assert AgentClient(transport, version_cap="0.9").can_send_version("1.0") is False

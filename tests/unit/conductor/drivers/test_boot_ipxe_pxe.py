@@ -363,7 +363,7 @@ def test_instance_host_entries_follow_the_ports(node, acquire, boot_dirs, db, ma
 
 def test_deleting_a_node_in_maintenance_buries_its_host_entries(node, acquire, boot_dirs) -> None:
     """A node deleted in maintenance runs no driver code; dnsmasq must still stop answering it."""
-    from agent.conductor.api_endpoints import ApiEndpoints
+    from agent.conductor.manager import ConductorManager
 
     with acquire(node) as task:
         task.driver.boot.prepare_ramdisk(task, {})
@@ -371,6 +371,6 @@ def test_deleting_a_node_in_maintenance_buries_its_host_entries(node, acquire, b
     from agent.db import api as db_api
 
     db_api.update_node(node, {"maintenance": True, "provision_state": "deploy failed"})
-    ApiEndpoints().destroy_node({}, node)
+    ConductorManager("test-host").destroy_node({}, node)
     assert _live_hosts(boot_dirs) == []
     assert os.listdir(boot_dirs["optsdir"]) == []

@@ -9,9 +9,9 @@ import pytest
 from oslo_messaging.rpc.dispatcher import ExpectedException
 
 from agent.common import exception, rpc
-from agent.common.agent_api import AgentAPI
-from agent.common.conductor_api import ConductorAPI
+from agent.conductor.agent_client import AgentClient
 from agent.node.backoff import Backoff
+from agent.node.conductor_client import ConductorClient
 from agent.node.endpoints import AgentEndpoint
 from agent.node.steps import runner as runner_mod
 from agent.node.steps.errors import StepError
@@ -30,7 +30,7 @@ def wired(transport, topic, ctx):
     conductor = RecordingConductor(NODE, TOKEN)
     csrv = rpc.get_server(transport, topic, "c1", [conductor])
     csrv.start()
-    capi = ConductorAPI(transport, topic=topic)
+    capi = ConductorClient(transport, topic=topic)
     runner = StepRunner(
         ctx, report=lambda step, result: capi.step_result({}, NODE, TOKEN, step, result), backoff=FAST
     )
@@ -38,7 +38,7 @@ def wired(transport, topic, ctx):
     agent_topic = f"kiln.agent.test-{uuid.uuid4().hex[:8]}"
     asrv = rpc.get_server(transport, agent_topic, NODE, [endpoint])
     asrv.start()
-    yield conductor, AgentAPI(transport, topic=agent_topic, timeout=10), runner
+    yield conductor, AgentClient(transport, topic=agent_topic, timeout=10), runner
     runner.join(10)
     rpc.stop_server(asrv, 5)
     rpc.stop_server(csrv, 5)

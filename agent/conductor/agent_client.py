@@ -11,7 +11,7 @@ import oslo_messaging as messaging
 from agent.common import rpc
 
 
-class AgentAPI(rpc.RPCClientBase):
+class AgentClient(rpc.RPCClientBase):
     """Calls to the agent of one node; every call carries that node's agent token."""
 
     RPC_API_VERSION = "1.0"

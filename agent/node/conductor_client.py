@@ -1,7 +1,7 @@
 """Client of the conductors' agent-facing RPC methods (topic ``kiln.conductor``), used by kiln-agent.
 
 The server side is agent.conductor.agent_endpoints.AgentEndpoints; the API's methods have their
-own client, agent.conductor.rpcapi.ConductorAPI (the node daemon never imports agent.conductor).
+own client, agent.conductor.rpcapi.ConductorAPI (the node agent never imports agent.conductor).
 
 API version history:
     1.0 - lookup, report_inventory, heartbeat, step_result.
@@ -19,7 +19,7 @@ from __future__ import annotations
 from agent.common import rpc
 
 
-class ConductorAPI(rpc.RPCClientBase):
+class ConductorClient(rpc.RPCClientBase):
     """Calls and casts from an agent to ``kiln.conductor`` (any live conductor answers)."""
 
     RPC_API_VERSION = "1.0"
