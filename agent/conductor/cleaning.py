@@ -73,9 +73,20 @@ def start_provide(task) -> None:
     task.process_event("provide", callback=do_node_clean, call_args=(task, None))
 
 
-def start_clean(task, clean_steps: Any = None) -> None:
-    """Start manual cleaning with ``clean_steps``; the node ends in manageable."""
+def start_clean(task, clean_steps: Any = None, disable_ramdisk: bool | None = None) -> None:
+    """Start manual cleaning with ``clean_steps``; the node ends in manageable.
+
+    ``disable_ramdisk`` asks to clean without booting the agent: every clean step Kiln has runs in
+    the agent, so such a request is refused naming the steps, never ignored.
+    """
     steps = check_steps(clean_steps, "clean_steps", task.node.uuid, required=True)
+    known = check_manual_steps(task.node.uuid, steps)
+    if disable_ramdisk:
+        names = ", ".join(f"deploy.{s['step']}" for s in known)
+        raise exception.InvalidParameterValue(
+            err=f"Node {task.node.uuid}: disable_ramdisk cannot be honoured: clean step(s) {names} run in "
+            "the agent ramdisk. Leave disable_ramdisk out (or false) to clean through the agent."
+        )
     task.process_event(
         "clean", callback=do_node_clean, call_args=(task, steps), target_state=states.MANAGEABLE
     )

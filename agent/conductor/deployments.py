@@ -11,7 +11,7 @@ from typing import Any
 
 from oslo_log import log as logging
 
-from agent.common import states
+from agent.common import exception, states
 from agent.common.steps import check_steps
 from agent.common.utils import error_text
 from agent.conductor import agent_commands, cleaning, failures
@@ -20,19 +20,60 @@ from agent.db import api as db_api
 
 LOG = logging.getLogger(__name__)
 
+# instance_info key of the user's deploy steps for the deployment under way.
+USER_STEPS_KEY = "deploy_steps"
+# Steps without which nothing is deployed: the user may move them, never switch them off.
+CORE_STEPS = ("deploy",)
+
 
 def start_deploy(task, event: str, configdrive: Any = None, deploy_steps: Any = None) -> None:
-    """Validate and start a deploy or rebuild (``event``); the work runs in a worker thread."""
+    """Validate and start a deploy or rebuild (``event``); the work runs in a worker thread.
+
+    ``deploy_steps`` (the API's user steps) must name deploy steps the node's interfaces offer;
+    they change those steps' priority and arguments for this deployment, as in Ironic.
+    """
     steps = check_steps(deploy_steps, "deploy_steps", task.node.uuid)
     task.driver.power.validate(task)
     task.driver.deploy.validate(task)
+    if steps:
+        check_user_steps(task, steps)
     info = dict(task.node.instance_info or {})
     if configdrive is not None:
         info["configdrive"] = configdrive
+    info.pop(USER_STEPS_KEY, None)
     if steps:
-        info["deploy_steps"] = steps
+        info[USER_STEPS_KEY] = steps
     task.update_node({"instance_info": info})
     task.process_event(event, callback=do_node_deploy, call_args=(task,))
+
+
+def check_user_steps(task, steps: list[dict[str, Any]]) -> None:
+    """Each user deploy step names an offered step, with a priority and only arguments it takes."""
+    node = task.node.uuid
+    offered = {(s["interface"], s["step"]): s for s in task.driver.deploy.get_deploy_steps(task)}
+    known = ", ".join(sorted(f"{i}.{n}" for i, n in offered))
+    for index, step in enumerate(steps):
+        where = f"Node {node}: deploy_steps[{index}]"
+        found = offered.get((step["interface"], step["step"]))
+        if found is None:
+            raise exception.InvalidParameterValue(
+                err=f"{where} {step['interface']}.{step['step']} is not a deploy step of this node; "
+                f"its deploy steps are: {known}."
+            )
+        if "priority" not in step:
+            raise exception.InvalidParameterValue(err=f'{where} needs a "priority" (0 disables the step).')
+        if step["priority"] < 0:
+            raise exception.InvalidParameterValue(err=f"{where}.priority must be 0 or more.")
+        if step["step"] in CORE_STEPS and step["priority"] == 0:
+            raise exception.InvalidParameterValue(
+                err=f"{where}: the core step deploy.{step['step']} cannot be disabled."
+            )
+        unknown = sorted(set(step.get("args") or {}) - set(found.get("argsinfo") or {}))
+        if unknown:
+            raise exception.InvalidParameterValue(
+                err=f"{where} deploy.{step['step']} takes no argument(s) {', '.join(unknown)}; "
+                f"it takes: {', '.join(sorted(found.get('argsinfo') or {})) or 'none'}."
+            )
 
 
 def do_node_deploy(task) -> None:
@@ -53,8 +94,19 @@ def do_node_deploy(task) -> None:
 
 
 def ordered_deploy_steps(task) -> list[dict[str, Any]]:
-    """The deploy interface's enabled steps (priority > 0), highest priority first (Ironic's order)."""
-    steps = [s for s in task.driver.deploy.get_deploy_steps(task) if s["priority"] > 0]
+    """The deploy steps to run, highest priority first (Ironic's order).
+
+    The deploy interface's steps, with the priority and arguments of the user's deploy_steps
+    (instance_info) laid over them; a step whose priority ends at 0 does not run.
+    """
+    user = {(s["interface"], s["step"]): s for s in (task.node.instance_info or {}).get(USER_STEPS_KEY) or []}
+    steps = []
+    for step in task.driver.deploy.get_deploy_steps(task):
+        given = user.get((step["interface"], step["step"]))
+        if given is not None:
+            step = {**step, "priority": given["priority"], "args": dict(given.get("args") or {})}
+        if step["priority"] > 0:
+            steps.append(step)
     return sorted(steps, key=lambda s: -s["priority"])
 
 

@@ -50,7 +50,9 @@ def _refuse_rescue(task: task_manager.TaskManager, **_: Any) -> None:
 _FLOWS: dict[str, Callable[..., None]] = {
     "manage": lambda task, **_: verify.start_manage(task),
     "provide": lambda task, **_: cleaning.start_provide(task),
-    "clean": lambda task, clean_steps=None, **_: cleaning.start_clean(task, clean_steps),
+    "clean": lambda task, clean_steps=None, disable_ramdisk=None, **_: cleaning.start_clean(
+        task, clean_steps, disable_ramdisk
+    ),
     "abort": lambda task, **_: failures.abort(task),
     "deploy": lambda task, configdrive=None, deploy_steps=None, **_: deployments.start_deploy(
         task, "deploy", configdrive, deploy_steps
@@ -113,6 +115,10 @@ class ConductorManager(AgentEndpoints):
         with task_manager.acquire(ctxt, node_ident, purpose=f"provision {verb}") as task:
             node = task.node
             states.next_state(node.provision_state, event, node.uuid)
+            if disable_ramdisk is not None and event != "clean":
+                raise exception.InvalidParameterValue(
+                    err=f'Node {node.uuid}: disable_ramdisk is only valid with target "clean", not "{verb}".'
+                )
             if node.maintenance and event in _MAINTENANCE_BLOCKED:
                 raise exception.NodeInMaintenance(op=verb, node=node.uuid)
             if event in ("rebuild", "delete") and node.protected:
