@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import inspect
 from collections.abc import Iterable
+from urllib.parse import urlsplit
 
 import oslo_messaging as messaging
 
@@ -31,3 +32,14 @@ def expect_kiln_errors(cls: type, names: Iterable[str] | None = None) -> type:
     for name in names:
         setattr(cls, name, messaging.expected_exceptions(exception.KilnException)(getattr(cls, name)))
     return cls
+
+
+def is_http_url(value: object) -> bool:
+    """Whether ``value`` is an http(s) URL with a host (a configdrive or checksum file to download)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        parts = urlsplit(value.strip())
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.netloc)

@@ -10,14 +10,14 @@ its heartbeats and step results (``heartbeat`` / ``step_result`` hooks) move it 
 from __future__ import annotations
 
 import json
-import re
 import urllib.parse
 from typing import Any
 
 from oslo_log import log as logging
 
-from agent.common import exception, row_dicts, states
+from agent.common import checksums, exception, row_dicts, states
 from agent.common.config import CONF
+from agent.common.utils import is_http_url
 from agent.conductor import agent_boot, agent_commands, cleaning, deployments
 from agent.conductor.drivers import base
 
@@ -25,45 +25,38 @@ LOG = logging.getLogger(__name__)
 
 IMAGE_SCHEMES = ("http", "https")
 DISK_FORMATS = ("raw", "qcow2")
-HASH_ALGOS = ("sha256", "sha512", "md5")
-_HEX_LENGTHS = {32: "md5", 64: "sha256", 128: "sha512"}
-_HEX = re.compile(r"^[0-9a-fA-F]+$")
 
 
-def image_checksum(node: Any) -> tuple[str, str]:
+def image_checksum(node: Any) -> tuple[str | None, str]:
     """Return (algorithm, hex digest) of the node's image from instance_info; raise naming what is wrong.
 
     image_os_hash_algo + image_os_hash_value win; else image_checksum, either "<algo>:<hex>" or a bare
-    hex digest whose length names the algorithm (else [deploy]default_image_checksum_algo).
+    hex digest whose length names the algorithm (else [deploy]default_image_checksum_algo), or the
+    http(s) URL of a checksum file, returned as (image_os_hash_algo or None, URL) for the agent to read.
     """
     info = node.instance_info or {}
-    algo = info.get("image_os_hash_algo")
     value = info.get("image_os_hash_value")
-    where = "instance_info image_os_hash_value"
-    if not value:
-        raw = info.get("image_checksum")
-        if not raw:
-            raise exception.MissingParameterValue(
-                err=f"Node {node.uuid}: instance_info needs image_checksum (or image_os_hash_algo and "
-                "image_os_hash_value) so the agent can verify the image it writes."
+    legacy = info.get("image_checksum")
+    where = "instance_info image_os_hash_value" if value else "instance_info image_checksum"
+    if not value and is_http_url(legacy):
+        algo = info.get("image_os_hash_algo")
+        if algo is not None and str(algo).lower() not in checksums.ALGOS:
+            raise exception.InvalidParameterValue(
+                err=f'Node {node.uuid}: instance_info image_os_hash_algo "{algo}" is not one of '
+                f"{', '.join(checksums.ALGOS)}."
             )
-        where = "instance_info image_checksum"
-        raw = str(raw).strip()
-        algo, sep, value = raw.partition(":")
-        if not sep:
-            value = algo
-            algo = _HEX_LENGTHS.get(len(value), CONF.deploy.default_image_checksum_algo)
-    algo = str(algo or CONF.deploy.default_image_checksum_algo).lower()
-    value = str(value).strip().lower()
-    if algo not in HASH_ALGOS:
-        raise exception.InvalidParameterValue(
-            err=f'Node {node.uuid}: {where} uses hash algorithm "{algo}"; use one of {", ".join(HASH_ALGOS)}.'
+        return (str(algo).lower() if algo else None), str(legacy).strip()
+    if not value and not legacy:
+        raise exception.MissingParameterValue(
+            err=f"Node {node.uuid}: instance_info needs image_checksum (or image_os_hash_algo and "
+            "image_os_hash_value) so the agent can verify the image it writes."
         )
-    if not _HEX.match(value) or _HEX_LENGTHS.get(len(value)) != algo:
-        raise exception.InvalidParameterValue(
-            err=f"Node {node.uuid}: {where} {value!r} is not a {algo} hex digest."
+    try:
+        return checksums.parse_checksum(
+            info.get("image_os_hash_algo"), value, legacy, CONF.deploy.default_image_checksum_algo
         )
-    return algo, value
+    except checksums.ChecksumError as exc:
+        raise exception.InvalidParameterValue(err=f"Node {node.uuid}: {where}: {exc}.") from exc
 
 
 def write_image_args(node: Any) -> dict[str, Any]:
@@ -98,7 +91,7 @@ def write_image_args(node: Any) -> dict[str, Any]:
         "image_source": str(source),
         "image_checksum": value,
         "image_os_hash_algo": algo,
-        "image_os_hash_value": value,
+        "image_os_hash_value": None if is_http_url(value) else value,
         "image_disk_format": disk_format,
         "root_device": hints,
     }

@@ -7,6 +7,7 @@ import binascii
 import gzip
 import json
 import os
+import re
 import subprocess
 import tempfile
 
@@ -14,7 +15,8 @@ from oslo_log import log as logging
 
 from agent.common import exception
 from agent.common.network_data import build_network_data
-from agent.node.steps import devices, rootdev
+from agent.common.utils import is_http_url
+from agent.node.steps import devices, fetch, rootdev
 from agent.node.steps.context import StepContext
 from agent.node.steps.errors import StepError
 
@@ -52,6 +54,34 @@ def decode_configdrive(value: str) -> bytes:
     if not data:
         raise StepError("the configdrive is empty")
     return data
+
+
+def fetch_configdrive(ctx: StepContext, url: str) -> bytes:
+    """The filesystem image behind a configdrive URL: gzipped base64 text, or a (gzipped) raw image."""
+    data = fetch.fetch_bytes(ctx, url, "configdrive", MAX_BYTES * 2)  # base64 of 64 MiB is 4/3 that
+    where = f"the configdrive at {fetch.safe_url(url)}"
+    if data[:2] == b"\x1f\x8b" or _is_filesystem(data):
+        if data[:2] == b"\x1f\x8b":
+            try:
+                data = gzip.decompress(data)
+            except (OSError, EOFError) as exc:
+                raise StepError(f"{where} is not valid gzip: {exc}") from exc
+        if len(data) > MAX_BYTES:
+            raise StepError(f"{where} is {len(data)} B; at most {MAX_BYTES} B (64 MiB) fit")
+        if not data:
+            raise StepError(f"{where} is empty")
+        return data
+    try:
+        return decode_configdrive(data.decode("ascii"))
+    except (UnicodeDecodeError, StepError) as exc:
+        raise StepError(f"{where} is neither a filesystem image nor gzipped base64 text: {exc}") from exc
+
+
+def _is_filesystem(data: bytes) -> bool:
+    """An ISO9660 image (CD001 at 32 KiB + 1) or a FAT one (boot sector signature and a FAT name)."""
+    if data[32769:32774] == b"CD001":
+        return True
+    return data[510:512] == b"\x55\xaa" and (data[54:57] == b"FAT" or data[82:87] == b"FAT32")
 
 
 def _tree(workdir: str, contents: dict) -> str:
@@ -112,6 +142,43 @@ def _table(target: str) -> dict | None:
     return json.loads(proc.stdout)["partitiontable"]
 
 
+def _partition_number(part: dict) -> int | None:
+    digits = re.search(r"(\d+)$", str(part.get("node", "")))
+    return int(digits.group(1)) if digits else None
+
+
+def _is_config_partition(target: str, part: dict, sector: int) -> bool:
+    """A partition named config-2 (GPT) or holding a filesystem labelled config-2 (ISO9660 or FAT)."""
+    if str(part.get("name", "")).lower() == LABEL:
+        return True
+    with open(target, "rb") as fh:
+        fh.seek(int(part["start"]) * sector)
+        head = fh.read(32768 + 2048)
+    if head[32769:32774] == b"CD001":
+        return head[32808:32840].decode("ascii", "replace").strip().lower() == LABEL
+    if head[510:512] == b"\x55\xaa":
+        fat = head[71:82] if head[82:87] == b"FAT32" else head[43:54]
+        return fat.decode("ascii", "replace").strip().lower() == LABEL
+    return False
+
+
+def remove_config_partitions(target: str) -> list[int]:
+    """Delete the config-2 partitions on ``target`` (a rebuild brings a new one); return their numbers."""
+    table = _table(target)
+    if not table:
+        return []
+    sector = int(table.get("sectorsize") or devices.sector_size(target))
+    numbers = [
+        n
+        for part in table.get("partitions") or []
+        if _is_config_partition(target, part, sector) and (n := _partition_number(part)) is not None
+    ]
+    for number in sorted(numbers, reverse=True):
+        _run(["sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", "--delete", target, str(number)],
+             f"remove the old config-2 partition {number}")  # fmt: skip
+    return numbers
+
+
 def add_partition(target: str, nbytes: int, minimum: int | None = None) -> tuple[int, int, str]:
     """Append a partition of ``nbytes`` (or, short of room, ``minimum``) at the end of the disk.
 
@@ -158,7 +225,7 @@ def write_configdrive(ctx: StepContext, args: dict) -> dict:
     """Write the configdrive (given ISO, or built from meta_data/network_data/user_data) to the disk."""
     drive = args.get("configdrive")
     if not drive:
-        raise StepError("write_configdrive needs configdrive: a gzipped base64 ISO or an object")
+        raise StepError("write_configdrive needs configdrive: a gzipped base64 ISO, its URL or an object")
     root = args.get("root_device")
     if isinstance(root, str) and root:
         name = root
@@ -167,7 +234,9 @@ def write_configdrive(ctx: StepContext, args: dict) -> dict:
     target = ctx.target(name)
     fs = str(args.get("configdrive_format") or "iso9660").lower()
     with tempfile.TemporaryDirectory(prefix="kiln-configdrive-") as workdir:
-        if isinstance(drive, str):
+        if isinstance(drive, str) and is_http_url(drive):
+            data, fs = fetch_configdrive(ctx, drive.strip()), "given"
+        elif isinstance(drive, str):
             data, fs = decode_configdrive(drive), "given"
         elif isinstance(drive, dict):
             if fs == "vfat":
@@ -178,6 +247,7 @@ def write_configdrive(ctx: StepContext, args: dict) -> dict:
                 raise StepError(f"configdrive_format {fs!r} is not supported; use iso9660 or vfat")
         else:
             raise StepError(f"configdrive must be a string or an object, got {type(drive).__name__}")
+    removed = remove_config_partitions(target)
     offset, size, label = add_partition(target, max(len(data), MAX_BYTES), len(data))
     fd = os.open(target, os.O_WRONLY)
     try:
@@ -190,6 +260,13 @@ def write_configdrive(ctx: StepContext, args: dict) -> dict:
     finally:
         os.close(fd)
     devices.reread_partitions(target)
-    LOG.info("Configdrive (%s, %d B) written to %s at offset %d", fs, len(data), name, offset)
+    LOG.info(
+        "Configdrive (%s, %d B) written to %s at offset %d%s",
+        fs,
+        len(data),
+        name,
+        offset,
+        f"; replaced config-2 partition(s) {removed}" if removed else "",
+    )
     return {"root_device": name, "offset": offset, "size": size, "bytes": len(data), "filesystem": fs,
             "partition_table": label}  # fmt: skip

@@ -6,89 +6,50 @@ import hashlib
 import json
 import os
 import queue
-import re
 import subprocess
 import tempfile
 import threading
-from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from oslo_log import log as logging
 
-from agent.node.steps import devices, rootdev
+from agent.common import checksums
+from agent.common.utils import is_http_url
+from agent.node.steps import devices, fetch, rootdev
 from agent.node.steps.context import StepContext
 from agent.node.steps.errors import StepError
 
 LOG = logging.getLogger(__name__)
 
-ALGOS = ("sha256", "sha512", "md5")
-_HEX_BY_LEN = {32: "md5", 64: "sha256", 128: "sha512"}
-_HEX_RE = re.compile(r"^[0-9a-f]+$")
+CHECKSUM_FILE_LIMIT = 1 << 20  # a sha256sum file of thousands of images still fits
 QCOW2_MAGIC = b"QFI\xfb"
 FORMATS = ("raw", "qcow2")
 
 
-def safe_url(url: str) -> str:
-    """The URL without user:password and query string (temp URL signatures), for messages."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable URL>"
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
-
-
-def expected_checksum(args: dict, allow_md5: bool) -> tuple[str, str]:
-    """(algorithm, lower-case hex) from image_os_hash_algo/value or the legacy image_checksum."""
-    algo = args.get("image_os_hash_algo")
-    value = args.get("image_os_hash_value")
-    if not value:
-        legacy = args.get("image_checksum")
-        if not legacy:
-            raise StepError(
-                "write_image needs image_os_hash_value (with image_os_hash_algo) or image_checksum"
+def expected_checksum(ctx: StepContext, args: dict) -> tuple[str, str]:
+    """(algorithm, lower-case hex) from image_os_hash_algo/value, image_checksum, or its checksum file."""
+    algo, value, legacy = (
+        args.get("image_os_hash_algo"),
+        args.get("image_os_hash_value"),
+        args.get("image_checksum"),
+    )
+    if not value and is_http_url(legacy):
+        text = fetch.fetch_bytes(ctx, str(legacy).strip(), "image checksum file", CHECKSUM_FILE_LIMIT)
+        try:
+            legacy = checksums.from_checksum_file(
+                text.decode("utf-8", "replace"), str(args.get("image_source"))
             )
-        legacy = str(legacy).strip()
-        if ":" in legacy:
-            algo, _, value = legacy.partition(":")
-        else:
-            value = legacy
-            algo = algo or _HEX_BY_LEN.get(len(legacy))
-    algo = str(algo or "").strip().lower()
-    value = str(value).strip().lower()
-    if algo not in ALGOS:
-        raise StepError(f"unsupported image checksum algorithm {algo!r}; use sha256 or sha512")
-    if algo == "md5" and not allow_md5:
+        except checksums.ChecksumError as exc:
+            raise StepError(f"{exc} (checksum file {fetch.safe_url(str(args['image_checksum']))})") from exc
+    try:
+        algo, value = checksums.parse_checksum(algo, value, legacy)
+    except checksums.ChecksumError as exc:
+        raise StepError(f"write_image: {exc}") from exc
+    if algo == "md5" and not ctx.opts.allow_md5:
         raise StepError(
             "md5 image checksums are refused; give a sha256 or sha512 checksum (or set [agent]allow_md5)"
         )
-    want = hashlib.new(algo).digest_size * 2
-    if len(value) != want or not _HEX_RE.match(value):
-        raise StepError(f"image checksum {value!r} is not a {algo} hex digest ({want} hex digits)")
     return algo, value
-
-
-def _open_stream(ctx: StepContext, url: str) -> requests.Response:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise StepError(f"image_source must be an http(s) URL, got {safe_url(url)!r}")
-    opts = ctx.opts
-    verify: bool | str = opts.image_ca_file or opts.image_verify_tls
-    try:
-        resp = requests.get(
-            url,
-            stream=True,
-            timeout=(opts.image_connect_timeout, opts.image_read_timeout),
-            verify=verify,
-        )
-    except requests.RequestException as exc:
-        raise StepError(f"cannot download the image from {safe_url(url)}: {exc}") from exc
-    if resp.status_code >= 400:
-        resp.close()
-        raise StepError(f"the image server answered HTTP {resp.status_code} for {safe_url(url)}")
-    return resp
 
 
 class _Writer(threading.Thread):
@@ -245,11 +206,11 @@ def write_image(ctx: StepContext, args: dict) -> dict:
     fmt = str(args.get("image_disk_format") or "raw").lower()
     if fmt not in FORMATS:
         raise StepError(f"image_disk_format {fmt!r} is not supported; use raw or qcow2")
-    algo, expected = expected_checksum(args, ctx.opts.allow_md5)
+    algo, expected = expected_checksum(ctx, args)
     disk = rootdev.select_root_device(ctx.disks(), args.get("root_device"))
     target = ctx.target(disk["name"])
-    LOG.info("Writing %s image %s to %s (%s)", fmt, safe_url(url), disk["name"], target)
-    resp = _open_stream(ctx, url)
+    LOG.info("Writing %s image %s to %s (%s)", fmt, fetch.safe_url(url), disk["name"], target)
+    resp = fetch.open_stream(ctx, url, "image")
     written = 0
     try:
         if fmt == "raw":
@@ -266,7 +227,8 @@ def write_image(ctx: StepContext, args: dict) -> dict:
         if actual != expected:
             devices.wipe_table(target)
             raise StepError(
-                f"image {safe_url(url)} checksum mismatch: expected {algo}:{expected}, got {algo}:{actual}; "
+                f"image {fetch.safe_url(url)} checksum mismatch: expected {algo}:{expected}, "
+                f"got {algo}:{actual}; "
                 f"the partition table of {disk['name']} was wiped"
             )
         if fmt == "qcow2":

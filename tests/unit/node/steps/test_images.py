@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from agent.node.steps import images
+from agent.node.steps import fetch, images
 from agent.node.steps.errors import StepError
 from tests.unit.node.steps.helpers import MIB, digest, make_disk, make_raw_image, read_range, table
 
@@ -173,6 +173,6 @@ def test_bad_arguments(ctx, args, message):
 
 
 def test_safe_url_hides_credentials_and_query():
-    assert images.safe_url("https://u:secret@img.example:8443/a/b.raw?temp_url_sig=abc") == (
+    assert fetch.safe_url("https://u:secret@img.example:8443/a/b.raw?temp_url_sig=abc") == (
         "https://img.example:8443/a/b.raw"
     )
