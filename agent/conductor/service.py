@@ -21,7 +21,7 @@ from agent.common import config, exception, rpc
 from agent.common.notify import Notifier
 from agent.conductor import hash_ring, periodics, timeouts
 from agent.conductor.agent_endpoints import HeartbeatEndpoint
-from agent.conductor.drivers import driver_factory
+from agent.conductor.drivers import dnsmasq, driver_factory
 from agent.conductor.heartbeat_worker import HeartbeatProcess
 from agent.conductor.manager import ConductorManager
 from agent.db import api as db_api
@@ -150,6 +150,7 @@ class ConductorService:
         periodics.release_dead_conductors(self.host, self.ring)
         periodics.flag_missing_heartbeats(self.host, self.ring)
         timeouts.check_callback_timeouts(self.host, ring=self.ring)
+        dnsmasq.prune_tombstones()
 
     def stop(self) -> None:
         """Unregister (so the ring moves this conductor's nodes at once), stop RPC and the threads."""

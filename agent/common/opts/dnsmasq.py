@@ -21,6 +21,13 @@ OPTS = [
         "SIGHUP after answering a MAC whose host line sets tags, so a leaving MAC's host file is "
         "rewritten to '<mac>,ignore' instead, which dnsmasq picks up by itself.",
     ),
+    cfg.IntOpt(
+        "tombstone_ttl",
+        default=86400,
+        min=0,
+        help="Seconds a left port's '<mac>,ignore' host file is kept before the conductor prunes it "
+        "(dnsmasq has read it by then); 0 keeps tombstones forever.",
+    ),
     cfg.BoolOpt(
         "ignore_unknown",
         default=True,

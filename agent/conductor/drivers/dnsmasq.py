@@ -4,19 +4,22 @@ A host file ``<mac>`` holds one line. While the node boots the agent it is
 ``aa:bb:cc:dd:ee:ff,set:kiln-<node-uuid>,set:kiln-<mac12>``: the node tag selects the node's options,
 the port tag the per-MAC iPXE script URL. A deployed instance's port gets the bare MAC (a lease, no
 tag, so no boot options). A port that leaves gets ``<mac>,ignore`` (``<mac>,set:kiln-gone`` when
-[dnsmasq]ignore_unknown is off): a tombstone that stays in the directory.
+[dnsmasq]ignore_unknown is off): a tombstone, pruned once it is older than [dnsmasq]tombstone_ttl
+(``prune_tombstones``, a periodic task of the conductor).
 
 Why rewrite instead of delete: dnsmasq re-reads a changed file by inotify and replaces that file's
 entry, but keeps the entry of a deleted file until SIGHUP, and dnsmasq 2.90 (Debian 12) crashes
 (SIGSEGV) on SIGHUP once it has answered a host whose dhcp-hostsdir line sets tags. So nothing here
-deletes a host file or signals dnsmasq; removed optsdir files stay loaded, but no host sets their
-tags any more.
+deletes a live host file or signals dnsmasq; removed optsdir files stay loaded, but no host sets
+their tags any more. A tombstone may go once dnsmasq has read it: what dnsmasq keeps of a deleted
+file is then the tombstone itself, and after a restart the MAC is simply unknown, as it should be.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Iterable
 
 from oslo_log import log as logging
@@ -140,6 +143,35 @@ def remove_node_hosts(node_uuid: str) -> int:
                 continue
             removed += _bury(entry.name, mac)
     return removed
+
+
+def prune_tombstones(ttl: float | None = None, now: float | None = None) -> int:
+    """Delete hostsdir tombstones older than ``ttl`` seconds ([dnsmasq]tombstone_ttl); return how many."""
+    ttl = CONF.dnsmasq.tombstone_ttl if ttl is None else ttl
+    hostsdir = CONF.dnsmasq.hostsdir
+    if ttl <= 0 or not os.path.isdir(hostsdir):
+        return 0
+    now = time.time() if now is None else now
+    pruned = 0
+    for entry in os.scandir(hostsdir):
+        if not entry.is_file(follow_symlinks=False) or entry.name.startswith("."):
+            continue
+        try:
+            if now - entry.stat(follow_symlinks=False).st_mtime <= ttl:
+                continue
+            with open(entry.path, encoding="utf-8", errors="replace") as stream:
+                content = stream.read(4096)
+        except OSError:
+            continue
+        if content.strip() and not is_live(content):
+            try:
+                os.unlink(entry.path)
+            except FileNotFoundError:
+                continue
+            pruned += 1
+    if pruned:
+        LOG.info("Pruned %d dnsmasq host tombstone(s) older than %s s from %s", pruned, ttl, hostsdir)
+    return pruned
 
 
 def remove_opts(node_uuid: str) -> bool:
