@@ -41,7 +41,19 @@ def power_on(task) -> None:
     _power_to(task, states.POWER_ON)
 
 
+def forget_agent_token(task) -> None:
+    """Clear the node's agent token: the ramdisk that booted next looks up and gets a new one (Ironic's rule).
+
+    Called before every power-off and reboot, so a token never outlives the boot it was issued to.
+    """
+    if task.node.agent_token_hash:
+        task.update_node({"agent_token_hash": None})
+        LOG.info("Node %s: agent token cleared (the node powers off or reboots)", task.node.uuid)
+
+
 def _power_to(task, target: str) -> None:
+    if target == states.POWER_OFF:
+        forget_agent_token(task)
     power = task.driver.power
     if power.get_power_state(task) != target:
         task.update_node({"target_power_state": target})
@@ -53,6 +65,7 @@ def boot_agent(task) -> None:
     """PXE-boot the node into the agent: ramdisk config, one-time PXE boot, power cycle."""
     task.driver.boot.prepare_ramdisk(task, ramdisk_params(task))
     task.driver.management.set_boot_device(task, base.PXE, persistent=False)
+    forget_agent_token(task)
     power = task.driver.power
     task.update_node({"target_power_state": states.POWER_ON})
     if power.get_power_state(task) == states.POWER_ON:

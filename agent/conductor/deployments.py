@@ -14,7 +14,7 @@ from oslo_log import log as logging
 from agent.common import exception, states
 from agent.common.steps import check_steps
 from agent.common.utils import error_text
-from agent.conductor import agent_commands, cleaning, failures
+from agent.conductor import agent_boot, agent_commands, cleaning, failures
 from agent.conductor.agent_commands import STEP_INDEX_KEY, STEP_KEY
 from agent.db import api as db_api
 
@@ -181,6 +181,7 @@ def do_node_tear_down(task) -> None:
         task.driver.deploy.tear_down(task)
         task.driver.deploy.clean_up(task)
         task.driver.boot.clean_up_instance(task)
+        agent_boot.forget_agent_token(task)
         task.driver.power.set_power_state(task, states.POWER_OFF)
         node = task.node
         for alloc in db_api.list_allocations(filters={"node_id": node.id}):

@@ -6,6 +6,7 @@ from oslo_log import log as logging
 
 from agent.common import exception, states
 from agent.common.utils import error_text
+from agent.conductor import agent_boot
 
 LOG = logging.getLogger(__name__)
 
@@ -33,6 +34,8 @@ def start_power_change(task, target: str, timeout: int | None = None) -> None:
 def do_power_change(task, target: str, timeout: int | None) -> None:
     """Change the node's power; on failure keep the error in last_error."""
     power = task.driver.power
+    if target != states.POWER_ON:  # off or reboot: whatever agent runs now is gone after it
+        agent_boot.forget_agent_token(task)
     try:
         if target == states.REBOOT:
             power.reboot(task, timeout=timeout)

@@ -44,16 +44,24 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
 class RamdiskAgent:
     """What the node runs after a PXE boot: the agent endpoint with a step runner, heartbeating."""
 
-    def __init__(self, transport, node_uuid: str, token: str, inventory: dict, interval: float) -> None:
+    def __init__(self, transport, node_uuid: str, inventory: dict, interval: float) -> None:
         from agent.common import rpc
         from agent.node.conductor_client import ConductorClient
+        from agent.node.daemon import lookup_macs
         from agent.node.endpoints import AgentEndpoint
         from agent.node.heartbeat import Heartbeater
         from agent.node.steps.context import StepContext
         from agent.node.steps.runner import StepRunner
 
-        self.node_uuid, self.token = node_uuid, token
+        self.node_uuid = node_uuid
         self.conductor = ConductorClient(transport, timeout=10)
+        # A freshly booted ramdisk looks up: the conductor cleared the node's token when it rebooted it.
+        answer = self.conductor.lookup(
+            {}, lookup_macs(inventory), (inventory.get("system") or {}).get("uuid"), None
+        )
+        token = self.token = answer.get("agent_token") or ""
+        if answer.get("node", {}).get("uuid") != node_uuid or not token:
+            raise RuntimeError(f"the ramdisk of node {node_uuid} got no agent token at lookup: {answer!r}")
         self.runner = StepRunner(
             StepContext(CONF, lambda: inventory, node_uuid=node_uuid), report=self._report
         )
@@ -135,7 +143,7 @@ def run(demo: Any) -> bool:
         # The fake power-on "PXE-boots" the node: its OS agent goes, the ramdisk agent comes up.
         node.agent.shutdown()
         demo.say(f"{demo.stamp()} {node.label:<12} powered on into the ramdisk agent")
-        ramdisk = RamdiskAgent(demo.transport, node.node_uuid, node.agent.token(), node.inventory, 0.5)
+        ramdisk = RamdiskAgent(demo.transport, node.node_uuid, node.inventory, 0.5)
         if not _wait(demo, node.node_uuid, {"active"}, 60):
             return False
         with open(disk, "rb") as fh:

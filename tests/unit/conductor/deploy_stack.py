@@ -92,16 +92,22 @@ class SimAgent:
     def __init__(self, transport, node_uuid: str, disk: str) -> None:
         self.inventory = collect(os.path.join(FIXTURES, "vm"), use_nvml=False)
         self.conductor = ConductorClient(transport, timeout=10)
-        answer = self.conductor.lookup({}, [VM_MAC], self.inventory["system"]["uuid"], None)
-        assert answer["node"]["uuid"] == node_uuid, answer
         self.node_uuid = node_uuid
-        self.token = answer["agent_token"]
+        self.token = ""
+        self.lookup()
         context = StepContext(CONF, lambda: self.inventory, node_uuid=node_uuid)
         self.runner = StepRunner(context, report=self._report)
         endpoint = AgentEndpoint(node_uuid, lambda: self.token, lambda: self.inventory, runner=self.runner)
         self.server = rpc.get_server(transport, rpc.AGENT_TOPIC, node_uuid, [endpoint])
         self.server.start()
         self.disk = disk
+
+    def lookup(self) -> None:
+        """Look the node up, as the agent does at every start; keep the token when one is issued."""
+        answer = self.conductor.lookup({}, [VM_MAC], self.inventory["system"]["uuid"], None)
+        assert answer["node"]["uuid"] == self.node_uuid, answer
+        self.token = answer["agent_token"] or self.token
+        assert self.token, "the conductor issued no agent token and the agent holds none"
 
     def _report(self, step: str, result: dict) -> None:
         self.conductor.step_result({}, self.node_uuid, self.token, step, result)
@@ -169,9 +175,11 @@ class Stack:
         db_api.update_node(self.node.uuid, {"instance_info": info})
 
     def boot_agent(self) -> SimAgent:
-        """What power-on does to a simulated node: its agent starts and looks up."""
+        """What power-on does to a simulated node: its agent starts and looks up (a new token per boot)."""
         if self.agent is None:
             self.agent = SimAgent(self.transport, self.node.uuid, self.disk)
+        else:
+            self.agent.lookup()
         return self.agent
 
     def node_now(self):

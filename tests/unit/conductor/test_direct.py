@@ -148,6 +148,8 @@ def test_deploy_failed_node_can_be_deployed_again(stack) -> None:
     stack.drive(states.DEPLOYFAIL)
     stack.set_image()
     stack.manager.change_provision_state({}, stack.node.uuid, "active")
+    stack.wait_state(states.DEPLOYWAIT)
+    stack.boot_agent()  # the ramdisk boots again and looks up: a new token
     node = stack.drive(states.ACTIVE, states.DEPLOYFAIL)
     assert node.provision_state == states.ACTIVE, node.last_error
     assert _sha256_of_prefix(stack.disk, 8 * MIB) == stack.image_sha  # no configdrive: the image exactly
@@ -231,6 +233,7 @@ def test_active_node_keeps_its_dhcp_host_entry_without_boot_options(ipxe_stack) 
     stack.manager.change_provision_state({}, stack.node.uuid, "deleted")
     stack.wait_state(states.CLEANWAIT)
     assert host.read_text().startswith("52:54:00:12:34:56,set:kiln-")  # the agent boots for cleaning
+    stack.boot_agent()
     node = stack.drive(states.AVAILABLE, states.CLEANFAIL)
     assert node.provision_state == states.AVAILABLE, node.last_error
     assert host.read_text() == "52:54:00:12:34:56,ignore\n"
