@@ -142,7 +142,8 @@ def bench_fleet(counts: list[int], node_image_mib: int, db: str) -> dict[int, fl
     from agent.common import config, rpc
     from agent.common.agent_api import AgentAPI
     from agent.common.conductor_api import ConductorAPI
-    from agent.conductor import agent_endpoints, deployments, states
+    from agent.common.tokens import hash_token
+    from agent.conductor import deployments, states
     from agent.conductor.drivers import driver_factory
     from agent.conductor.manager import ConductorManager
     from agent.db import api as db_api
@@ -198,7 +199,7 @@ def bench_fleet(counts: list[int], node_image_mib: int, db: str) -> dict[int, fl
                         }
                     )
                     token = f"token-{node.uuid}"
-                    db_api.update_node(node.uuid, {"agent_token_hash": agent_endpoints.hash_token(token)})
+                    db_api.update_node(node.uuid, {"agent_token_hash": hash_token(token)})
                     disk_name = f"/dev/sim{len(disk_map)}"
                     disk_map[disk_name] = disk
                     agents.append(_FleetAgent(conf, transport, conductor, node.uuid, token, disk_name, disk))

@@ -21,9 +21,9 @@ from agent.common import exception, rpc
 from agent.common.notify import Notifier
 from agent.common.opts import conductor as conductor_opts
 from agent.conductor import deployments, hash_ring, periodics
-from agent.conductor.agent_endpoints import HeartbeatEndpoint
 from agent.conductor.drivers import driver_factory
 from agent.conductor.heartbeat_worker import HeartbeatProcess
+from agent.conductor.heartbeats import HeartbeatEndpoint
 from agent.conductor.manager import ConductorManager
 from agent.db import api as db_api
 from agent.db import migration
