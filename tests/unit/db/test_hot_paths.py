@@ -245,13 +245,13 @@ def test_sqlite_log_is_checkpointed_by_a_background_thread_not_on_commit(db_url)
         # 30 rounds of 400 kB (current + history row) = 12 MB: without checkpoints the log holds it all.
         largest = _write_inventories(30, 0.1)
         assert largest < 4_000_000, f"the WAL grew to {largest} bytes: nothing checkpointed it"
-        assert background._thread is not None and background._thread.is_alive()
+        assert background.thread is not None and background.thread.is_alive()
         busy, log, done = background.run_once()
         assert (busy, log) == (0, done)
     finally:
         api.dispose()
         config.register_opts().clear_override("sqlite_checkpoint_interval", group="database")
-    assert background._thread is not None and not background._thread.is_alive()
+    assert background.thread is not None and not background.thread.is_alive()
 
 
 def test_sqlite_checkpoints_on_commit_when_the_interval_is_zero(db_url):
