@@ -1,13 +1,13 @@
-"""Kiln's database API: nodes, their traits and reservations, and ports; and the facade for the rest.
+"""Kiln's database API: nodes, their traits and reservations; and the facade for the rest.
 
 Objects are returned detached (sessions use expire_on_commit=False), so their attributes stay readable.
 Errors are agent.common.exception classes (or their subclasses in agent.db.exceptions).
 
-Each other resource has its own module: agent.db.conductors, agent.db.allocations,
-agent.db.heartbeats (the conductor's hot heartbeat queries) and agent.db.inventory (the one way to
-store an inventory). Their public functions are re-exported below so that ``db_api.<function>``
-stays one stable facade for the API, the conductor and the tools; new code in the db package
-imports the module it needs.
+Each other resource has its own module: agent.db.ports, agent.db.conductors,
+agent.db.allocations, agent.db.heartbeats (the conductor's hot heartbeat queries) and
+agent.db.inventory (the one way to store an inventory). Their public functions are re-exported
+below so that ``db_api.<function>`` stays one stable facade for the API, the conductor and the
+tools; new code in the db package imports the module it needs.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from typing import Any
 from oslo_utils import uuidutils
 from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
 
 from agent.common import exception
 from agent.common.macs import normalize_mac  # noqa: F401 - also the facade's: the port controller uses it
@@ -33,26 +32,18 @@ from agent.db.allocations import (  # noqa: F401 - the facade
     update_allocation,
 )
 from agent.db.common import (
-    add_row,
     bool_filter,
     check_columns,
     check_traits,
     check_update,
     check_uuid,
-    delete_row,
     equals,
-    find_row,
     flush,
     ident_where,
     load_node,
     marker_row,
-    new_row_values,
-    node_id_of,
     one_of,
-    port_conflicts,
     replace_traits,
-    resolve_node_id,
-    update_row,
     where_filters,
 )
 from agent.db.conductors import (  # noqa: F401 - the facade
@@ -79,6 +70,15 @@ from agent.db.inventory import (  # noqa: F401 - the facade
     store_inventory,
 )
 from agent.db.models import Allocation, Node, NodeInventory, NodeInventoryHistory, NodeTrait, Port, utcnow
+from agent.db.ports import (  # noqa: F401 - the facade
+    create_port,
+    destroy_port,
+    get_port,
+    get_port_by_address,
+    list_ports,
+    lookup_nodes_by_macs,
+    update_port,
+)
 from agent.db.query import paginate
 
 dispose = db_engine.dispose
@@ -341,96 +341,3 @@ def clear_node_reservations_for_conductor(hostname: str) -> int:
             .execution_options(synchronize_session=False)
         )
         return result.rowcount
-
-
-# --- ports ---------------------------------------------------------------------------------------
-
-
-def create_port(values: dict[str, Any]) -> Port:
-    """Create a port (``address`` a MAC, ``node_id`` a node id, UUID or name); return it."""
-    values = new_row_values(Port, values, "port")
-    if values.get("address") is None:
-        raise exception.MissingParameterValue(err="A port needs an address (its MAC).")
-    values["address"] = normalize_mac(values["address"])
-    with db_engine.session(write=True) as sess:
-        resolve_node_id(sess, values)
-        return add_row(sess, Port(**values), "ports", port_conflicts(values))
-
-
-def _get_port(sess: Session, ident: str) -> Port:
-    return find_row(sess, Port, ident, "port", lambda: exception.PortNotFound(port=ident))
-
-
-def get_port(ident: str) -> Port:
-    """Return the port with UUID or name ``ident``; PortNotFound otherwise."""
-    with db_engine.session() as sess:
-        return _get_port(sess, ident)
-
-
-def get_port_by_address(mac: str) -> Port:
-    """Return the port with MAC ``mac`` (any case); PortNotFound otherwise."""
-    address = normalize_mac(mac)
-    with db_engine.session() as sess:
-        port = sess.scalars(select(Port).where(Port.address == address)).one_or_none()
-    if port is None:
-        raise exception.PortNotFound(port=address)
-    return port
-
-
-def _address_filter(value: Any):
-    return Port.address == normalize_mac(value)
-
-
-_PORT_FILTERS: dict[str, Callable] = {
-    "address": _address_filter,
-    "is_smartnic": lambda v: Port.is_smartnic == bool_filter(v, "is_smartnic"),
-    "physical_network": equals(Port.physical_network),
-    "portgroup_id": equals(Port.portgroup_id),
-    "pxe_enabled": lambda v: Port.pxe_enabled == bool_filter(v, "pxe_enabled"),
-}
-
-
-def list_ports(
-    node_id: int | str | None = None,
-    filters: dict[str, Any] | None = None,
-    limit: int | None = None,
-    marker: str | None = None,
-    sort_key: str = "id",
-    sort_dir: str = "asc",
-) -> list[Port]:
-    """List ports (of one node when ``node_id`` is an id, UUID or name), paginated like list_nodes."""
-    query = where_filters(select(Port), filters, _PORT_FILTERS, "port")
-    with db_engine.session() as sess:
-        if node_id is not None:
-            query = query.where(Port.node_id == node_id_of(sess, node_id))
-        start = marker_row(sess, Port, marker, "port")
-        return list(sess.scalars(paginate(query, Port, limit, start, sort_key, sort_dir)))
-
-
-def update_port(ident: str, values: dict[str, Any]) -> Port:
-    """Update the port's fields (a new ``address`` is validated and normalised); return it."""
-    values = dict(values)
-    check_update(Port, values, "port", ident)
-    if "address" in values:
-        values["address"] = normalize_mac(values["address"])
-    return update_row(lambda sess: _get_port(sess, ident), values, "ports", port_conflicts(values))
-
-
-def destroy_port(ident: str) -> None:
-    """Delete the port with UUID or name ``ident``; PortNotFound otherwise."""
-    delete_row(lambda sess: _get_port(sess, ident))
-
-
-def lookup_nodes_by_macs(macs: list[str]) -> list[Node]:
-    """Return the nodes owning any of ``macs`` (any case; entries that are no MAC are ignored)."""
-    addresses = set()
-    for mac in macs or []:
-        try:
-            addresses.add(normalize_mac(mac))
-        except exception.InvalidParameterValue:
-            continue
-    if not addresses:
-        return []
-    with db_engine.session() as sess:
-        ids = select(Port.node_id).where(Port.address.in_(sorted(addresses)))
-        return list(sess.scalars(select(Node).where(Node.id.in_(ids)).order_by(Node.id)))
