@@ -17,14 +17,13 @@ from agent.db.common import (
     delete_row,
     equals,
     find_row,
-    marker_row,
+    list_page,
     new_row_values,
     resolve_node_id,
     update_row,
     where_filters,
 )
 from agent.db.models import Allocation
-from agent.db.query import paginate
 
 
 def _allocation_conflicts(values: dict[str, Any]) -> Conflicts:
@@ -73,8 +72,7 @@ def list_allocations(
     """List allocations matching ``filters``, paginated like list_nodes."""
     query = where_filters(select(Allocation), filters, _ALLOCATION_FILTERS, "allocation")
     with db_engine.session() as sess:
-        start = marker_row(sess, Allocation, marker, "allocation")
-        return list(sess.scalars(paginate(query, Allocation, limit, start, sort_key, sort_dir)))
+        return list_page(sess, query, Allocation, "allocation", limit, marker, sort_key, sort_dir)
 
 
 def update_allocation(ident: str, values: dict[str, Any]) -> Allocation:

@@ -40,8 +40,8 @@ from agent.db.common import (
     equals,
     flush,
     ident_where,
+    list_page,
     load_node,
-    marker_row,
     one_of,
     replace_traits,
     where_filters,
@@ -79,7 +79,6 @@ from agent.db.ports import (  # noqa: F401 - the facade
     lookup_nodes_by_macs,
     update_port,
 )
-from agent.db.query import paginate
 
 dispose = db_engine.dispose
 
@@ -204,8 +203,7 @@ def list_nodes(
     """List nodes matching ``filters``, ``limit`` at a time after node UUID ``marker``, sorted."""
     query = where_filters(select(Node), filters, _NODE_FILTERS, "node")
     with db_engine.session() as sess:
-        query = paginate(query, Node, limit, marker_row(sess, Node, marker, "node"), sort_key, sort_dir)
-        return list(sess.scalars(query))
+        return list_page(sess, query, Node, "node", limit, marker, sort_key, sort_dir)
 
 
 def update_node(ident: str | int, values: dict[str, Any]) -> Node:

@@ -16,6 +16,7 @@ from agent.common import exception
 from agent.db import engine as db_engine
 from agent.db import exceptions as db_exc
 from agent.db.models import Node, NodeTrait
+from agent.db.query import paginate
 
 #: What a failed unique constraint becomes: {column: a function making the Kiln error}.
 Conflicts = dict[str, Callable[[], exception.KilnException]]
@@ -199,6 +200,21 @@ def marker_row(sess: Session, model: type, marker: str | None, kind: str) -> Any
     if row is None:
         raise exception.InvalidParameterValue(err=f"Marker {kind} {marker} could not be found.")
     return row
+
+
+def list_page(
+    sess: Session,
+    query: Select,
+    model: type,
+    kind: str,
+    limit: Any,
+    marker: Any,
+    sort_key: str,
+    sort_dir: str,
+) -> list:
+    """One page of ``query``'s ``kind`` rows: ``limit`` of them after the one with UUID ``marker``, sorted."""
+    start = marker_row(sess, model, marker, kind)
+    return list(sess.scalars(paginate(query, model, limit, start, sort_key, sort_dir)))
 
 
 def bool_filter(value: Any, name: str) -> bool:

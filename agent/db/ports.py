@@ -18,7 +18,7 @@ from agent.db.common import (
     delete_row,
     equals,
     find_row,
-    marker_row,
+    list_page,
     new_row_values,
     node_id_of,
     port_conflicts,
@@ -27,7 +27,6 @@ from agent.db.common import (
     where_filters,
 )
 from agent.db.models import Node, Port
-from agent.db.query import paginate
 
 
 def create_port(values: dict[str, Any]) -> Port:
@@ -87,8 +86,7 @@ def list_ports(
     with db_engine.session() as sess:
         if node_id is not None:
             query = query.where(Port.node_id == node_id_of(sess, node_id))
-        start = marker_row(sess, Port, marker, "port")
-        return list(sess.scalars(paginate(query, Port, limit, start, sort_key, sort_dir)))
+        return list_page(sess, query, Port, "port", limit, marker, sort_key, sort_dir)
 
 
 def update_port(ident: str, values: dict[str, Any]) -> Port:
