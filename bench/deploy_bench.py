@@ -140,7 +140,8 @@ def bench_fleet(counts: list[int], node_image_mib: int, db: str) -> dict[int, fl
     from oslo_config import cfg
 
     from agent.common import config, rpc
-    from agent.conductor import agent_commands, agent_endpoints, states
+    from agent.common.tokens import hash_token
+    from agent.conductor import agent_commands, states
     from agent.conductor.agent_client import AgentClient
     from agent.conductor.drivers import driver_factory
     from agent.conductor.manager import ConductorManager
@@ -198,7 +199,7 @@ def bench_fleet(counts: list[int], node_image_mib: int, db: str) -> dict[int, fl
                         }
                     )
                     token = f"token-{node.uuid}"
-                    db_api.update_node(node.uuid, {"agent_token_hash": agent_endpoints.hash_token(token)})
+                    db_api.update_node(node.uuid, {"agent_token_hash": hash_token(token)})
                     disk_name = f"/dev/sim{len(disk_map)}"
                     disk_map[disk_name] = disk
                     agents.append(_FleetAgent(conf, transport, conductor, node.uuid, token, disk_name, disk))

@@ -35,7 +35,8 @@ PARENT_CHECK_INTERVAL = 1.0
 
 def _serve(conf: cfg.ConfigOpts, manager, topic: str, host: str, workers: int, parent: int) -> None:
     """The child: serve ``topic`` with ``manager``'s heartbeat until SIGTERM or the parent is gone."""
-    from agent.conductor.agent_endpoints import HeartbeatEndpoint
+    from agent.conductor.agent_endpoints import set_heartbeat_recorder
+    from agent.conductor.heartbeats import HeartbeatEndpoint
 
     stop = threading.Event()
     if conf.conductor.heartbeat_process_nice:
@@ -43,7 +44,7 @@ def _serve(conf: cfg.ConfigOpts, manager, topic: str, host: str, workers: int, p
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_args: stop.set())
     # The forked manager's heartbeat cache may hold a lock some parent thread had: start afresh.
-    manager.__dict__.pop("_kiln_heartbeats", None)
+    set_heartbeat_recorder(manager, None)
     transport = rpc.get_transport(conf)
     server = rpc.get_server(transport, topic, host, [HeartbeatEndpoint(manager)])
     server.start(override_pool_size=workers)

@@ -16,7 +16,7 @@ from oslo_log import log as logging
 from agent.common import exception, states
 from agent.common.config import CONF
 from agent.common.utils import utcnow
-from agent.conductor import agent_endpoints, hash_ring, task_manager
+from agent.conductor import hash_ring, heartbeats, task_manager
 from agent.db import api as db_api
 
 LOG = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ def flag_missing_heartbeats(
         n
         for n in db_api.get_nodes_missing_heartbeat(timeout, list(AGENT_STATES))
         if not n.maintenance
-        and n.fault != agent_endpoints.HEARTBEAT_FAULT
+        and n.fault != heartbeats.HEARTBEAT_FAULT
         and not (n.provision_state == states.ENROLL and n.last_heartbeat_at is None)
     ]
     flagged = []
@@ -68,14 +68,10 @@ def flag_missing_heartbeats(
                 {}, node.uuid, purpose="heartbeat check", host=host, load_driver=False, retry_attempts=1
             ) as task:
                 fresh = task.node
-                if fresh.fault == agent_endpoints.HEARTBEAT_FAULT or not _silent_for(
-                    fresh, timeout, utcnow()
-                ):
+                if fresh.fault == heartbeats.HEARTBEAT_FAULT or not _silent_for(fresh, timeout, utcnow()):
                     continue
-                message = agent_endpoints.heartbeat_error(
-                    fresh.uuid, timeout, _aware(fresh.last_heartbeat_at)
-                )
-                task.update_node({"fault": agent_endpoints.HEARTBEAT_FAULT, "last_error": message})
+                message = heartbeats.heartbeat_error(fresh.uuid, timeout, _aware(fresh.last_heartbeat_at))
+                task.update_node({"fault": heartbeats.HEARTBEAT_FAULT, "last_error": message})
                 LOG.warning("Node %s (%s): %s", fresh.uuid, fresh.provision_state, message)
                 flagged.append(fresh.uuid)
         except (exception.NodeLocked, exception.NodeNotFound) as exc:

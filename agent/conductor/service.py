@@ -20,9 +20,9 @@ from oslo_log import log as logging
 from agent.common import config, exception, rpc
 from agent.common.notify import Notifier
 from agent.conductor import hash_ring, periodics, timeouts
-from agent.conductor.agent_endpoints import HeartbeatEndpoint
 from agent.conductor.drivers import dnsmasq, driver_factory
 from agent.conductor.heartbeat_worker import HeartbeatProcess
+from agent.conductor.heartbeats import HeartbeatEndpoint
 from agent.conductor.manager import ConductorManager
 from agent.db import api as db_api
 from agent.db import migration

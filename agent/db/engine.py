@@ -78,6 +78,11 @@ class Checkpointer:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
+    @property
+    def thread(self) -> threading.Thread | None:
+        """The checkpoint thread (None until the first write session starts it)."""
+        return self._thread
+
     def ensure_started(self) -> None:
         """Start the thread unless it runs."""
         if self._thread is not None:

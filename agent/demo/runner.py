@@ -108,8 +108,8 @@ class Demo:
     # -- set-up ---------------------------------------------------------------------------
     def plan_nodes(self) -> list[SimNode]:
         """This host and the fixture trees, each collected once; duplicates of a node are skipped."""
+        from agent.common.macs import lookup_macs
         from agent.inventory.collect import collect
-        from agent.node.daemon import lookup_macs
 
         wanted: list[tuple[str, str, bool]] = []
         if self.options.host:

@@ -15,6 +15,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from agent.common import exception, rpc
+from agent.common.macs import lookup_macs
 from agent.common.notify import Notifier, WatchdogPetter
 from agent.common.opts import steps as steps_opts
 from agent.node import changes as changes_mod
@@ -46,9 +47,6 @@ def conductor_topic(config: dict, key: str, default: str | None) -> str | None:
     return default
 
 
-ZERO_MACS = {"00:00:00:00:00:00", "ff:ff:ff:ff:ff:ff"}
-
-
 def agent_version() -> str:
     """The installed kiln version."""
     try:
@@ -57,19 +55,6 @@ def agent_version() -> str:
         return version("kiln")
     except Exception:  # noqa: BLE001 - not installed as a distribution
         return "unknown"
-
-
-def lookup_macs(inventory: dict) -> list[str]:
-    """MACs of the node's device NICs (PCI functions, not VFs); every valid MAC when none has one."""
-    nics = [n for n in inventory.get("nics") or [] if isinstance(n, dict)]
-
-    def mac(n: dict) -> str | None:
-        m = n.get("mac_address")
-        return m.lower() if isinstance(m, str) and m and m.lower() not in ZERO_MACS else None
-
-    devices = [n for n in nics if n.get("pci_address") and not n.get("is_virtual_function")]
-    chosen = [mac(n) for n in devices if mac(n)] or [mac(n) for n in nics if mac(n)]
-    return sorted(set(chosen))
 
 
 def lldp_changes(old: dict | None, new: dict) -> dict:

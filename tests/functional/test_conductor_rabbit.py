@@ -15,7 +15,7 @@ import pytest
 from oslo_config import cfg
 
 from agent.common import config, exception, row_dicts, rpc
-from agent.conductor import agent_endpoints, hash_ring
+from agent.conductor import hash_ring, heartbeats
 from agent.conductor import rpcapi as conductor_rpcapi
 from agent.db import api as db_api
 from agent.node.conductor_client import ConductorClient
@@ -257,7 +257,7 @@ def test_two_conductors_one_killed(cluster, transport) -> None:
     # The survivor does the node's periodic work: the agent stops, the node is flagged.
     assert procs.stop(agent) == 0
     flagged = procs.wait_for(
-        lambda: db_api.get_node(node.uuid).fault == agent_endpoints.HEARTBEAT_FAULT, 60, "the heartbeat fault"
+        lambda: db_api.get_node(node.uuid).fault == heartbeats.HEARTBEAT_FAULT, 60, "the heartbeat fault"
     )
     assert flagged
     assert "has not sent a heartbeat" in db_api.get_node(node.uuid).last_error

@@ -44,16 +44,7 @@ def decode_configdrive(value: str) -> bytes:
         data = base64.b64decode("".join(value.split()), validate=True)
     except (binascii.Error, ValueError) as exc:
         raise StepError(f"the configdrive is not valid base64: {exc}") from exc
-    if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
-            raise StepError(f"the configdrive is not valid gzip: {exc}") from exc
-    if len(data) > MAX_BYTES:
-        raise StepError(f"the configdrive is {len(data)} B; at most {MAX_BYTES} B (64 MiB) fit")
-    if not data:
-        raise StepError("the configdrive is empty")
-    return data
+    return _unpack(data, "the configdrive")
 
 
 def fetch_configdrive(ctx: StepContext, url: str) -> bytes:
@@ -61,20 +52,25 @@ def fetch_configdrive(ctx: StepContext, url: str) -> bytes:
     data = fetch.fetch_bytes(ctx, url, "configdrive", MAX_BYTES * 2)  # base64 of 64 MiB is 4/3 that
     where = f"the configdrive at {fetch.safe_url(url)}"
     if data[:2] == b"\x1f\x8b" or _is_filesystem(data):
-        if data[:2] == b"\x1f\x8b":
-            try:
-                data = gzip.decompress(data)
-            except (OSError, EOFError) as exc:
-                raise StepError(f"{where} is not valid gzip: {exc}") from exc
-        if len(data) > MAX_BYTES:
-            raise StepError(f"{where} is {len(data)} B; at most {MAX_BYTES} B (64 MiB) fit")
-        if not data:
-            raise StepError(f"{where} is empty")
-        return data
+        return _unpack(data, where)
     try:
         return decode_configdrive(data.decode("ascii"))
     except (UnicodeDecodeError, StepError) as exc:
         raise StepError(f"{where} is neither a filesystem image nor gzipped base64 text: {exc}") from exc
+
+
+def _unpack(data: bytes, where: str) -> bytes:
+    """Gunzip ``data`` when it is gzip; refuse it empty or over 64 MiB, naming ``where`` it came from."""
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as exc:
+            raise StepError(f"{where} is not valid gzip: {exc}") from exc
+    if len(data) > MAX_BYTES:
+        raise StepError(f"{where} is {len(data)} B; at most {MAX_BYTES} B (64 MiB) fit")
+    if not data:
+        raise StepError(f"{where} is empty")
+    return data
 
 
 def _is_filesystem(data: bytes) -> bool:

@@ -261,7 +261,7 @@ def test_boot_device_validate_inventory(api):
     assert "Inventory not found" in error_of(resp)
     from agent.db import api as db_api
 
-    db_api.set_node_inventory(db_api.get_node(node["uuid"]).id, {"cpu": {"count": 4}}, None)
+    db_api.store_inventory(db_api.get_node(node["uuid"]).id, {"cpu": {"count": 4}})
     assert api.get("/v1/nodes/bd/inventory").json == {"inventory": {"cpu": {"count": 4}}, "plugin_data": {}}
     api.get(
         "/v1/nodes/bd/inventory", extra_environ={"HTTP_X_OPENSTACK_IRONIC_API_VERSION": "1.80"}, status=404

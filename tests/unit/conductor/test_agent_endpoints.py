@@ -16,7 +16,8 @@ import sqlalchemy
 from oslo_config import cfg
 
 from agent.common import config, exception, rpc, states
-from agent.conductor import agent_endpoints
+from agent.common.tokens import hash_token
+from agent.conductor import agent_endpoints, heartbeats, inventory_report
 from agent.conductor.drivers import fake
 from agent.conductor.manager import ConductorManager
 from agent.db import api as db_api
@@ -107,7 +108,7 @@ def test_lookup_discovers_an_unknown_node_with_its_ports(conductor, hgx_inventor
     }
     token = answer["agent_token"]
     assert isinstance(token, str) and len(token) >= 40
-    assert node.agent_token_hash == agent_endpoints.hash_token(token)
+    assert node.agent_token_hash == hash_token(token)
     assert token not in json.dumps(
         {k: str(v) for k, v in vars(node).items() if not k.startswith("_")}
     )  # only its hash is stored
@@ -310,8 +311,8 @@ def test_heartbeat_with_wrong_token_records_nothing(conductor, hgx_inventory) ->
 def test_heartbeat_clears_the_heartbeat_fault(conductor, hgx_inventory) -> None:
     answer = _lookup(conductor, hgx_inventory)
     uuid = answer["node"]["uuid"]
-    message = agent_endpoints.heartbeat_error(uuid, 40, None)
-    db_api.update_node(uuid, {"fault": agent_endpoints.HEARTBEAT_FAULT, "last_error": message})
+    message = heartbeats.heartbeat_error(uuid, 40, None)
+    db_api.update_node(uuid, {"fault": heartbeats.HEARTBEAT_FAULT, "last_error": message})
     conductor.heartbeat({}, uuid, answer["agent_token"], {})
     assert _wait(lambda: db_api.get_node(uuid).fault is None)
     assert _wait(lambda: db_api.get_node(uuid).reservation is None)
@@ -436,10 +437,12 @@ class _Commits:
 
 
 def test_heartbeats_wait_in_memory_and_are_written_in_one_transaction(manager) -> None:
-    manager.__dict__["_kiln_heartbeats"] = agent_endpoints.HeartbeatRecorder(interval=3600)  # no thread pass
+    agent_endpoints.set_heartbeat_recorder(
+        manager, heartbeats.HeartbeatRecorder(interval=3600)
+    )  # no thread pass
     nodes = [db_api.create_node({"driver": "fake-hardware"}) for _ in range(5)]
     for i, node in enumerate(nodes):
-        db_api.update_node(node.uuid, {"agent_token_hash": agent_endpoints.hash_token(f"token-{i}")})
+        db_api.update_node(node.uuid, {"agent_token_hash": hash_token(f"token-{i}")})
     before = {n.uuid: db_api.get_node(n.uuid).updated_at for n in nodes}
     with _Commits() as commits:
         for i, node in enumerate(nodes):
@@ -462,24 +465,20 @@ def test_heartbeats_wait_in_memory_and_are_written_in_one_transaction(manager) -
 
 
 def test_a_cached_node_is_read_again_when_its_token_changes(manager) -> None:
-    node = db_api.create_node(
-        {"driver": "fake-hardware", "agent_token_hash": agent_endpoints.hash_token("old")}
-    )
+    node = db_api.create_node({"driver": "fake-hardware", "agent_token_hash": hash_token("old")})
     manager.heartbeat({}, node.uuid, "old", {})  # now cached
-    db_api.update_node(node.uuid, {"agent_token_hash": agent_endpoints.hash_token("new")})
+    db_api.update_node(node.uuid, {"agent_token_hash": hash_token("new")})
     assert _rejected(lambda: manager.heartbeat({}, node.uuid, "old", {})) is exception.InvalidAgentToken
     manager.heartbeat({}, node.uuid, "new", {})
     assert node.id in manager.heartbeats.pending()
 
 
 def test_a_wrong_token_is_rejected_logged_and_nothing_recorded(manager, caplog) -> None:
-    node = db_api.create_node(
-        {"driver": "fake-hardware", "agent_token_hash": agent_endpoints.hash_token("good")}
-    )
+    node = db_api.create_node({"driver": "fake-hardware", "agent_token_hash": hash_token("good")})
     manager.heartbeat({}, node.uuid, "good", {})
     manager.flush_heartbeats()
     db_api.update_node(node.uuid, {"last_heartbeat_at": None})
-    caplog.set_level(logging.WARNING, logger="agent.conductor.agent_endpoints")
+    caplog.set_level(logging.WARNING, logger="agent.conductor.heartbeats")
     for token in ("forged", "", None):
         assert (
             _rejected(lambda t=token: manager.heartbeat({}, node.uuid, t, {})) is exception.InvalidAgentToken
@@ -493,9 +492,7 @@ def test_a_wrong_token_is_rejected_logged_and_nothing_recorded(manager, caplog) 
 
 
 def test_a_deleted_node_is_not_served_from_the_cache(manager) -> None:
-    node = db_api.create_node(
-        {"driver": "fake-hardware", "agent_token_hash": agent_endpoints.hash_token("t")}
-    )
+    node = db_api.create_node({"driver": "fake-hardware", "agent_token_hash": hash_token("t")})
     manager.heartbeat({}, node.uuid, "t", {})
     manager.flush_heartbeats()
     db_api.destroy_node(node.uuid)
@@ -504,9 +501,7 @@ def test_a_deleted_node_is_not_served_from_the_cache(manager) -> None:
 
 
 def test_a_node_deleted_before_the_write_is_dropped_from_the_cache(manager) -> None:
-    node = db_api.create_node(
-        {"driver": "fake-hardware", "agent_token_hash": agent_endpoints.hash_token("t")}
-    )
+    node = db_api.create_node({"driver": "fake-hardware", "agent_token_hash": hash_token("t")})
     manager.heartbeat({}, node.uuid, "t", {})
     # Another process deletes it (no session of this one sees the row go).
     with db_api.get_engine().begin() as conn:
@@ -516,9 +511,7 @@ def test_a_node_deleted_before_the_write_is_dropped_from_the_cache(manager) -> N
 
 
 def test_a_change_by_another_process_reaches_the_cache_at_the_next_pass(manager, hooks) -> None:
-    node = db_api.create_node(
-        {"driver": "fake-hardware", "agent_token_hash": agent_endpoints.hash_token("t")}
-    )
+    node = db_api.create_node({"driver": "fake-hardware", "agent_token_hash": hash_token("t")})
     manager.heartbeat({}, node.uuid, "t", {"n": 1})  # enroll: cached, no hook
     with db_api.get_engine().begin() as conn:  # as another conductor would (no session hook here)
         conn.execute(
@@ -532,9 +525,7 @@ def test_a_change_by_another_process_reaches_the_cache_at_the_next_pass(manager,
 
 
 def test_only_hook_states_and_the_fault_take_the_node_lock(manager, hooks) -> None:
-    node = db_api.create_node(
-        {"driver": "fake-hardware", "agent_token_hash": agent_endpoints.hash_token("t")}
-    )
+    node = db_api.create_node({"driver": "fake-hardware", "agent_token_hash": hash_token("t")})
     db_api.reserve_node("someone-else", node.uuid)
     manager.heartbeat({}, node.uuid, "t", {})  # enroll: recorded although the node is locked
     assert node.id in manager.heartbeats.pending()
@@ -547,9 +538,7 @@ def test_only_hook_states_and_the_fault_take_the_node_lock(manager, hooks) -> No
 
 
 def test_stop_writes_the_pending_heartbeats(manager) -> None:
-    node = db_api.create_node(
-        {"driver": "fake-hardware", "agent_token_hash": agent_endpoints.hash_token("t")}
-    )
+    node = db_api.create_node({"driver": "fake-hardware", "agent_token_hash": hash_token("t")})
     manager.heartbeat({}, node.uuid, "t", {})
     manager.stop_heartbeats()
     assert manager.heartbeats.pending() == {}
@@ -564,7 +553,7 @@ def test_silent_node_check_sees_flushed_heartbeats(manager) -> None:
             "provision_state": states.DEPLOYWAIT,
             "provision_updated_at": old,
             "last_heartbeat_at": old,
-            "agent_token_hash": agent_endpoints.hash_token("t"),
+            "agent_token_hash": hash_token("t"),
         }
     )
     assert [n.uuid for n in db_api.get_nodes_missing_heartbeat(60)] == [node.uuid]
@@ -583,8 +572,8 @@ def test_an_identical_report_is_acknowledged_and_not_stored_again(manager, hgx_i
     again = manager.report_inventory({}, uuid, token, copy.deepcopy(hgx_inventory))
     assert again == first == {"stored": True, "traits": first["traits"]}
     assert len(db_api.list_inventory_history(uuid)) == 1
-    digest = db_api.get_node(uuid).driver_internal_info[agent_endpoints.INFO_INVENTORY_DIGEST]
-    assert digest == agent_endpoints.inventory_digest(hgx_inventory)
+    digest = db_api.get_node(uuid).driver_internal_info[inventory_report.INFO_INVENTORY_DIGEST]
+    assert digest == inventory_report.inventory_digest(hgx_inventory)
     changed = copy.deepcopy(hgx_inventory)
     changed["memory"]["total_bytes"] += 4096
     manager.report_inventory({}, uuid, token, changed)
@@ -597,15 +586,15 @@ def test_an_identical_report_is_stored_after_another_process_changed_the_node(ma
     manager.report_inventory({}, uuid, token, hgx_inventory)
     manager.heartbeat({}, uuid, token, {})  # the heartbeat cache now holds the node
     node = db_api.get_node(uuid)
-    internal = dict(node.driver_internal_info, **{agent_endpoints.INFO_INVENTORY_DIGEST: "0" * 64})
+    internal = dict(node.driver_internal_info, **{inventory_report.INFO_INVENTORY_DIGEST: "0" * 64})
     with db_api.get_engine().begin() as conn:  # another conductor stored another inventory meanwhile
         conn.execute(sqlalchemy.update(Node).where(Node.id == node.id).values(driver_internal_info=internal))
         conn.execute(sqlalchemy.insert(NodeTrait).values(node_id=node.id, trait="CUSTOM_OPERATOR"))
     answer = manager.report_inventory({}, uuid, token, copy.deepcopy(hgx_inventory))
     assert len(db_api.list_inventory_history(uuid)) == 2
     assert "CUSTOM_OPERATOR" in answer["traits"]
-    digest = db_api.get_node(uuid).driver_internal_info[agent_endpoints.INFO_INVENTORY_DIGEST]
-    assert digest == agent_endpoints.inventory_digest(hgx_inventory)
+    digest = db_api.get_node(uuid).driver_internal_info[inventory_report.INFO_INVENTORY_DIGEST]
+    assert digest == inventory_report.inventory_digest(hgx_inventory)
     with db_api.get_engine().begin() as conn:  # an operator's trait: the acknowledgement names it
         conn.execute(sqlalchemy.insert(NodeTrait).values(node_id=node.id, trait="CUSTOM_LATER"))
     again = manager.report_inventory({}, uuid, token, hgx_inventory)
@@ -621,9 +610,7 @@ def test_an_identical_report_with_a_token_changed_elsewhere_is_rejected(
     manager.heartbeat({}, uuid, token, {})  # cached with the old token
     with db_api.get_engine().begin() as conn:  # another conductor issued a new token
         conn.execute(
-            sqlalchemy.update(Node)
-            .where(Node.uuid == uuid)
-            .values(agent_token_hash=agent_endpoints.hash_token("new"))
+            sqlalchemy.update(Node).where(Node.uuid == uuid).values(agent_token_hash=hash_token("new"))
         )
     caplog.set_level(logging.WARNING, logger="agent.conductor.agent_endpoints")
     rejected = _rejected(lambda: manager.report_inventory({}, uuid, token, hgx_inventory))
@@ -696,10 +683,10 @@ def test_lldp_links_skip_garbled_entries() -> None:
             "eth2": _lldp_entry("00:1c:73:aa:bb:cc", "Ethernet1/7", "leaf"),
         },
     }
-    assert agent_endpoints.lldp_port_links(inv) == {
+    assert inventory_report.lldp_port_links(inv) == {
         "52:54:00:00:00:02": {"port_id": "Eth1", "switch_id": "00:1c:73:aa:bb:cc"}
     }
-    assert agent_endpoints.lldp_port_links({"nics": [], "lldp": None}) == {}
+    assert inventory_report.lldp_port_links({"nics": [], "lldp": None}) == {}
 
 
 # --- the inventory's canonical text: made once, hashed, stored as it is -------------------------
@@ -714,25 +701,25 @@ def _old_digest(inventory: dict) -> str:
 
 def test_the_digest_keeps_its_definition() -> None:
     known = "a4430b649df7825e935564b51d9e08258b46e8040fb7874acca327e842298ea0"
-    assert agent_endpoints.inventory_digest(_KNOWN) == _old_digest(_KNOWN) == known
-    text, plain = agent_endpoints.canonical_inventory(_KNOWN)
+    assert inventory_report.inventory_digest(_KNOWN) == _old_digest(_KNOWN) == known
+    text, plain = inventory_report.canonical_inventory(_KNOWN)
     assert plain and json.loads(text) == _KNOWN
     assert text == '{"a":{"y":"x","z":"\\u00e9"},"b":[1,2.5,null,true],"c":100000000000000000000}'
-    assert agent_endpoints.inventory_digest(_KNOWN, text) == known
+    assert inventory_report.inventory_digest(_KNOWN, text) == known
 
 
 def test_values_json_lacks_are_digested_as_before_but_not_plain() -> None:
     odd = {"when": datetime.datetime(2030, 1, 1), "x": 1}
-    text, plain = agent_endpoints.canonical_inventory(odd)
+    text, plain = inventory_report.canonical_inventory(odd)
     assert not plain and text == json.dumps(odd, sort_keys=True, separators=(",", ":"), default=str)
-    assert agent_endpoints.inventory_digest(odd) == _old_digest(odd)
+    assert inventory_report.inventory_digest(odd) == _old_digest(odd)
 
 
 def test_the_report_stores_the_canonical_text(manager, hgx_inventory) -> None:
     uuid, token = _direct_lookup(manager, hgx_inventory)
     first = manager.report_inventory({}, uuid, token, hgx_inventory)
     node = db_api.get_node(uuid)
-    assert node.driver_internal_info[agent_endpoints.INFO_INVENTORY_DIGEST] == _old_digest(hgx_inventory)
+    assert node.driver_internal_info[inventory_report.INFO_INVENTORY_DIGEST] == _old_digest(hgx_inventory)
     canonical = json.dumps(hgx_inventory, sort_keys=True, separators=(",", ":"))
     with db_api.get_engine().connect() as conn:
         current = conn.exec_driver_sql("SELECT inventory FROM node_inventory").scalar()
@@ -743,14 +730,14 @@ def test_the_report_stores_the_canonical_text(manager, hgx_inventory) -> None:
     assert again == first  # the same inventory: acknowledged, not stored again
     assert len(db_api.list_inventory_history(uuid)) == 1
     # Another digest stored elsewhere meanwhile: the same inventory is stored again.
-    internal = dict(node.driver_internal_info, **{agent_endpoints.INFO_INVENTORY_DIGEST: "0" * 64})
+    internal = dict(node.driver_internal_info, **{inventory_report.INFO_INVENTORY_DIGEST: "0" * 64})
     with db_api.get_engine().begin() as conn:
         conn.execute(sqlalchemy.update(Node).where(Node.id == node.id).values(driver_internal_info=internal))
     manager.report_inventory({}, uuid, token, json.loads(json.dumps(hgx_inventory)))
     assert len(db_api.list_inventory_history(uuid)) == 2
     assert db_api.get_node_inventory(uuid) == hgx_inventory
     updated = db_api.get_node(uuid)
-    assert updated.driver_internal_info[agent_endpoints.INFO_INVENTORY_DIGEST] == _old_digest(hgx_inventory)
+    assert updated.driver_internal_info[inventory_report.INFO_INVENTORY_DIGEST] == _old_digest(hgx_inventory)
     assert updated.updated_at > node.updated_at
 
 

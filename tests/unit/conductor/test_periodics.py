@@ -8,7 +8,7 @@ import pytest
 from oslo_config import cfg
 
 from agent.common import config, states
-from agent.conductor import agent_endpoints, hash_ring, periodics
+from agent.conductor import hash_ring, heartbeats, periodics
 from agent.db import api as db_api
 from agent.db import migration
 
@@ -63,7 +63,7 @@ def test_silent_agents_are_flagged(db) -> None:
     flagged = periodics.flag_missing_heartbeats(ME, _ring(ME), timeout_s=300)
     assert sorted(flagged) == sorted([silent, waiting])
     node = db_api.get_node(silent)
-    assert node.fault == agent_endpoints.HEARTBEAT_FAULT
+    assert node.fault == heartbeats.HEARTBEAT_FAULT
     assert silent in node.last_error and "300 s" in node.last_error
     assert node.reservation is None
     for uuid in (never, fresh, maint, idle):

@@ -11,6 +11,7 @@ from sqlalchemy import update
 from agent.common import exception
 from agent.db import api, models
 from agent.db import exceptions as db_exc
+from agent.db import inventory as db_inventory
 
 UUID1 = "1be26c0b-03f2-4d2e-ae87-c02d7f33c123"
 UUID2 = "2be26c0b-03f2-4d2e-ae87-c02d7f33c123"
@@ -136,7 +137,7 @@ class TestNodes:
     def test_destroy_removes_dependents(self, db):
         node = _node(uuid=UUID1, traits=["CUSTOM_GPU_COUNT_8"])
         api.create_port({"address": "52:54:00:00:00:01", "node_id": node.id})
-        api.set_node_inventory(node.id, {"cpu": {"count": 8}})
+        db_inventory.store_inventory(node.id, {"cpu": {"count": 8}})
         alloc = api.create_allocation({"name": "a1", "node_id": node.id})
         api.destroy_node(UUID1)
         with pytest.raises(exception.NodeNotFound):
@@ -426,27 +427,27 @@ class TestPorts:
 class TestInventory:
     def test_current_and_history(self, db):
         node = _node(uuid=UUID1)
-        assert api.get_node_inventory(UUID1) is None
-        assert api.list_inventory_history(node.id) == []
-        api.set_node_inventory(node.id, {"cpu": {"count": 8}}, plugin_data={"lldp": {}})
-        api.set_node_inventory(UUID1, {"cpu": {"count": 16}}, {"cpu.count": [8, 16]})
-        assert api.get_node_inventory(node.id) == {"cpu": {"count": 16}}
-        assert api.get_node_plugin_data(node.id) == {"lldp": {}}
-        history = api.list_inventory_history(UUID1)
+        assert db_inventory.get_node_inventory(UUID1) is None
+        assert db_inventory.list_inventory_history(node.id) == []
+        db_inventory.store_inventory(node.id, {"cpu": {"count": 8}}, plugin_data={"lldp": {}})
+        db_inventory.store_inventory(UUID1, {"cpu": {"count": 16}}, changes={"cpu.count": [8, 16]})
+        assert db_inventory.get_node_inventory(node.id) == {"cpu": {"count": 16}}
+        assert db_inventory.get_node_plugin_data(node.id) == {"lldp": {}}
+        history = db_inventory.list_inventory_history(UUID1)
         assert [h["inventory"]["cpu"]["count"] for h in history] == [16, 8]
         assert history[0]["changes"] == {"cpu.count": [8, 16]}
         assert history[1]["changes"] is None
         assert history[0]["created_at"].tzinfo is datetime.UTC
-        assert len(api.list_inventory_history(UUID1, limit=1)) == 1
+        assert len(db_inventory.list_inventory_history(UUID1, limit=1)) == 1
 
     def test_errors(self, db):
         with pytest.raises(exception.NodeNotFound):
-            api.set_node_inventory(999, {"cpu": {}})
+            db_inventory.store_inventory(999, {"cpu": {}})
         _node(uuid=UUID1)
         with pytest.raises(exception.InvalidParameterValue, match="must be a dict"):
-            api.set_node_inventory(UUID1, ["cpu"])
+            db_inventory.store_inventory(UUID1, ["cpu"])
         with pytest.raises(exception.InvalidParameterValue, match="limit"):
-            api.list_inventory_history(UUID1, limit=0)
+            db_inventory.list_inventory_history(UUID1, limit=0)
 
 
 class TestHeartbeats:

@@ -10,7 +10,8 @@ import pytest
 import sqlalchemy
 
 from agent.common import config, exception
-from agent.db import api, engine, migration
+from agent.db import api, engine, heartbeats, migration
+from agent.db import inventory as db_inventory
 
 
 def _at(seconds: int) -> datetime.datetime:
@@ -42,26 +43,26 @@ def test_current_engine_never_configures_one():
 
 
 def test_record_agent_heartbeats_in_chunks_names_missing_nodes(db, monkeypatch):
-    monkeypatch.setattr(api, "_HEARTBEAT_CHUNK", 2)
+    monkeypatch.setattr(heartbeats, "HEARTBEAT_CHUNK", 2)
     nodes = [api.create_node({"driver": "fake-hardware"}) for _ in range(5)]
     api.update_node(nodes[0].uuid, {"description": "touched"})
     updated = {n.uuid: api.get_node(n.uuid).updated_at for n in nodes}
     times = {n.id: _at(i) for i, n in enumerate(nodes)}
     times[9999] = _at(99)
-    assert api.record_agent_heartbeats(times) == [9999]
+    assert heartbeats.record_agent_heartbeats(times) == [9999]
     for i, node in enumerate(nodes):
         stored = api.get_node(node.uuid)
         assert stored.last_heartbeat_at == _at(i)
         assert stored.updated_at == updated[node.uuid]
-    assert api.record_agent_heartbeats({}) == []
+    assert heartbeats.record_agent_heartbeats({}) == []
 
 
 def test_record_agent_heartbeats_rejects_bad_items(db):
     node = api.create_node({"driver": "fake-hardware"})
     with pytest.raises(exception.InvalidParameterValue, match="'yesterday'"):
-        api.record_agent_heartbeats({node.id: "yesterday"})
+        heartbeats.record_agent_heartbeats({node.id: "yesterday"})
     with pytest.raises(exception.InvalidParameterValue, match="'abc'"):
-        api.record_agent_heartbeats({"abc": _at(0)})
+        heartbeats.record_agent_heartbeats({"abc": _at(0)})
     assert api.get_node(node.uuid).last_heartbeat_at is None
 
 
@@ -69,7 +70,7 @@ def test_get_node_agent_auth(db):
     node = api.create_node(
         {"driver": "fake-hardware", "agent_token_hash": "ab" * 32, "fault": "power failure"}
     )
-    auth = api.get_node_agent_auth(node.uuid.upper())
+    auth = heartbeats.get_node_agent_auth(node.uuid.upper())
     assert auth == {
         "id": node.id,
         "uuid": node.uuid,
@@ -78,33 +79,33 @@ def test_get_node_agent_auth(db):
         "fault": "power failure",
         "updated_at": None,
     }
-    assert api.get_node_agent_auth("5f0cdd6b-4a3c-4f4e-9a52-3b0f7f1c0d11") is None
-    assert api.get_node_agent_auth("not-a-uuid") is None
-    assert api.get_node_agent_auth(None) is None
+    assert heartbeats.get_node_agent_auth("5f0cdd6b-4a3c-4f4e-9a52-3b0f7f1c0d11") is None
+    assert heartbeats.get_node_agent_auth("not-a-uuid") is None
+    assert heartbeats.get_node_agent_auth(None) is None
 
 
 def test_list_nodes_updated_since(db):
     a = api.create_node({"driver": "fake-hardware"})
     b = api.create_node({"driver": "fake-hardware"})
     api.update_node(b.uuid, {"description": "x"})
-    changed = api.list_nodes_updated_since(_at(0) - datetime.timedelta(days=3650))
+    changed = heartbeats.list_nodes_updated_since(_at(0) - datetime.timedelta(days=3650))
     assert list(changed) == [b.uuid]  # a was never updated (updated_at NULL)
     assert changed[b.uuid] == api.get_node(b.uuid).updated_at
-    assert api.list_nodes_updated_since(_at(10**6)) == {}
+    assert heartbeats.list_nodes_updated_since(_at(10**6)) == {}
     assert a.uuid not in changed
 
 
-def test_store_inventory_report_in_one_transaction(db):
+def test_store_inventory_in_one_transaction(db):
     node = api.create_node({"driver": "fake-hardware", "properties": {"cpus": 1}})
     other = api.create_node({"driver": "fake-hardware"})
     api.create_port({"address": "52:54:00:00:00:01", "node_id": node.id, "local_link_connection": {"x": 1}})
     api.create_port({"address": "52:54:00:00:00:09", "node_id": other.id})
     inventory = {"cpu": {"count": 8}}
-    result = api.store_inventory_report(
+    result = db_inventory.store_inventory(
         node.id,
         inventory,
-        {"added": {}},
-        {"properties": {"cpus": 8}},
+        changes={"added": {}},
+        values={"properties": {"cpus": 8}},
         traits=["CUSTOM_A", "CUSTOM_B"],
         new_ports=[
             {"address": "52:54:00:00:00:02", "pxe_enabled": True},
@@ -123,74 +124,72 @@ def test_store_inventory_report_in_one_transaction(db):
         "52:54:00:00:00:01": (True, {"x": 1, "port_id": "Ethernet1/1", "switch_id": "00:1c:73:00:00:01"}),
         "52:54:00:00:00:02": (True, {"port_id": "Ethernet1/2"}),
     }
-    assert api.get_node_inventory(node.id) == inventory
-    assert [h["changes"] for h in api.list_inventory_history(node.id)] == [{"added": {}}]
+    assert db_inventory.get_node_inventory(node.id) == inventory
+    assert [h["changes"] for h in db_inventory.list_inventory_history(node.id)] == [{"added": {}}]
     assert api.get_port_by_address("52:54:00:00:00:09").node_id == other.id
 
 
-def test_store_inventory_report_stores_nothing_when_any_part_fails(db):
+def test_store_inventory_stores_nothing_when_any_part_fails(db):
     api.create_node({"driver": "fake-hardware", "name": "taken"})
     node = api.create_node({"driver": "fake-hardware"})
     with pytest.raises(exception.DuplicateName):
-        api.store_inventory_report(
+        db_inventory.store_inventory(
             node.id,
             {"cpu": {}},
-            None,
-            {"name": "taken", "properties": {"cpus": 2}},
+            values={"name": "taken", "properties": {"cpus": 2}},
             traits=["CUSTOM_X"],
             new_ports=[{"address": "52:54:00:00:00:05"}],
         )
-    assert api.get_node_inventory(node.id) is None
-    assert api.list_inventory_history(node.id) == []
+    assert db_inventory.get_node_inventory(node.id) is None
+    assert db_inventory.list_inventory_history(node.id) == []
     assert api.get_node(node.uuid).properties == {}
     assert api.get_node(node.uuid).traits == []
     assert api.list_ports(node_id=node.id) == []
 
 
-def test_store_inventory_report_checks_its_input(db):
+def test_store_inventory_checks_its_input(db):
     node = api.create_node({"driver": "fake-hardware"})
     with pytest.raises(exception.InvalidParameterValue, match="must be a dict"):
-        api.store_inventory_report(node.id, ["not", "a", "dict"], None, {})
+        db_inventory.store_inventory(node.id, ["not", "a", "dict"])
     with pytest.raises(exception.InvalidParameterValue, match="uuid"):
-        api.store_inventory_report(node.id, {}, None, {"uuid": "x"})
+        db_inventory.store_inventory(node.id, {}, values={"uuid": "x"})
     with pytest.raises(exception.NodeNotFound):
-        api.store_inventory_report(424242, {}, None, {})
+        db_inventory.store_inventory(424242, {})
     assert sqlalchemy.inspect(api.get_engine()).has_table("nodes")
 
 
-def test_store_inventory_report_refuses_a_reserved_node_when_asked(db):
+def test_store_inventory_refuses_a_reserved_node_when_asked(db):
     node = api.create_node({"driver": "fake-hardware"})
     api.reserve_node("conductor-b", node.uuid)
     with pytest.raises(exception.NodeLocked) as err:
-        api.store_inventory_report(
-            node.id, {"cpu": {}}, None, {"properties": {"cpus": 2}}, unlocked_only=True
+        db_inventory.store_inventory(
+            node.id, {"cpu": {}}, values={"properties": {"cpus": 2}}, holding_lock=False
         )
     assert "conductor-b" in str(err.value)
-    assert api.get_node_inventory(node.id) is None
+    assert db_inventory.get_node_inventory(node.id) is None
     assert api.get_node(node.uuid).properties == {}
-    result = api.store_inventory_report(node.id, {"cpu": {}}, None, {"properties": {"cpus": 2}})
+    result = db_inventory.store_inventory(node.id, {"cpu": {}}, values={"properties": {"cpus": 2}})
     assert result["node"].properties == {"cpus": 2}  # the lock holder itself stores without the check
     assert result["created"] == [] and result["skipped"] == []
 
 
-def test_store_inventory_report_serializes_once_and_skips_ports_when_asked(db):
+def test_store_inventory_serializes_once_and_skips_ports_when_asked(db):
     node = api.create_node({"driver": "fake-hardware"})
     api.create_port({"address": "52:54:00:00:00:01", "node_id": node.id})
     api.create_port({"address": "52:54:00:00:00:03", "node_id": node.id})
     inventory = {"cpu": {"count": 8, "flags": ["a", "b"]}, "name": "é"}
     for changes in (None, {"changed": {"cpu": 1}}):  # the first report inserts, the second updates
-        result = api.store_inventory_report(
+        result = db_inventory.store_inventory(
             node.id,
             inventory,
-            changes,
-            {},
+            changes=changes,
             new_ports=[{"address": "52:54:00:00:00:02"}],
             port_links={"52:54:00:00:00:01": {"port_id": "Ethernet1/1"}},
-            with_ports=False,
+            holding_lock=False,
         )
         assert result["ports"] is None
-    assert api.get_node_inventory(node.id) == inventory
-    history = api.list_inventory_history(node.id)
+    assert db_inventory.get_node_inventory(node.id) == inventory
+    history = db_inventory.list_inventory_history(node.id)
     assert [h["inventory"] for h in history] == [inventory, inventory]
     assert [h["changes"] for h in history] == [{"changed": {"cpu": 1}}, None]
     assert api.get_port_by_address("52:54:00:00:00:01").local_link_connection == {"port_id": "Ethernet1/1"}
@@ -203,7 +202,7 @@ def test_get_node_report_state(db):
         {"driver": "fake-hardware", "name": "n1", "properties": {"cpus": 2}, "driver_internal_info": {"a": 1}}
     )
     api.set_node_traits(node.uuid, ["CUSTOM_B", "CUSTOM_A"])
-    assert api.get_node_report_state(node.uuid.upper()) == {
+    assert db_inventory.get_node_report_state(node.uuid.upper()) == {
         "id": node.id,
         "uuid": node.uuid,
         "name": "n1",
@@ -213,8 +212,8 @@ def test_get_node_report_state(db):
         "driver_internal_info": {"a": 1},
         "traits": ["CUSTOM_A", "CUSTOM_B"],
     }
-    assert api.get_node_report_state("1be26c0b-03f2-4d2e-ae87-c02d7f33c123") is None
-    assert api.get_node_report_state("n1") is None
+    assert db_inventory.get_node_report_state("1be26c0b-03f2-4d2e-ae87-c02d7f33c123") is None
+    assert db_inventory.get_node_report_state("n1") is None
 
 
 def _wal_size(db_url: str) -> int:
@@ -228,7 +227,7 @@ def _write_inventories(rounds: int, pause: float) -> int:
     inventory = {"blob": "x" * 200_000}
     largest = 0
     for i in range(rounds):
-        api.store_inventory_report(node.id, {**inventory, "round": i}, None, {})
+        db_inventory.store_inventory(node.id, {**inventory, "round": i})
         largest = max(largest, _wal_size(str(api.get_engine().url)))
         time.sleep(pause)
     return largest
@@ -246,13 +245,13 @@ def test_sqlite_log_is_checkpointed_by_a_background_thread_not_on_commit(db_url)
         # 30 rounds of 400 kB (current + history row) = 12 MB: without checkpoints the log holds it all.
         largest = _write_inventories(30, 0.1)
         assert largest < 4_000_000, f"the WAL grew to {largest} bytes: nothing checkpointed it"
-        assert background._thread is not None and background._thread.is_alive()
+        assert background.thread is not None and background.thread.is_alive()
         busy, log, done = background.run_once()
         assert (busy, log) == (0, done)
     finally:
         api.dispose()
         config.register_opts().clear_override("sqlite_checkpoint_interval", group="database")
-    assert background._thread is not None and not background._thread.is_alive()
+    assert background.thread is not None and not background.thread.is_alive()
 
 
 def test_sqlite_checkpoints_on_commit_when_the_interval_is_zero(db_url):

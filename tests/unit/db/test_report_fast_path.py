@@ -1,4 +1,4 @@
-"""store_inventory_report's light path: an unreserved node updated without loading it."""
+"""store_inventory's fast path: an unreserved node updated without loading it."""
 
 from __future__ import annotations
 
@@ -8,14 +8,15 @@ import pytest
 
 from agent.common import exception
 from agent.db import api
+from agent.db import inventory as db_inventory
 
 INVENTORY = {"cpu": {"count": 8, "flags": ["b", "a"]}, "name": "é", "size": 1.5, "none": None}
 
 
 def _store(node_id: int, **kwargs):
-    args = {"inventory": INVENTORY, "changes": None, "values": {"properties": {"cpus": 8}}}
+    args = {"changes": None, "values": {"properties": {"cpus": 8}}}
     args.update(kwargs)
-    return api.store_inventory_report(node_id, unlocked_only=True, with_ports=False, **args)
+    return db_inventory.store_inventory(node_id, INVENTORY, holding_lock=False, **args)
 
 
 def _raw(sql: str, **params):
@@ -35,8 +36,8 @@ def test_a_reserved_node_is_refused_and_nothing_written(db):
     assert stored.properties == {"cpus": 1}
     assert stored.traits == ["CUSTOM_OLD"]
     assert stored.updated_at == before
-    assert api.get_node_inventory(node.id) is None
-    assert api.list_inventory_history(node.id) == []
+    assert db_inventory.get_node_inventory(node.id) is None
+    assert db_inventory.list_inventory_history(node.id) == []
     assert api.list_ports(node_id=node.id) == []
 
 
@@ -89,8 +90,8 @@ def test_the_stored_inventory_reads_back_equal(db, text):
     node = api.create_node({"driver": "fake-hardware"})
     for changes in (None, {"changed": {"cpu": 1}}):  # the first report inserts, the second updates
         _store(node.id, changes=changes, inventory_text=text)
-    assert api.get_node_inventory(node.id) == INVENTORY
-    history = api.list_inventory_history(node.id)
+    assert db_inventory.get_node_inventory(node.id) == INVENTORY
+    history = db_inventory.list_inventory_history(node.id)
     assert [h["inventory"] for h in history] == [INVENTORY, INVENTORY]
     assert [h["changes"] for h in history] == [{"changed": {"cpu": 1}}, None]
     # changes=None is stored as the ORM path stores it (JSON null), the text as given.
@@ -132,5 +133,5 @@ def test_a_new_name_takes_the_locked_path(db):
     node = api.create_node({"driver": "fake-hardware"})
     with pytest.raises(exception.DuplicateName):
         _store(node.id, values={"name": "taken"})
-    assert api.get_node_inventory(node.id) is None
+    assert db_inventory.get_node_inventory(node.id) is None
     assert _store(node.id, values={"name": "free"})["node"].name == "free"
