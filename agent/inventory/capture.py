@@ -1,9 +1,11 @@
 """Copy what the inventory reads from a host root into a plain-file fixture tree.
 
 Attributes become plain files (at most 64 KiB each), device directories become real
-directories under ``sys/devices/...``, and only the links the readers follow are kept,
-rewritten relative and pointing inside the tree. Links are never followed while walking,
-so a link loop cannot trap the copy. Pure Python: no subprocess.
+directories under ``sys/devices/...`` (amdgpu's ``ras/`` counters among them), and only
+the links the readers follow are kept, rewritten relative and pointing inside the tree.
+Links are never followed while walking, so a link loop cannot trap the copy. The kernel
+log (``/dev/kmsg``, read without waiting) becomes a plain file ``dev/kmsg`` in the same
+record format, for the Xids (:mod:`agent.inventory.kmsg`). Pure Python: no subprocess.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ import re
 import stat
 import tarfile
 from dataclasses import dataclass, field
+
+from agent.inventory import kmsg
+from agent.inventory.base import Root
 
 CAP = 64 * 1024
 MAX_FILES = 200_000
@@ -96,6 +101,8 @@ FILES = [
     "/proc/net/dev",
     "/proc/driver/nvidia/version",
     "/proc/driver/nvidia/gpus/*/information",
+    "/proc/stat",
+    "/proc/sys/kernel/random/boot_id",
     "/sys/firmware/dmi/tables/DMI",
     "/sys/firmware/dmi/tables/smbios_entry_point",
     "/sys/firmware/efi/fw_platform_size",
@@ -283,6 +290,18 @@ class Capture:
             for host in self.glob(pattern):
                 if os.path.islink(self.src(host)):
                     self.copy_link(host)
+        self.copy_kmsg()
+
+    def copy_kmsg(self) -> None:
+        """Save the kernel log's records as a plain dev/kmsg file (a live ring buffer or an earlier copy)."""
+        if not os.path.lexists(self.src(kmsg.KMSG)):
+            return
+        root = Root(self.root)
+        records = kmsg.read_records(root)
+        self.errors.extend(f"{p.path}: {p.error}" for p in root.errors)
+        if records is not None:
+            kmsg.write_capture(records, self.dst(kmsg.KMSG))
+            self.files += 1
 
 
 def _read_text(root: str, host: str) -> str | None:

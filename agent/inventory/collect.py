@@ -30,8 +30,11 @@ def collect(root: str = "/", use_nvml: bool = True, include_md: bool = False) ->
         "pci_devices": pci.read_pci_devices(r),
         "numa_topology": topology.numa_topology(r, cpuinfo, nic_list, gpu_list),
         "lldp": {},
-        "errors": [p.as_dict() for p in r.errors],
+        "errors": [],
     }
+    if "kernel_log" in r.cache:  # read for NVIDIA GPUs' Xids
+        inv["kernel_log"] = r.cache["kernel_log"]
+    inv["errors"] = [p.as_dict() for p in r.errors]
     return inv
 
 

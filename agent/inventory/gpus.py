@@ -7,8 +7,9 @@ and except SR-IOV virtual functions (their physical function is the GPU).
 
 from __future__ import annotations
 
-from agent.inventory import catalogue
+from agent.inventory import amd_health, catalogue, kmsg
 from agent.inventory.base import Root
+from agent.inventory.gpu_health import empty_health
 from agent.inventory.model import Gpu, PciDevice
 from agent.inventory.pci import (
     PciFunction,
@@ -38,12 +39,14 @@ def is_gpu(func: PciFunction) -> bool:
 
 
 def read_gpus(root: Root, use_nvml: bool = True) -> list[Gpu]:
-    """Return every GPU and accelerator, sorted by PCI address."""
+    """Return every GPU and accelerator with its health, sorted by PCI address."""
     gpus = [_gpu(root, func) for func in functions_by_class(root, *GPU_CLASSES) if is_gpu(func)]
-    if use_nvml and any(g["vendor_id"] == "0x10de" for g in gpus):
-        from agent.inventory import nvml
+    if any(g["vendor_id"] == "0x10de" for g in gpus):
+        if use_nvml:
+            from agent.inventory import nvml
 
-        nvml.enrich(gpus, root)
+            nvml.enrich(gpus, root)
+        root.cache["kernel_log"] = kmsg.attach_xids(root, gpus)
     return gpus
 
 
@@ -76,11 +79,13 @@ def _gpu(root: Root, func: PciFunction) -> Gpu:
         mig_mode=None,
         partition=None,
         pcie_switch=nearest_switch,
+        health=empty_health(),
     )
     if vendor_id == VENDOR_NVIDIA:
         _nvidia_proc(root, gpu)
     elif vendor_id == VENDOR_AMD:
         _amdgpu(func, gpu)
+        amd_health.fill_health(root, func.path, func.address, gpu["health"])
     elif vendor_id == VENDOR_INTEL:
         gpu["memory_bytes"] = _xe_vram(root, func)
     return gpu

@@ -6,7 +6,8 @@ with IPA's field names, types and units, so Ironic's inspection code reads it un
 Beside them stand keys IPA has no field for: ``gpus``, ``nvswitches``, ``lldp``,
 ``numa_topology`` and ``pci_devices`` (the last two in the shape of IPA's optional
 collectors), and ``kiln``: Kiln's own records for every section the IPA keys squeeze
-(system, cpu, memory, disks, nics, pci_devices, errors), so nothing is lost.
+(system, cpu, memory, disks, nics, pci_devices, errors, and kernel_log where the
+inventory has one), so nothing is lost. Each GPU's ``health`` travels inside ``gpus`` as it is.
 
 Where IPA reads something Kiln cannot (lshw's maximum NIC speed, biosdevname, the
 virtio bus name of a NIC), the field keeps IPA's type and carries Kiln's nearest fact or
@@ -74,6 +75,8 @@ def to_ironic(inv: dict) -> dict:
         "pci_devices": list(inv.get("pci_devices") or []),
         "errors": list(inv.get("errors") or []),
     }
+    if inv.get("kernel_log") is not None:
+        out["kiln"]["kernel_log"] = inv["kernel_log"]
     return out
 
 
@@ -88,7 +91,7 @@ def from_ironic(doc: dict) -> dict:
     kiln = doc.get("kiln")
     if not isinstance(kiln, dict):
         raise ValueError("not a Kiln ironic document: the 'kiln' key is missing or not an object")
-    return {
+    inv = {
         "system": kiln["system"],
         "cpu": kiln["cpu"],
         "memory": kiln["memory"],
@@ -101,6 +104,9 @@ def from_ironic(doc: dict) -> dict:
         "lldp": doc.get("lldp", {}),
         "errors": kiln["errors"],
     }
+    if "kernel_log" in kiln:
+        inv["kernel_log"] = kiln["kernel_log"]
+    return inv
 
 
 # -- sections -------------------------------------------------------------

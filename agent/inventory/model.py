@@ -128,7 +128,48 @@ class PcieLink(TypedDict):
     degraded: bool | None
 
 
-class Gpu(TypedDict):
+class XidEvent(TypedDict):
+    xid: int  # NVIDIA's Xid number (79 = fallen off the bus, 48 = double-bit ECC, 13 = graphics exception)
+    message: str  # the rest of the kernel's "NVRM: Xid (PCI:...): N, ..." line
+    seconds: float  # kernel timestamp: seconds since boot (monotonic; see KernelLog.boot_time)
+
+
+class NvLink(TypedDict):
+    link: int
+    active: bool | None
+    version: str | None  # "4.0"
+    speed_mb_s: int | None  # NVML_FI_DEV_NVLINK_GET_SPEED: megabytes per second
+    remote_pci_address: str | None
+    remote_type: str | None  # "gpu", "switch", "ibmnpu"
+
+
+class XgmiLink(TypedDict):
+    peer: str | None  # the peer GPU's PCI address (None when its KFD node names no PCI function)
+    kfd_node: int
+    weight: int | None
+    min_bandwidth_mb_s: int | None
+    max_bandwidth_mb_s: int | None
+
+
+class GpuHealth(TypedDict):
+    """Health of one GPU. NVML fields are null when NVML was not asked (captured tree, no driver)."""
+
+    nvml: bool  # whether NVML answered for this GPU
+    not_supported: list[str]  # fields the GPU or driver does not have (null without an entry in errors)
+    persistence_mode: bool | None
+    ecc: dict | None  # {mode_current, mode_pending, volatile: {correctable, uncorrectable}, aggregate: {...}}
+    retired_pages: dict | None  # {single_bit, double_bit, pending}
+    remapped_rows: dict | None  # {correctable, uncorrectable, pending, failure}
+    power: dict | None  # {limit_w, enforced_limit_w, default_limit_w}
+    thermal: dict | None  # {shutdown_c, slowdown_c, gpu_max_c, memory_max_c}
+    throttle_reasons: list[str] | None  # clock event reasons now active ("gpu_idle", "hw_slowdown", ...)
+    nvlinks: list[NvLink] | None
+    xid_errors: list[XidEvent] | None  # NVIDIA: this boot's Xids for the GPU (latest 64); null elsewhere
+    ras: dict | None  # AMD: {block: {"ue": n, "ce": n}} from <device>/ras/<block>_err_count
+    xgmi_links: list[XgmiLink] | None  # AMD: GPU-to-GPU links of the KFD topology (type 11)
+
+
+class _GpuFields(TypedDict):
     pci_address: str
     vendor_id: str
     device_id: str
@@ -154,6 +195,12 @@ class Gpu(TypedDict):
     pcie_switch: str | None  # the upstream switch port's address
 
 
+class Gpu(_GpuFields, total=False):
+    """A GPU. ``health`` is always written by collect(); an older agent's inventory has none."""
+
+    health: GpuHealth
+
+
 class PciDevice(TypedDict):
     address: str
     vendor_id: str
@@ -169,7 +216,19 @@ class Errors(TypedDict):
     error: str
 
 
-class Inventory(TypedDict):
+class KernelLog(TypedDict):
+    """Where the Xids came from, and the boot they belong to."""
+
+    source: str | None  # "/dev/kmsg" (live: the kernel's ring buffer; captured tree: a copy of it)
+    boot_id: str | None  # /proc/sys/kernel/random/boot_id: changes at every boot
+    boot_time: int | None  # /proc/stat btime: the boot, in seconds since the epoch
+    records: int | None  # kernel log records read
+    complete: bool | None  # the first record is the boot's first (sequence 0): nothing was overwritten
+    xid_count: int | None  # every Xid line read, all GPUs
+    unmatched_xids: list[dict] | None  # Xids naming a PCI address with no GPU (a GPU that fell off the bus)
+
+
+class _InventoryFields(TypedDict):
     system: System
     cpu: Cpu
     memory: Memory
@@ -181,3 +240,9 @@ class Inventory(TypedDict):
     numa_topology: dict  # ironic-python-agent's collector shape, plus "gpus"
     lldp: dict
     errors: list[Errors]
+
+
+class Inventory(_InventoryFields, total=False):
+    """The whole inventory. ``kernel_log`` is there when NVIDIA GPUs are (their Xids come from it)."""
+
+    kernel_log: KernelLog

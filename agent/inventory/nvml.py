@@ -1,4 +1,4 @@
-"""Optional NVML enrichment of NVIDIA GPUs (UUID, serial, memory, MIG mode).
+"""Optional NVML enrichment of NVIDIA GPUs (UUID, serial, memory, MIG mode, health).
 
 Used only when ``pynvml`` (nvidia-ml-py) imports, the inventory root is the live
 host ``/`` and the NVIDIA driver is loaded (``/proc/driver/nvidia`` exists). Any NVML
@@ -11,6 +11,7 @@ import importlib
 import re
 from typing import Any
 
+from agent.inventory import gpu_health
 from agent.inventory.base import Root
 from agent.inventory.model import Gpu
 
@@ -92,6 +93,11 @@ def _fill(root: Root, nvml: Any, handle: Any, gpu: Gpu) -> None:
     if isinstance(total, int) and total > 0:
         gpu["memory_bytes"] = total
     gpu["mig_mode"] = _mig_mode(nvml, handle)
+    if "health" in gpu:
+        try:
+            gpu_health.fill_health(root, nvml, handle, where, gpu["health"])
+        except Exception as exc:  # noqa: BLE001 - an odd pynvml answer must not cost the inventory
+            root.note("nvml", f"health of {where} not read: {type(exc).__name__}: {exc}")
 
 
 def _mig_mode(nvml: Any, handle: Any) -> str | None:

@@ -152,3 +152,34 @@ def test_cli_writes_tar(tmp_path):
         names = t.getnames()
     assert "cli/sys/class/net/eth9" in names
     assert "cli/MANIFEST.json" in names
+
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures", "sysfs")
+
+
+@pytest.mark.parametrize("tree", ["hgx-h100", "mi300x"])
+def test_capturing_a_tree_keeps_gpu_health(tree, tmp_path):
+    """The kernel log (Xids), the boot facts and amdgpu's ras/ counters survive a capture."""
+    from agent.inventory.collect import collect
+
+    src = os.path.join(FIXTURES, tree)
+    out = tmp_path / "out"
+    capture.capture(src, str(out))
+    before, after = collect(src, use_nvml=False), collect(str(out), use_nvml=False)
+    assert [g["health"] for g in after["gpus"]] == [g["health"] for g in before["gpus"]]
+    assert after.get("kernel_log") == before.get("kernel_log")
+    if tree == "hgx-h100":
+        assert sum(len(g["health"]["xid_errors"]) for g in after["gpus"]) == 5
+        assert (out / "dev/kmsg").read_text().splitlines()[0].startswith("5,0,0,-;Linux version")
+    else:
+        assert after["gpus"][2]["health"]["ras"]["umc"] == {"ue": 1, "ce": 12}
+
+
+def test_live_kernel_log_is_captured_as_a_plain_file(host_tree):
+    out, _result = host_tree
+    if not os.access("/dev/kmsg", os.R_OK):
+        pytest.skip("/dev/kmsg is not readable here")
+    kmsg = out / "dev/kmsg"
+    assert kmsg.is_file() and not kmsg.is_symlink()
+    first = kmsg.read_text().splitlines()[0]
+    assert first.count(",") >= 3 and ";" in first

@@ -49,6 +49,9 @@ def test_h100_with_a_bmc_display_and_a_virtual_display(tmp_path):
     )
     tree.mkdir("/sys/kernel/iommu_groups/41").link(f"{gpu_dir}/iommu_group", "/sys/kernel/iommu_groups/41")
     tree.write("/proc/driver/nvidia/gpus/0000:18:00.0/information", NVIDIA_INFO)
+    tree.write("/dev/kmsg", "6,0,0,-;Linux version 6.8.0")  # an NVIDIA GPU's Xids come from the kernel log
+    tree.write("/proc/sys/kernel/random/boot_id", "5d1c7a0e-7f3b-4d2a-9c8e-1b2a3c4d5e6f")
+    tree.write("/proc/stat", "cpu  1 2 3 4\nbtime 1718000000")
     add_function(tree, "0000:03:00.0", "0x1a03", "0x2000", "0x030000", driver="ast")  # ASPEED BMC display
     add_function(tree, "0000:00:01.0", "0x1234", "0x1111", "0x030000", driver="bochs-drm")  # QEMU std VGA
     root = Root(str(tmp_path))
@@ -75,6 +78,7 @@ def test_h100_with_a_bmc_display_and_a_virtual_display(tmp_path):
     assert gpu["pcie_switch"] == "0000:16:00.0"
     assert gpu["mig_mode"] is None and gpu["partition"] is None
     assert set(gpu) == set(gpus.Gpu.__annotations__)
+    assert gpu["health"]["xid_errors"] == [] and gpu["health"]["nvml"] is False
     assert root.errors == []
 
 

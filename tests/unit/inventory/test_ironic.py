@@ -377,6 +377,26 @@ def test_nothing_is_lost():
     assert from_ironic(json.loads(json.dumps(doc))) == inv
 
 
+def test_gpu_health_and_kernel_log_survive_the_round_trip():
+    inv = json.loads(json.dumps(collect(HGX, use_nvml=False)))
+    doc = to_ironic(copy.deepcopy(inv))
+    assert doc["kiln"]["kernel_log"]["xid_count"] == 5
+    assert doc["gpus"][6]["health"]["xid_errors"][-1]["xid"] == 79
+    assert validate_inventory(doc, "ironic") == []
+    assert from_ironic(json.loads(json.dumps(doc))) == inv
+
+
+def test_an_older_agents_inventory_without_health_still_validates():
+    inv = json.loads(json.dumps(collect(HGX, use_nvml=False)))
+    del inv["kernel_log"]
+    for gpu in inv["gpus"]:
+        del gpu["health"]
+    assert validate_inventory(inv, "json") == []
+    doc = to_ironic(inv)
+    assert "kernel_log" not in doc["kiln"] and validate_inventory(doc, "ironic") == []
+    assert from_ironic(doc) == inv
+
+
 def test_from_ironic_refuses_a_plain_ipa_document():
     with pytest.raises(ValueError, match="'kiln' key is missing"):
         from_ironic(_ipa("list_hardware_info"))
