@@ -23,7 +23,7 @@ from pathlib import Path
 from agent.ramdisk import modules, rootfs
 from agent.ramdisk.rootfs import BuildError
 
-BUILDER_VERSION = "1"
+BUILDER_VERSION = "2"
 KERNEL = "kiln-agent.kernel"
 INITRAMFS = "kiln-agent.initramfs"
 REPO = Path(__file__).resolve().parents[2]
@@ -142,6 +142,8 @@ def _build_into(entry: Path, wheel: Path, requirements: list[str], cache: Path, 
         rootfs.install_agent(root, wheel, requirements)
         _install_files(root)
         rootfs.chroot(root, ["systemctl", "enable", "systemd-networkd", "kiln-agent"], "enabling the units")
+        rootfs.chroot(root, ["systemctl", "mask", *rootfs.MASKED], "masking units the ramdisk has no use for")
+        rootfs.chroot(root, ["systemctl", "set-default", "multi-user.target"], "setting the default target")
         _check(root)
         pack(root, entry / INITRAMFS)
         (entry / "build.json").write_text(
