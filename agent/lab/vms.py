@@ -73,7 +73,14 @@ def _disks(directory: Path, name: str, buses: list[str], size_gib: int) -> list[
         )
         dev = "vd" + "abcdefgh"[sum(1 for d in disks if d["bus"] == "virtio")]
         disks.append(
-            {"path": str(path), "bus": bus, "dev": dev, "id": f"nvme{n}", "serial": f"kiln-{name[-4:]}-{n}"}
+            {
+                "path": str(path),
+                "bus": bus,
+                "dev": dev,
+                "id": f"nvme{n}",
+                "addr": f"0x{0x10 + n:x}",  # a PCIe slot of its own: libvirt gives its root ports 1 onwards
+                "serial": f"kiln-{name[-4:]}-{n}",
+            }
         )
     return disks
 
