@@ -1,0 +1,42 @@
+"""kiln-ramdisk: build the deploy ramdisk (kernel + initramfs) that runs kiln-agent."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from agent.ramdisk import builder
+
+MIB = 1024 * 1024
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command-line parser."""
+    p = argparse.ArgumentParser(prog="kiln-ramdisk", description="Build Kiln's deploy ramdisk from Debian.")
+    sub = p.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="build kiln-agent.kernel and kiln-agent.initramfs into --output")
+    b.add_argument("--output", required=True, type=Path, help="directory to put the kernel and initramfs in")
+    b.add_argument("--cache-dir", type=Path, help="build cache (default $KILN_CACHE or ~/.cache/kiln)")
+    b.add_argument("--mirror", help="Debian mirror for mmdebstrap (default: apt's configured one)")
+    b.add_argument("--force", action="store_true", help="rebuild even when the cache has this ramdisk")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command; 0 on success, 1 when the build failed (the message names the step)."""
+    args = build_parser().parse_args(argv)
+    try:
+        result = builder.build(args.output, args.cache_dir, args.mirror, args.force)
+    except builder.BuildError as exc:
+        print(f"kiln-ramdisk: {exc}", file=sys.stderr)
+        return 1
+    how = "from the cache" if result.cached else "built"
+    print(f"kernel:    {result.kernel} ({result.kernel.stat().st_size / MIB:.1f} MiB)")
+    print(f"initramfs: {result.initramfs} ({result.initramfs_bytes / MIB:.1f} MiB zstd)")
+    print(f"{how} in {result.seconds:.1f} s (cache key {result.key})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""``kiln-lab up`` and ``kiln-lab down``: build the lab in order, recording each step; remove exactly that."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+from pathlib import Path
+
+from agent.lab import bmc, net, procs, rabbit, services, vms
+from agent.lab.state import State, lab_dir
+from agent.ramdisk import builder
+
+IPXE_FILES = ("undionly.kpxe", "snponly.efi")
+
+
+def _check_host() -> None:
+    if os.geteuid() != 0:
+        raise RuntimeError("kiln-lab needs root (network namespace, links, libvirt domains, dnsmasq)")
+    for tool, package in (("ip", "iproute2"), ("dnsmasq", "dnsmasq-base"), ("qemu-img", "qemu-utils"),
+                          ("qemu-system-x86_64", "qemu-system-x86")):  # fmt: skip
+        if not shutil.which(tool):
+            raise RuntimeError(f"{tool} is not installed: apt-get install -y {package}")
+    for name in IPXE_FILES:
+        if not os.path.exists(os.path.join(services.IPXE_DIR, name)):
+            raise RuntimeError(f"{services.IPXE_DIR}/{name} is missing: apt-get install -y ipxe")
+
+
+def up(
+    count: int = 1,
+    firmware: str = "bios",
+    disks: tuple[str, ...] = ("virtio",),
+    directory: Path | None = None,
+    kiln: bool = True,
+    ramdisk: bool = True,
+) -> State:
+    """Bring the lab up; on any failure take down what was made and raise. Return its state."""
+    directory = directory or lab_dir()
+    _check_host()
+    if State.load(directory) is not None:
+        raise RuntimeError(f"a lab is recorded in {directory}/state.json already: run kiln-lab down first")
+    if directory.exists() and any(directory.iterdir()):
+        raise RuntimeError(f"{directory} is not empty: remove it or set KILN_LAB_DIR to another directory")
+    conn = vms.connect()
+    state = State(directory)
+    state.add("files", str(directory))
+    try:
+        _build(state, conn, count, firmware, list(disks), kiln, ramdisk)
+    except BaseException:
+        down(directory)
+        raise
+    return state
+
+
+def _build(
+    state: State, conn, count: int, firmware: str, disks: list[str], kiln: bool, ramdisk: bool
+) -> None:
+    info = state.info
+    password = secrets.token_urlsafe(12)
+    info.update(rabbit_password=password, bmc_username=bmc.USER, bmc_password=secrets.token_urlsafe(12))
+    state.add("rabbit", rabbit.VHOST)
+    rabbit.create(password)
+    net.create(state)
+    lab_vms = []
+    for index in range(count):
+        lower = net.add_vm_link(state, index)
+        lab_vms.append(vms.define(conn, state, index, lower, firmware, disks))
+    p = services.paths(state)
+    p["tftp"].mkdir(parents=True, exist_ok=True)
+    for name in IPXE_FILES:
+        shutil.copyfile(os.path.join(services.IPXE_DIR, name), p["tftp"] / name)
+    if ramdisk:
+        built = builder.build(p["http"])
+        info["ramdisk"] = {"initramfs_bytes": built.initramfs_bytes, "cached": built.cached, "key": built.key}
+    services.start_dnsmasq(state)
+    info["http_url"] = services.start_server(state)
+    info["transport_url_vms"] = rabbit.transport_url(password, net.HOST_IP)
+    info["redfish_url"] = bmc.start_redfish(state, info["bmc_password"], [vm.uuid for vm in lab_vms])
+    ports = bmc.start_ipmi(state, info["bmc_password"], [vm.name for vm in lab_vms])
+    info["nodes"] = [
+        {
+            "name": vm.name,
+            "uuid": vm.uuid,
+            "mac": vm.mac,
+            "firmware": vm.firmware,
+            "console": vm.console,
+            "disks": [d["bus"] for d in vm.disks],
+            "redfish_address": info["redfish_url"],
+            "redfish_system_id": f"/redfish/v1/Systems/{vm.uuid}",
+            "ipmi_address": bmc.ADDRESS,
+            "ipmi_port": ports[vm.name],
+        }
+        for vm in lab_vms
+    ]
+    if kiln:
+        conf = services.write_conductor_conf(state, password, info["http_url"])
+        info["conf"] = str(conf)
+        info["api_url"] = services.start_kiln(state, conf)
+    state.save()
+    (state.directory / "nodes.json").write_text(json.dumps(info["nodes"], indent=1))
+
+
+def down(directory: Path | None = None) -> list[str]:
+    """Remove everything the lab's state records (and the lab's names, after a crash); return what was."""
+    directory = directory or lab_dir()
+    state = State.load(directory)
+    removed: list[str] = []
+    for entry in state.items("processes") if state else []:
+        if procs.stop(entry):
+            removed.append(f"process {entry['name']} ({entry['pid']})")
+    try:
+        conn = vms.connect()
+    except RuntimeError:
+        conn = None
+    if conn is not None:
+        names = set(state.items("domains") if state else []) | set(vms.lab_domains(conn))
+        removed += vms.destroy(conn, sorted(names))
+    removed += net.destroy(state)
+    if state is not None and state.items("rabbit"):
+        removed += rabbit.destroy()
+    if directory.exists() and (state is not None or (directory / "nodes.json").exists()):
+        shutil.rmtree(directory)
+        removed.append(f"directory {directory}")
+    return removed
+
+
+def leftovers(directory: Path | None = None) -> list[str]:
+    """What of a lab is still on this host: namespace, links, domains, vhost, directory (none after down)."""
+    directory = directory or lab_dir()
+    found = net.leftovers()
+    try:
+        found += [f"domain {name}" for name in vms.lab_domains(vms.connect())]
+    except RuntimeError:
+        pass
+    if rabbit.exists():
+        found.append(f"rabbitmq vhost {rabbit.VHOST}")
+    if directory.exists():
+        found.append(f"directory {directory}")
+    return found

@@ -1,0 +1,129 @@
+"""The lab's VMs: libvirt domains (TCG) from templates/domain.xml.j2 with qcow2 disks in the lab directory."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid as uuidlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import jinja2
+
+from agent.lab.state import State
+
+URI = "qemu:///system"
+PREFIX = "kiln-lab-"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+@dataclass
+class VM:
+    """One lab VM as defined."""
+
+    name: str
+    uuid: str
+    mac: str
+    lower: str
+    console: str
+    firmware: str = "bios"
+    vcpus: int = 2
+    memory_mib: int = 2048
+    disks: list[dict] = field(default_factory=list)
+
+
+def connect():
+    """A libvirt connection to qemu:///system; RuntimeError telling how to start libvirtd."""
+    try:
+        import libvirt
+    except ImportError:
+        raise RuntimeError(
+            "libvirt-python is not installed: apt-get install -y libvirt-dev pkg-config gcc, "
+            "then pip install libvirt-python"
+        ) from None
+    libvirt.registerErrorHandler(lambda _ctx, _err: None, None)  # errors come as exceptions
+    try:
+        return libvirt.open(URI)
+    except libvirt.libvirtError as exc:
+        raise RuntimeError(
+            f"cannot connect to libvirt at {URI} ({exc}): libvirtd is not running? Start it with "
+            "'virtlogd -d && libvirtd -d' (or systemctl start libvirtd)"
+        ) from None
+
+
+def mac_of(index: int) -> str:
+    """The MAC of VM ``index``'s NIC."""
+    return f"52:54:00:99:00:{index + 1:02x}"
+
+
+def render(vm: VM) -> str:
+    """The domain XML of ``vm``."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, trim_blocks=True)
+    nvme = [d for d in vm.disks if d["bus"] == "nvme"]
+    return env.get_template("domain.xml.j2").render(**asdict(vm), nvme_disks=nvme)
+
+
+def _disks(directory: Path, name: str, buses: list[str], size_gib: int) -> list[dict]:
+    disks = []
+    for n, bus in enumerate(buses):
+        path = directory / f"{name}-disk{n}.qcow2"
+        subprocess.run(
+            ["qemu-img", "create", "-q", "-f", "qcow2", str(path), f"{size_gib}G"],
+            check=True,
+            capture_output=True,
+        )
+        dev = "vd" + "abcdefgh"[sum(1 for d in disks if d["bus"] == "virtio")]
+        disks.append(
+            {
+                "path": str(path),
+                "bus": bus,
+                "dev": dev,
+                "id": f"nvme{n}",
+                "addr": f"0x{0x10 + n:x}",  # a PCIe slot of its own: libvirt gives its root ports 1 onwards
+                "serial": f"kiln-{name[-4:]}-{n}",
+            }
+        )
+    return disks
+
+
+def define(
+    conn, state: State, index: int, lower: str, firmware: str, buses: list[str], size_gib: int = 10
+) -> VM:
+    """Create VM ``index``'s disks and define its domain (not started: the BMC powers it on)."""
+    name = f"{PREFIX}vm{index}"
+    directory = state.directory / "vms"
+    directory.mkdir(parents=True, exist_ok=True)
+    state.add("domains", name)
+    vm = VM(
+        name=name,
+        uuid=str(uuidlib.uuid4()),
+        mac=mac_of(index),
+        lower=lower,
+        console=str(directory / f"{name}.console.log"),
+        firmware=firmware,
+        disks=_disks(directory, name, buses, size_gib),
+    )
+    conn.defineXML(render(vm))
+    return vm
+
+
+def destroy(conn, names: list[str]) -> list[str]:
+    """Stop and undefine the named domains (their UEFI variables too); return those that existed."""
+    import libvirt
+
+    removed = []
+    for name in names:
+        try:
+            dom = conn.lookupByName(name)
+        except libvirt.libvirtError:
+            continue
+        if dom.isActive():
+            dom.destroy()
+        flags = libvirt.VIR_DOMAIN_UNDEFINE_NVRAM | libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
+        dom.undefineFlags(flags)
+        removed.append(f"domain {name}")
+    return removed
+
+
+def lab_domains(conn) -> list[str]:
+    """The names of the lab's domains that libvirt knows (none after down)."""
+    return sorted(d.name() for d in conn.listAllDomains() if d.name().startswith(PREFIX))
