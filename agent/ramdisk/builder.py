@@ -54,9 +54,13 @@ def default_cache() -> Path:
 
 
 def _wheel_digest(wheel: Path) -> str:
+    """The code and entry points in the wheel; not the metadata pbr regenerates (AUTHORS, RECORD)."""
     digest = hashlib.sha256()
     with zipfile.ZipFile(wheel) as archive:
         for name in sorted(archive.namelist()):
+            meta = name.partition("/")[0].endswith(".dist-info")
+            if meta and not name.endswith(("/entry_points.txt", "/top_level.txt")):
+                continue
             digest.update(name.encode() + b"\0" + archive.read(name))
     return digest.hexdigest()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ TOOLS = {
     "cpio": "cpio",
     "zstd": "zstd",
     "rabbitmqctl": "rabbitmq-server",
+    "virsh": "libvirt-clients",
 }
 
 
@@ -29,7 +31,7 @@ def _missing() -> str | None:
     for tool, package in TOOLS.items():
         if not shutil.which(tool):
             return f"{tool} is missing: apt-get install -y {package}"
-    if not os.path.exists("/run/libvirt/libvirt-sock"):
+    if subprocess.run(["virsh", "-c", "qemu:///system", "version"], capture_output=True).returncode:
         return "libvirtd is not running: virtlogd -d && libvirtd -d"
     try:
         socket.create_connection(("127.0.0.1", 5672), timeout=2).close()
