@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import threading
 
 from oslo_config import cfg
 from oslo_log import log
@@ -12,6 +13,8 @@ from agent.common import config
 
 CONF = cfg.CONF
 LOG = log.getLogger(__name__)
+#: Seconds kiln-api gives requests in flight to finish after SIGTERM/SIGINT.
+STOP_TIMEOUT = 5
 
 
 def make_server(app=None):
@@ -40,10 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     db_api.configure()
     rpc.init()
     server = make_server()
+    stopping = threading.Event()
 
     def _stop(signum, _frame) -> None:
         LOG.info("kiln-api stopping on signal %s", signum)
-        server.stop()
+        stopping.set()
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
@@ -54,10 +58,22 @@ def main(argv: list[str] | None = None) -> int:
         server.bind_addr[1],
         CONF.auth_strategy,
     )
+    # cheroot's stop() must not run inside a signal handler that interrupted serve() in the same
+    # thread (it waits for that very loop, so the process kept serving): serve in a thread, and
+    # stop from here once a signal has been seen.
+    serving = threading.Thread(target=server.serve, name="kiln-api-serve", daemon=True)
+    serving.start()
     try:
-        server.serve()
+        while serving.is_alive() and not stopping.wait(0.5):
+            pass
     finally:
+        server.stop()
+        serving.join(STOP_TIMEOUT)
         rpc.cleanup()
+    if not stopping.is_set():
+        LOG.error("kiln-api's server loop ended without a stop signal")
+        return 1
+    LOG.info("kiln-api stopped")
     return 0
 
 

@@ -116,7 +116,9 @@ def run(demo: Any) -> bool:
         fh.truncate(DISK_SIZE)
     demo.overrides.set("disk_map", {DEPLOY_DISK: disk}, "agent")
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=work))
-    threading.Thread(target=httpd.serve_forever, name="demo-images", daemon=True).start()
+    threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="demo-images", daemon=True
+    ).start()
     url = f"http://127.0.0.1:{httpd.server_address[1]}/images/demo.raw"
     agent_commands.set_agent_client(AgentClient(demo.transport, timeout=10))
     api = rpc.get_client(demo.transport, rpc.CONDUCTOR_TOPIC, timeout=30)  # as kiln-api calls it

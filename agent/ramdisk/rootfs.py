@@ -22,7 +22,6 @@ PACKAGES = (
     "linux-image-amd64",  # the physical NIC drivers; linux-image-cloud-amd64 lacks most
     # what the agent's deploy and clean steps run
     "fdisk",
-    "gdisk",
     "dosfstools",
     "mtools",
     "qemu-utils",

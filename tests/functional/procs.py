@@ -20,7 +20,11 @@ import sqlalchemy
 from oslo_config import cfg
 
 REPO = Path(__file__).resolve().parents[2]
-RABBIT_URL = "rabbit://guest:guest@127.0.0.1:5672/"
+#: This test run's own RabbitMQ vhost, made and removed by tests/functional/conftest.py:
+#: oslo.messaging names queues by topic, so two runs (or a running Kiln) on one vhost would
+#: answer each other's calls.
+RABBIT_VHOST = f"kiln-test-{uuid.uuid4().hex[:12]}"
+RABBIT_URL = f"rabbit://guest:guest@127.0.0.1:5672/{RABBIT_VHOST}"
 POSTGRES = "postgresql+psycopg2://postgres@127.0.0.1"
 RABBITMQCTL = shutil.which("rabbitmqctl")
 
@@ -150,8 +154,24 @@ def rabbit_transport() -> messaging.Transport:
 
 
 def rabbitmqctl(*args: str) -> None:
-    """Run rabbitmqctl with ``args``."""
-    subprocess.run([RABBITMQCTL, *args], check=True, capture_output=True, timeout=120)
+    """Run rabbitmqctl with ``args``; a failure raises with what rabbitmqctl said."""
+    if RABBITMQCTL is None:
+        raise RuntimeError("rabbitmqctl is not installed: apt-get install -y rabbitmq-server")
+    proc = subprocess.run([RABBITMQCTL, "-q", *args], capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        said = proc.stderr.strip() or proc.stdout.strip()
+        raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed (exit {proc.returncode}): {said}")
+
+
+def add_vhost(vhost: str, user: str = "guest") -> None:
+    """Make RabbitMQ vhost ``vhost`` with all rights on it for ``user``."""
+    rabbitmqctl("add_vhost", vhost)
+    rabbitmqctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
+
+
+def delete_vhost(vhost: str) -> None:
+    """Remove RabbitMQ vhost ``vhost`` with its queues and exchanges."""
+    rabbitmqctl("delete_vhost", vhost)
 
 
 def read(path: Path | str) -> str:

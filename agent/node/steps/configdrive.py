@@ -187,7 +187,7 @@ def add_partition(target: str, nbytes: int, minimum: int | None = None) -> tuple
         table = _table(target) or {}
     label = table.get("label")
     if label == "gpt":
-        _run(["sgdisk", "-e", target], "move the backup GPT to the end of the disk (Debian: gdisk)")
+        _run(devices.RELOCATE_BACKUP_GPT + [target], "move the backup GPT to the end of the disk")
         table = _table(target) or table
         last = int(table.get("lastlba") or devices.size_of(target) // ss - 34)
     elif label == "dos":

@@ -10,6 +10,9 @@ import struct
 from agent.node.steps.errors import StepError
 
 MIB = 1 << 20
+#: Moves a GPT's backup header and table to the disk's real end (an image written to a larger
+#: disk leaves them mid-disk). sfdisk does it at once; sgdisk -e sleeps a second for the kernel.
+RELOCATE_BACKUP_GPT = ["sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", "--relocate", "gpt-bak-std"]
 BLKGETSIZE64 = 0x80081272
 BLKSSZGET = 0x1268
 

@@ -181,7 +181,7 @@ def _convert_qcow2(src: str, target: str) -> int:
 
 
 def _fix_gpt(target: str) -> None:
-    """Move a whole-disk image's backup GPT to the real end of the disk (sgdisk -e)."""
+    """Move a whole-disk image's backup GPT to the real end of the disk (sfdisk --relocate)."""
     fd = os.open(target, os.O_RDONLY)
     try:
         sig = os.pread(fd, 8, devices.sector_size(target))
@@ -190,12 +190,14 @@ def _fix_gpt(target: str) -> None:
     if sig != b"EFI PART":
         return
     try:
-        proc = subprocess.run(["sgdisk", "-e", target], capture_output=True, text=True, check=False)
+        proc = subprocess.run(
+            devices.RELOCATE_BACKUP_GPT + [target], capture_output=True, text=True, check=False
+        )
     except FileNotFoundError:
-        LOG.warning("sgdisk not found: the backup GPT of %s stays where the image put it", target)
+        LOG.warning("sfdisk not found: the backup GPT of %s stays where the image put it", target)
         return
     if proc.returncode != 0:
-        LOG.warning("sgdisk -e %s failed: %s", target, proc.stderr.strip())
+        LOG.warning("sfdisk --relocate gpt-bak-std %s failed: %s", target, proc.stderr.strip())
 
 
 def write_image(ctx: StepContext, args: dict) -> dict:

@@ -31,9 +31,10 @@ import openstack.config
 import pytest
 from openstack import connection
 
+from tests.functional.procs import RABBIT_URL
+
 REPO = Path(__file__).resolve().parents[3]
 FIXTURE = REPO / "tests" / "fixtures" / "sysfs" / "vm"
-RABBIT = "rabbit://guest:guest@127.0.0.1:5672/"
 SYSTEM_UUID = "6c0b9a3e-4f1d-4b7a-9e2c-5d8f0a1b2c3d"
 MAC = "52:54:00:12:34:56"
 MIB = 1024 * 1024
@@ -289,7 +290,7 @@ def stack(tmp_path_factory):
         image_url = f"http://127.0.0.1:{image_http.server_address[1]}"
         # What [pxe]agent_config_url serves the agents: how to reach the conductors.
         (images / "agent.conf").write_text(
-            f"[DEFAULT]\ntransport_url = {RABBIT}\ncontrol_exchange = {exchange}\n"
+            f"[DEFAULT]\ntransport_url = {RABBIT_URL}\ncontrol_exchange = {exchange}\n"
         )
 
         emulator = Emulator(tmp, f"http://127.0.0.1:{notify.server_address[1]}/")
@@ -299,7 +300,7 @@ def stack(tmp_path_factory):
         api_port = free_port()
         conf = tmp / "kiln.conf"
         conf.write_text(
-            f"[DEFAULT]\ntransport_url = {RABBIT}\ncontrol_exchange = {exchange}\nstate_path = {tmp}\n"
+            f"[DEFAULT]\ntransport_url = {RABBIT_URL}\ncontrol_exchange = {exchange}\nstate_path = {tmp}\n"
             f"[database]\nconnection = sqlite:///{tmp}/kiln.sqlite\n"
             "[conductor]\nhost = deploy-conductor\nheartbeat_interval = 1\nagent_heartbeat_interval = 1\n"
             f"deploy_callback_timeout = {CALLBACK_TIMEOUT}\n"

@@ -58,7 +58,7 @@ def web():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Files)
     server.files = {}  # type: ignore[attr-defined]
     server.hits = []  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield server, f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()

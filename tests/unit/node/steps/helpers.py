@@ -26,7 +26,9 @@ class ImageServer:
         handler = functools.partial(_QuietHandler, directory=directory)
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self.thread.start()
 
     def url(self, name: str) -> str:
@@ -46,10 +48,22 @@ def make_disk(path: str, size: int) -> str:
     return path
 
 
+def make_gpt(path: str, *partitions: str) -> None:
+    """Write a new GPT on ``path`` holding ``partitions`` (sfdisk lines, e.g. ``start=2048, size=20M``)."""
+    script = "label: gpt\n" + "".join(line + "\n" for line in partitions)
+    subprocess.run(
+        ["sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", path],
+        input=script,
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+
+
 def make_raw_image(path: str, size: int, seed: bytes = b"kiln") -> str:
     """A raw whole-disk image: a GPT with one partition and non-zero data throughout."""
     make_disk(path, size)
-    subprocess.run(["sgdisk", "-n", "1:2048:0", "-c", "1:root", path], check=True, capture_output=True)
+    make_gpt(path, 'start=2048, name="root"')
     block = hashlib.sha512(seed).digest() * (MIB // 64)
     with open(path, "r+b") as f:
         f.seek(2 * MIB)

@@ -12,7 +12,7 @@ import pytest
 
 from agent.node.steps import configdrive
 from agent.node.steps.errors import StepError
-from tests.unit.node.steps.helpers import MIB, read_range, table
+from tests.unit.node.steps.helpers import MIB, make_gpt, read_range, table
 
 CONTENTS = {
     "meta_data": {
@@ -60,7 +60,7 @@ def extract_iso(data: bytes, tmp_path) -> str:
 
 
 def gpt_disk(path: str) -> None:
-    subprocess.run(["sgdisk", "-n", "1:2048:+100M", "-c", "1:root", path], check=True, capture_output=True)
+    make_gpt(path, 'start=2048, size=100M, name="root"')
 
 
 def test_iso_configdrive_on_gpt(ctx, disks, tmp_path):
@@ -141,7 +141,7 @@ def test_blank_disk_gets_an_mbr(ctx, disks):
 
 
 def test_no_room_at_the_end(ctx, disks):
-    subprocess.run(["sgdisk", "-n", "1:2048:0", disks["/dev/vdb"]], check=True, capture_output=True)
+    make_gpt(disks["/dev/vdb"], "start=2048")
     with pytest.raises(StepError, match="no room for a 1 MiB config-2 partition at the end of"):
         configdrive.write_configdrive(ctx, {"configdrive": {"meta_data": {}}, "root_device": "/dev/vdb"})
 

@@ -10,12 +10,12 @@ import pytest
 
 from agent.node.steps import erase
 from agent.node.steps.errors import StepError
-from tests.unit.node.steps.helpers import MIB, read_range, signatures, table
+from tests.unit.node.steps.helpers import MIB, make_gpt, read_range, signatures, table
 
 
 def gpt_with_ext4(path: str) -> None:
     """A GPT with ext4 in partition 1 (at 1 MiB) and vfat in partition 2 (sector 43008)."""
-    subprocess.run(["sgdisk", "-n", "1:2048:+20M", "-n", "2:0:+8M", path], check=True, capture_output=True)
+    make_gpt(path, "start=2048, size=20M", "size=8M")
     subprocess.run(
         ["mkfs.ext4", "-q", "-F", "-E", f"offset={MIB}", path, "20M"], check=True, capture_output=True
     )
@@ -45,7 +45,7 @@ def test_metadata_erase_removes_tables_and_signatures(ctx, disks):
 
 def test_metadata_erase_defaults_to_mapped_disks(ctx, disks):
     for path in disks.values():
-        subprocess.run(["sgdisk", "-n", "1:2048:+4M", path], check=True, capture_output=True)
+        make_gpt(path, "start=2048, size=4M")
     out = erase.erase_devices_metadata(ctx, {})
     assert sorted(out["disks"]) == ["/dev/vda", "/dev/vdb"]
     assert all(table(p) is None for p in disks.values())
@@ -80,7 +80,7 @@ def gfs2_superblock(path: str, offset: int) -> None:
 
 def test_shared_filesystems_are_refused(ctx, disks):
     vdb = disks["/dev/vdb"]
-    subprocess.run(["sgdisk", "-n", "1:2048:+20M", vdb], check=True, capture_output=True)
+    make_gpt(vdb, "start=2048, size=20M")
     gfs2_superblock(vdb, MIB)
     with pytest.raises(StepError, match=r"refusing to erase /dev/vdb .*holds a shared gfs2 filesystem"):
         erase.erase_devices_metadata(ctx, {"disks": ["/dev/vda", "/dev/vdb"]})
@@ -102,8 +102,7 @@ def test_other_shared_signatures(ctx, disks, offset, magic, fs):
 
 def test_gpfs_partition_refused(ctx, disks):
     vdb = disks["/dev/vdb"]
-    subprocess.run(["sgdisk", "-n", "1:2048:+8M", "-t", f"1:{erase.GPFS_GPT_TYPE}", vdb], check=True,
-                   capture_output=True)  # fmt: skip
+    make_gpt(vdb, f"start=2048, size=8M, type={erase.GPFS_GPT_TYPE}")
     with pytest.raises(StepError, match="is a GPFS"):
         erase.erase_devices_metadata(ctx, {"disks": ["/dev/vdb"]})
 

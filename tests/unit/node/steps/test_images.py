@@ -8,7 +8,7 @@ import pytest
 
 from agent.node.steps import fetch, images
 from agent.node.steps.errors import StepError
-from tests.unit.node.steps.helpers import MIB, digest, make_disk, make_raw_image, read_range, table
+from tests.unit.node.steps.helpers import MIB, digest, make_disk, make_gpt, make_raw_image, read_range, table
 
 SIZE = 24 * MIB
 
@@ -33,7 +33,7 @@ def test_raw_image_written_and_verified(ctx, server, raw_image, disks):
     assert out["root_device"] == "/dev/vda"
     assert out["bytes"] == SIZE
     assert out["checksum"] == f"sha256:{sha}"
-    # the disk holds the image; sgdisk -e moved the backup GPT to the disk's end (the header changed)
+    # the disk holds the image; sfdisk --relocate moved the backup GPT to the disk's end (the header changed)
     assert same_data(disks["/dev/vda"], raw_image)
     parts = table(disks["/dev/vda"])
     assert parts["label"] == "gpt"
@@ -93,9 +93,7 @@ def test_bad_checksum_fails_and_wipes_table(ctx, server, raw_image, disks):
 
 
 def test_bad_checksum_qcow2_wipes_previous_table(ctx, server, raw_image, images_dir, disks):
-    subprocess.run(
-        ["sgdisk", "-n", "1:2048:0", disks["/dev/vda"]], check=True, capture_output=True
-    )  # old deploy
+    make_gpt(disks["/dev/vda"], "start=2048")  # old deploy
     assert table(disks["/dev/vda"])["label"] == "gpt"
     qcow = str(images_dir / "disk.qcow2")
     subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw_image, qcow], check=True)
