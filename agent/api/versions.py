@@ -10,7 +10,7 @@ BASE_VERSION = 1
 MIN_VERSION = (1, 1)
 # 1.81 serves GET /v1/nodes/{node}/inventory. Everything from 1.1 to 1.81 that Kiln serves keeps
 # Ironic's semantics; the endpoints Kiln does not serve at all (chassis, volume, bios, deploy
-# templates, events, vifs) answer 404 at every version.
+# templates, events) answer 404 at every version.
 MAX_VERSION = (1, 81)
 
 MIN_HEADER = "X-OpenStack-Ironic-API-Minimum-Version"
@@ -31,6 +31,10 @@ DRIVER_FILTER = 16
 ADOPT = 17
 PORT_ADVANCED_NET = 19
 RESOURCE_CLASS = 21
+PORTGROUPS = 23
+PORTGROUP_SUBRESOURCES = 24
+PORTGROUP_MODE_PROPERTIES = 26
+VIFS = 28
 DYNAMIC_DRIVERS = 30
 DYNAMIC_INTERFACES = 31
 PORT_PHYSNET = 34
@@ -50,6 +54,7 @@ ALLOCATION_UPDATE = 57
 ALLOCATION_OWNER = 60
 RETIRED = 61
 LESSEE = 65
+VIF_PORT_UUID = 67
 DEPLOY_STEPS = 69
 DISABLE_RAMDISK = 70
 DEPLOY_VERBS = 73

@@ -1,4 +1,4 @@
-"""How nodes, ports and allocations look in the API at a given microversion (Ironic's fields)."""
+"""How nodes, ports, portgroups and allocations look in the API at a given microversion (Ironic's fields)."""
 
 from __future__ import annotations
 
@@ -92,6 +92,24 @@ PORT_FIELDS: dict[str, int] = {
 }
 
 PORT_LIST_FIELDS = ("uuid", "address")
+
+PORTGROUP_FIELDS: dict[str, int] = {
+    "uuid": 23,
+    "address": 23,
+    "name": 23,
+    "node_uuid": 23,
+    "standalone_ports_supported": 23,
+    "internal_info": 23,
+    "extra": 23,
+    "created_at": 23,
+    "updated_at": 23,
+    "links": 23,
+    "ports": 24,
+    "mode": 26,
+    "properties": 26,
+}
+
+PORTGROUP_LIST_FIELDS = ("uuid", "address", "name")
 
 ALLOCATION_FIELDS: dict[str, int] = {
     "uuid": 52,
@@ -201,6 +219,7 @@ def port_view(
     port: dict[str, Any],
     node_uuid: str | None,
     fields: list[str] | tuple[str, ...] | None = None,
+    portgroup_uuid: str | None = None,
 ) -> dict[str, Any]:
     """Return the API representation of ``port`` (a port_to_dict) at the request's version."""
     full = {k: port.get(k) for k in PORT_FIELDS if k in port}
@@ -208,11 +227,30 @@ def port_view(
         node_uuid=node_uuid,
         extra=port.get("extra") or {},
         local_link_connection=port.get("local_link_connection") or {},
-        internal_info={},
-        portgroup_uuid=None,
+        internal_info=port.get("internal_info") or {},
+        portgroup_uuid=portgroup_uuid,
         links=base.links(req, "ports", port["uuid"]),
     )
     return _select(full, visible(PORT_FIELDS, req), fields)
+
+
+def portgroup_view(
+    req: base.ApiRequest,
+    portgroup: dict[str, Any],
+    node_uuid: str | None,
+    fields: list[str] | tuple[str, ...] | None = None,
+) -> dict[str, Any]:
+    """Return the API representation of ``portgroup`` (a portgroup_to_dict) at the request's version."""
+    full = {k: portgroup.get(k) for k in PORTGROUP_FIELDS if k in portgroup}
+    full.update(
+        node_uuid=node_uuid,
+        extra=portgroup.get("extra") or {},
+        internal_info=portgroup.get("internal_info") or {},
+        properties=portgroup.get("properties") or {},
+        links=base.links(req, "portgroups", portgroup["uuid"]),
+        ports=base.links(req, "portgroups", portgroup["uuid"], "/ports"),
+    )
+    return _select(full, visible(PORTGROUP_FIELDS, req), fields)
 
 
 def allocation_view(

@@ -147,6 +147,57 @@ class PortDuplicateName(Conflict):
     message = "A port with name %(name)s already exists."
 
 
+class PortgroupNotFound(NotFound):
+    message = "Portgroup %(portgroup)s could not be found."
+
+
+class PortgroupAlreadyExists(Conflict):
+    message = "A portgroup with UUID %(uuid)s already exists."
+
+
+class PortgroupDuplicateName(Conflict):
+    message = "A portgroup with name %(name)s already exists."
+
+
+class PortgroupMACAlreadyExists(Conflict):
+    message = "A portgroup with MAC address %(mac)s already exists."
+
+
+class PortgroupNotEmpty(Invalid):
+    message = (
+        "Cannot complete the requested action because portgroup %(portgroup)s contains ports; "
+        "move or delete its ports first."
+    )
+
+
+class VifAlreadyAttached(Conflict):
+    message = (
+        "Unable to attach VIF because VIF %(vif)s is already attached to "
+        "Ironic %(object_type)s %(object_uuid)s"
+    )
+
+
+class NoFreePhysicalPorts(Invalid):
+    message = "Unable to attach VIF %(vif)s, not enough free physical ports."
+
+
+class VifNotAttached(Invalid):
+    message = "Unable to detach VIF %(vif)s from node %(node)s because it is not attached to it."
+
+
+class NetworkNotFound(Invalid):
+    message = "Network %(network)s is not declared."
+
+
+class NetworkNotAllowed(KilnException):
+    code = 403
+    message = "Network %(network)s may not be used here."
+
+
+class SwitchError(KilnException):
+    message = "Switch %(switch)s port %(port)s: %(error)s"
+
+
 class ConductorNotRegistered(NotFound):
     message = "Conductor %(conductor)s is not registered."
 

@@ -3,8 +3,9 @@
 The node's ``network_data`` (``instance_info["network_data"]`` or the node's own field) is Nova's
 format; a link may name its port (``"port"``: port UUID or name, or ``"id"`` equal to one) instead
 of giving ``ethernet_mac_address``, and takes the port's MAC and MTU. Without network_data, every
-port becomes a ``phy`` link and PXE-enabled ports get DHCP (IPv4). Used by the conductor (to build
-the configdrive) and by the agent (to write it).
+port becomes a ``phy`` link, every portgroup a ``bond`` of its ports (its mode as ``bond_mode``, its
+properties as ``bond_*`` keys), and PXE-enabled ports or bonds get DHCP (IPv4). Used by the
+conductor (to build the configdrive) and by the agent (to write it).
 """
 
 from __future__ import annotations
@@ -66,11 +67,40 @@ def _port_index(ports: list[dict]) -> dict[str, dict]:
     return index
 
 
-def default_network_data(ports: list[dict]) -> dict:
-    """One phy link per port; DHCP on the PXE-enabled ones (on the first port when none is)."""
+def _bond_link(portgroup: dict, i: int, member_ids: list[str], member_macs: list[str]) -> dict:
+    """Nova's bond link for a portgroup: its mode, and its properties as bond_* keys (cloud-init's)."""
+    mode = str(portgroup.get("mode") or "active-backup")
+    if mode.isdigit() and int(mode) < len(BOND_MODES):
+        mode = BOND_MODES[int(mode)]
+    if mode not in BOND_MODES:
+        raise _bad(
+            f"portgroup {portgroup.get('uuid')}", f"mode {mode!r} is not one of {', '.join(BOND_MODES)}"
+        )
+    link = {
+        "id": portgroup.get("name") or f"bond{i}",
+        "type": "bond",
+        "bond_links": member_ids,
+        "bond_mode": mode,
+        "ethernet_mac_address": _mac(
+            portgroup.get("address") or member_macs[0], f"portgroup {portgroup.get('uuid')}"
+        ),
+    }
+    for key, value in sorted((portgroup.get("properties") or {}).items()):
+        link[key if key.startswith("bond_") else f"bond_{key}"] = value
+    if portgroup.get("uuid"):
+        link["vif_id"] = portgroup["uuid"]
+    return link
+
+
+def default_network_data(ports: list[dict], portgroups: list[dict] | None = None) -> dict:
+    """One phy link per port and one bond per portgroup with ports; DHCP on the PXE-enabled ones.
+
+    A portgroup's ports become the bond's members (no address of their own); DHCP runs on the
+    bond when one of its ports is PXE-enabled. When nothing is PXE-enabled the first link gets DHCP.
+    """
     ports = [p for p in ports if p.get("address")]
-    links, networks = [], []
-    dhcp = [p for p in ports if p.get("pxe_enabled", True)] or ports[:1]
+    groups = {pg.get("id"): pg for pg in portgroups or [] if pg.get("id") is not None}
+    links, networks, members = [], [], {}
     for i, port in enumerate(ports):
         link_id = port.get("name") or f"port{i}"
         link = {
@@ -83,8 +113,27 @@ def default_network_data(ports: list[dict]) -> dict:
         if port.get("uuid"):
             link["vif_id"] = port["uuid"]
         links.append(link)
-        if port in dhcp:
-            networks.append({"id": f"network{len(networks)}", "type": "ipv4_dhcp", "link": link_id})
+        if port.get("portgroup_id") in groups:
+            members.setdefault(port["portgroup_id"], []).append((link, port))
+    dhcp: list[str] = []
+    for link, port in zip(links, ports, strict=True):
+        if port.get("portgroup_id") not in groups and port.get("pxe_enabled", True):
+            dhcp.append(link["id"])
+    for i, (pg_id, group) in enumerate(sorted(members.items(), key=lambda m: m[0])):
+        bond = _bond_link(
+            groups[pg_id],
+            i,
+            [link["id"] for link, _ in group],
+            [link["ethernet_mac_address"] for link, _ in group],
+        )
+        links.append(bond)
+        if any(port.get("pxe_enabled", True) for _, port in group):
+            dhcp.append(bond["id"])
+    if not dhcp and links:
+        standalone = [link for link in links if link["type"] == "bond"] or links
+        dhcp.append(standalone[0]["id"])
+    for link_id in dhcp:
+        networks.append({"id": f"network{len(networks)}", "type": "ipv4_dhcp", "link": link_id})
     return {"links": links, "networks": networks, "services": []}
 
 
@@ -181,11 +230,13 @@ def _services(services: list, where: str) -> list:
     return services
 
 
-def build_network_data(ports: list[dict], network_data: dict | None = None) -> dict:
+def build_network_data(
+    ports: list[dict], network_data: dict | None = None, portgroups: list[dict] | None = None
+) -> dict:
     """Validate ``network_data`` against the ports (filling MACs and MTUs) or build the default."""
     ports = [p for p in ports or [] if isinstance(p, dict)]
     if not network_data:
-        return default_network_data(ports)
+        return default_network_data(ports, portgroups)
     if not isinstance(network_data, dict):
         raise _bad("document", f"must be an object, got {type(network_data).__name__}")
     index = _port_index(ports)

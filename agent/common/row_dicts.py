@@ -44,6 +44,11 @@ def port_to_dict(port: Any) -> dict[str, Any]:
     return _row_to_dict(port)
 
 
+def portgroup_to_dict(portgroup: Any) -> dict[str, Any]:
+    """Every column of a portgroup, datetimes as ISO strings."""
+    return _row_to_dict(portgroup)
+
+
 def allocation_to_dict(allocation: Any) -> dict[str, Any]:
     """Every column of an allocation, datetimes as ISO strings."""
     return _row_to_dict(allocation)

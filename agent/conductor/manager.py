@@ -9,6 +9,7 @@ call returns at once, as Ironic's ``spawn_worker`` does.
 API version history:
     1.0 - lookup, report_inventory, heartbeat, step_result (agents); node, port, provisioning,
           power, boot device, trait and allocation methods (kiln-api).
+    1.1 - create/update/destroy_portgroup, vif_attach, vif_detach, vif_list (kiln-api).
 """
 
 from __future__ import annotations
@@ -29,9 +30,11 @@ from agent.conductor import (
     failures,
     inspection,
     nodes,
+    portgroups,
     power_actions,
     task_manager,
     verify,
+    vifs,
 )
 from agent.conductor.agent_endpoints import AgentEndpoints
 from agent.db import api as db_api
@@ -71,7 +74,7 @@ _FLOWS: dict[str, Callable[..., None]] = {
 class ConductorManager(AgentEndpoints):
     """Everything one conductor (``host``) serves over RPC."""
 
-    RPC_API_VERSION = "1.0"
+    RPC_API_VERSION = "1.1"
     target = messaging.Target(version=RPC_API_VERSION)
 
     def __init__(self, host: str) -> None:
@@ -233,6 +236,41 @@ class ConductorManager(AgentEndpoints):
         node = db_api.get_node_by_id(port.node_id)
         with task_manager.acquire(ctxt, node.uuid, purpose="port delete", load_driver=False):
             db_api.destroy_port(port.uuid)
+
+    # --- portgroups and VIFs ----------------------------------------------------------------------
+
+    def create_portgroup(self, ctxt: dict, values: dict) -> dict:
+        """Create a portgroup of node ``values["node_id"]`` under the node's lock."""
+        node = db_api.get_node_by_id(values["node_id"])
+        with task_manager.acquire(ctxt, node.uuid, purpose="portgroup create", load_driver=False):
+            return portgroups.create_portgroup(values)
+
+    def update_portgroup(self, ctxt: dict, portgroup_ident: str, values: dict) -> dict:
+        """Change a portgroup under its node's lock; return it."""
+        node = db_api.get_node_by_id(db_api.get_portgroup(portgroup_ident).node_id)
+        with task_manager.acquire(ctxt, node.uuid, purpose="portgroup update", load_driver=False):
+            return portgroups.update_portgroup(portgroup_ident, values)
+
+    def destroy_portgroup(self, ctxt: dict, portgroup_ident: str) -> None:
+        """Delete an empty portgroup under its node's lock."""
+        node = db_api.get_node_by_id(db_api.get_portgroup(portgroup_ident).node_id)
+        with task_manager.acquire(ctxt, node.uuid, purpose="portgroup delete", load_driver=False):
+            db_api.destroy_portgroup(portgroup_ident)
+
+    def vif_attach(self, ctxt: dict, node_ident: str, vif_info: dict) -> None:
+        """Attach a VIF (a declared network the caller and the node's project may use)."""
+        with task_manager.acquire(ctxt, node_ident, purpose="vif attach") as task:
+            vifs.attach(task, ctxt, vif_info)
+
+    def vif_detach(self, ctxt: dict, node_ident: str, vif_id: str) -> None:
+        """Detach a VIF from the node."""
+        with task_manager.acquire(ctxt, node_ident, purpose="vif detach") as task:
+            vifs.detach(task, vif_id)
+
+    def vif_list(self, ctxt: dict, node_ident: str) -> list[dict]:
+        """The node's VIFs, [{"id": ...}]."""
+        node = db_api.get_node(node_ident)
+        return vifs.list_vifs(node.id)
 
     # --- allocations -----------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 Version history of the API-facing methods (topic ``kiln.conductor``):
     1.0 - create/update/destroy_node, change_provision_state, change_power_state, boot device,
           validate_driver_interfaces, traits, create/update/destroy_port, create/update/destroy_allocation.
+    1.1 - create/update/destroy_portgroup, vif_attach, vif_detach, vif_list.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ CONF = cfg.CONF
 class ConductorAPI(rpc.RPCClientBase):
     """Calls to ``kiln.conductor``; node calls are routed with ``server=`` to the node's conductor."""
 
-    RPC_API_VERSION = "1.0"
+    RPC_API_VERSION = "1.1"
     DEFAULT_TOPIC = rpc.CONDUCTOR_TOPIC
 
     def __init__(
@@ -100,6 +101,34 @@ class ConductorAPI(rpc.RPCClientBase):
     def remove_node_trait(self, ctxt: dict, node: Any, trait: str | None) -> None:
         """Remove a trait (or all, when None) from the node."""
         self._node_client(node).call(ctxt, "remove_node_trait", node_ident=_uuid(node), trait=trait)
+
+    # --- portgroups and VIFs (1.1) ----------------------------------------------------------------
+    def _v11(self, node: Any) -> messaging.RPCClient:
+        return self._node_client(node).prepare(version="1.1")
+
+    def create_portgroup(self, ctxt: dict, node: Any, values: dict) -> dict:
+        """Create a portgroup of ``node``."""
+        return self._v11(node).call(ctxt, "create_portgroup", values=values)
+
+    def update_portgroup(self, ctxt: dict, node: Any, portgroup_uuid: str, values: dict) -> dict:
+        """Change a portgroup of ``node``."""
+        return self._v11(node).call(ctxt, "update_portgroup", portgroup_ident=portgroup_uuid, values=values)
+
+    def destroy_portgroup(self, ctxt: dict, node: Any, portgroup_uuid: str) -> None:
+        """Delete an empty portgroup of ``node``."""
+        self._v11(node).call(ctxt, "destroy_portgroup", portgroup_ident=portgroup_uuid)
+
+    def vif_attach(self, ctxt: dict, node: Any, vif_info: dict) -> None:
+        """Attach the VIF ``vif_info["id"]`` to a free port or portgroup of ``node``."""
+        self._v11(node).call(ctxt, "vif_attach", node_ident=_uuid(node), vif_info=vif_info)
+
+    def vif_detach(self, ctxt: dict, node: Any, vif_id: str) -> None:
+        """Detach the VIF ``vif_id`` from ``node``."""
+        self._v11(node).call(ctxt, "vif_detach", node_ident=_uuid(node), vif_id=vif_id)
+
+    def vif_list(self, ctxt: dict, node: Any) -> list[dict]:
+        """The VIFs attached to ``node``: [{"id": ...}]."""
+        return self._v11(node).call(ctxt, "vif_list", node_ident=_uuid(node))
 
     # --- ports -----------------------------------------------------------------------------------
     def create_port(self, ctxt: dict, node: Any, values: dict) -> dict:

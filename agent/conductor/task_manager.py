@@ -77,6 +77,7 @@ class TaskManager:
         self.host = host or CONF.conductor.host
         self.node: Any = None
         self.ports: list[Any] = []
+        self._portgroups: list[Any] | None = None
         self.driver: driver_factory.ComposedDriver | None = None
         self.future: concurrent.futures.Future | None = None
         self._attempts = retry_attempts or CONF.conductor.node_locked_retry_attempts
@@ -169,6 +170,14 @@ class TaskManager:
         """Re-read the node and its ports from the database."""
         self.node = db_api.get_node(self.node.uuid)
         self.ports = db_api.list_ports(node_id=self.node.id)
+        self._portgroups = None
+
+    @property
+    def portgroups(self) -> list[Any]:
+        """The node's portgroups, read on first use (most tasks never need them)."""
+        if self._portgroups is None:
+            self._portgroups = db_api.list_portgroups(node_id=self.node.id)
+        return self._portgroups
 
     def spawn_after(self, func: Callable, *args: Any, **kwargs: Any) -> None:
         """Run ``func(*args, **kwargs)`` in a worker after the ``with`` block, lock held until it ends."""

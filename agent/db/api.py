@@ -3,7 +3,7 @@
 Objects are returned detached (sessions use expire_on_commit=False), so their attributes stay readable.
 Errors are agent.common.exception classes (or their subclasses in agent.db.exceptions).
 
-Each other resource has its own module: agent.db.ports, agent.db.conductors,
+Each other resource has its own module: agent.db.ports, agent.db.portgroups, agent.db.conductors,
 agent.db.allocations, agent.db.heartbeats (the conductor's hot heartbeat queries) and
 agent.db.inventory (the one way to store an inventory). Their public functions are re-exported
 below so that ``db_api.<function>`` stays one stable facade for the API, the conductor and the
@@ -69,7 +69,25 @@ from agent.db.inventory import (  # noqa: F401 - the facade
     list_inventory_history,
     store_inventory,
 )
-from agent.db.models import Allocation, Node, NodeInventory, NodeInventoryHistory, NodeTrait, Port, utcnow
+from agent.db.models import (
+    Allocation,
+    Node,
+    NodeInventory,
+    NodeInventoryHistory,
+    NodeTrait,
+    Port,
+    Portgroup,
+    utcnow,
+)
+from agent.db.portgroups import (  # noqa: F401 - the facade
+    create_portgroup,
+    destroy_portgroup,
+    get_portgroup,
+    get_portgroup_by_id,
+    list_portgroups,
+    portgroup_uuids,
+    update_portgroup,
+)
 from agent.db.ports import (  # noqa: F401 - the facade
     create_port,
     destroy_port,
@@ -239,10 +257,10 @@ def update_node(ident: str | int, values: dict[str, Any]) -> Node:
 
 
 def destroy_node(ident: str | int) -> None:
-    """Delete the node with its ports, traits and inventories; its allocations lose their node."""
+    """Delete the node with its ports, portgroups, traits and inventories; its allocations lose their node."""
     with db_engine.session(write=True) as sess:
         node = load_node(sess, ident)
-        for table in (Port, NodeInventory, NodeInventoryHistory):
+        for table in (Port, Portgroup, NodeInventory, NodeInventoryHistory):
             sess.execute(delete(table).where(table.node_id == node.id))
         sess.execute(update(Allocation).where(Allocation.node_id == node.id).values(node_id=None))
         sess.delete(node)

@@ -1,4 +1,4 @@
-"""SQLAlchemy models of Kiln's database: nodes, ports, inventories, conductors and allocations."""
+"""SQLAlchemy models of Kiln's database: nodes, ports, portgroups, inventories, conductors and allocations."""
 
 from __future__ import annotations
 
@@ -193,9 +193,30 @@ class Port(TimestampMixin, Base):
     extra: Mapped[dict | None] = mapped_column(JSON, default=dict)
     is_smartnic: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     portgroup_id: Mapped[int | None] = mapped_column(Integer)
+    internal_info: Mapped[dict | None] = mapped_column(JSON, default=dict)
 
     def __repr__(self) -> str:
         return f"<Port {self.uuid} address={self.address} node_id={self.node_id}>"
+
+
+class Portgroup(TimestampMixin, Base):
+    """Ports of a node bonded together (Ironic's portgroup): a LAG on the switch, a bond on the host."""
+
+    __tablename__ = "portgroups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), nullable=False, unique=True)
+    name: Mapped[str | None] = mapped_column(String(255), unique=True)
+    node_id: Mapped[int | None] = mapped_column(ForeignKey("nodes.id", ondelete="CASCADE"), index=True)
+    address: Mapped[str | None] = mapped_column(String(18), unique=True)
+    extra: Mapped[dict | None] = mapped_column(JSON, default=dict)
+    internal_info: Mapped[dict | None] = mapped_column(JSON, default=dict)
+    standalone_ports_supported: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    mode: Mapped[str | None] = mapped_column(String(255))
+    properties: Mapped[dict | None] = mapped_column(JSON, default=dict)
+
+    def __repr__(self) -> str:
+        return f"<Portgroup {self.uuid} address={self.address} node_id={self.node_id}>"
 
 
 class NodeInventory(Base):

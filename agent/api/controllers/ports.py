@@ -21,7 +21,7 @@ WRITABLE: dict[str, tuple[int, str]] = {
     "extra": (1, OBJECT),
     "local_link_connection": (versions.PORT_ADVANCED_NET, OBJECT),
     "pxe_enabled": (versions.PORT_ADVANCED_NET, BOOL),
-    "portgroup_uuid": (24, UUID),
+    "portgroup_uuid": (versions.PORTGROUP_SUBRESOURCES, STRING),  # a UUID or a name, as in Ironic
     "physical_network": (versions.PORT_PHYSNET, STRING),
     "is_smartnic": (versions.SMARTNIC, BOOL),
 }
@@ -31,9 +31,12 @@ SORT_KEYS = sorted(set(sortable_columns(Port)) - {"node_id", "portgroup_id"})
 _LLC_KEYS = {"switch_id", "port_id", "switch_info", "network_type"}
 
 
-def _render(req: base.ApiRequest, port: Any, node_uuid: str | None, fields=None) -> dict:
+def _render(req: base.ApiRequest, port: Any, node_uuid: str | None, fields=None, pg_uuids=None) -> dict:
     data = port if isinstance(port, dict) else row_dicts.port_to_dict(port)
-    return views.port_view(req, data, node_uuid, fields)
+    pg_id = data.get("portgroup_id")
+    if pg_uuids is None:
+        pg_uuids = db_api.portgroup_uuids([pg_id])
+    return views.port_view(req, data, node_uuid, fields, pg_uuids.get(pg_id))
 
 
 def _visible_port(req: base.ApiRequest, ident: str) -> tuple[Any, Any]:
@@ -49,8 +52,10 @@ def _visible_port(req: base.ApiRequest, ident: str) -> tuple[Any, Any]:
     return port, node
 
 
-def list_for(req: base.ApiRequest, node: Any | None, detail: bool, path: str) -> webob.Response:
-    """List ports (of ``node`` when given) with fields=, limit/marker, sorting and the address filter."""
+def list_for(
+    req: base.ApiRequest, node: Any | None, detail: bool, path: str, portgroup: Any | None = None
+) -> webob.Response:
+    """List ports (of ``node`` or ``portgroup`` when given) with fields=, paging, sorting and filters."""
     if detail and "fields" in req.GET:
         raise errors.HTTPBadRequest("Can not specify ?detail=True and fields in the same request.")
     fields = views.check_fields(req, views.PORT_FIELDS)
@@ -63,6 +68,11 @@ def list_for(req: base.ApiRequest, node: Any | None, detail: bool, path: str) ->
         filters["address"] = req.GET["address"]
     if "pxe_enabled" in req.GET:
         filters["pxe_enabled"] = base.parse_bool(req.GET["pxe_enabled"], "pxe_enabled")
+    if portgroup is None and req.GET.get("portgroup"):
+        base.feature_version(req, versions.PORTGROUP_SUBRESOURCES, "The portgroup query parameter")
+        portgroup = _portgroup_in_query(req, req.GET["portgroup"])
+    if portgroup is not None:
+        filters["portgroup_id"] = portgroup.id
     node_filter = req.GET.get("node") or req.GET.get("node_uuid")
     if node is None and node_filter:
         node = dbread.get_node(req, node_filter)
@@ -82,9 +92,17 @@ def list_for(req: base.ApiRequest, node: Any | None, detail: bool, path: str) ->
     if project is not None and node is None:
         nodes = {n.id: n for n in dbread.list_nodes(req, {"uuid_in": list(uuids.values())})}
         rows = [p for p in rows if p.node_id in nodes]
-    items = [_render(req, p, uuids.get(p.node_id), fields) for p in rows]
+    pg_uuids = db_api.portgroup_uuids([p.portgroup_id for p in rows])
+    items = [_render(req, p, uuids.get(p.node_id), fields, pg_uuids) for p in rows]
     last = rows[-1].uuid if rows else None
     return base.json_response(base.collection(req, "ports", items, last, limit, path))
+
+
+def _portgroup_in_query(req: base.ApiRequest, ident: str) -> Any:
+    try:
+        return db_api.get_portgroup(ident)
+    except exception.InvalidParameterValue:
+        raise exception.PortgroupNotFound(portgroup=ident) from None
 
 
 def list_ports(req: base.ApiRequest) -> webob.Response:
@@ -122,10 +140,27 @@ def _check_port_values(values: dict) -> dict:
                 f"local_link_connection has unknown key(s) {', '.join(unknown)}; "
                 f"allowed: {', '.join(sorted(_LLC_KEYS))}."
             )
-    if values.get("portgroup_uuid"):
-        raise errors.HTTPBadRequest("Kiln has no port groups: portgroup_uuid can only be null.")
-    values.pop("portgroup_uuid", None)
     return values
+
+
+def _set_portgroup(values: dict, node_id: int, port_ident: str = "new port") -> None:
+    """Turn ``portgroup_uuid`` into ``portgroup_id``: 400 when unknown or on another node."""
+    if "portgroup_uuid" not in values:
+        return
+    ident = values.pop("portgroup_uuid")
+    if ident is None:
+        values["portgroup_id"] = None
+        return
+    try:
+        portgroup = db_api.get_portgroup(ident)
+    except (exception.PortgroupNotFound, exception.InvalidParameterValue) as exc:
+        raise errors.HTTPBadRequest(str(exc)) from None
+    if portgroup.node_id != node_id:
+        raise errors.HTTPBadRequest(
+            f"Port group {portgroup.uuid} and port {port_ident} are not associated with the same node; "
+            "a port can only join a portgroup of its own node."
+        )
+    values["portgroup_id"] = portgroup.id
 
 
 def _node_for_write(req: base.ApiRequest, ident: str) -> Any:
@@ -145,6 +180,7 @@ def create_port(req: base.ApiRequest) -> webob.Response:
     values = _check_port_values(values)
     node = _node_for_write(req, values.pop("node_uuid"))
     values["node_id"] = node.id
+    _set_portgroup(values, node.id)
     port = req.rpcapi.create_port(req.context, node, values)
     headers = {"Location": base.links(req, "ports", port["uuid"])[0]["href"]}
     return base.json_response(_render(req, port, node.uuid), status=201, headers=headers)
@@ -171,6 +207,9 @@ def patch_port(req: base.ApiRequest, port_ident: str) -> webob.Response:
     if "node_uuid" in changed:
         new_node = _node_for_write(req, changed.pop("node_uuid"))
         changed["node_id"] = new_node.id
+    if "node_id" in changed and "portgroup_uuid" not in changed and port.portgroup_id is not None:
+        changed["portgroup_uuid"] = doc.get("portgroup_uuid")
+    _set_portgroup(changed, changed.get("node_id", port.node_id), port.uuid)
     if not changed:
         return base.json_response(doc)
     target = node or db_api.get_node_by_id(changed["node_id"])

@@ -30,7 +30,7 @@ class AgentInspect(base.InspectInterface):
 
     def inspect_hardware(self, task) -> str | None:
         """Boot the agent and wait in "inspect wait" for its inventory."""
-        agent_boot.boot_agent_on(task, task.driver.network.add_provisioning_network)
+        agent_boot.boot_agent_on(task, task.driver.network.add_inspection_network)
         return states.INSPECTWAIT
 
     def inventory_received(self, task, inventory: dict[str, Any]) -> None:
@@ -40,9 +40,9 @@ class AgentInspect(base.InspectInterface):
         task.update_node({"inspection_finished_at": utcnow()})
         problems = agent_boot.undo_agent_boot(task)
         try:
-            task.driver.network.remove_provisioning_network(task)
+            task.driver.network.remove_inspection_network(task)
         except Exception as exc:  # noqa: BLE001
-            problems.append(f"removing the provisioning network failed: {exc}")
+            problems.append(f"removing the inspection network failed: {exc}")
         if problems:
             failures.fail(
                 task,

@@ -242,6 +242,20 @@ class NetworkInterface(BaseInterface):
     def remove_cleaning_network(self, task) -> None:
         """Detach the node's ports from the cleaning network (default: nothing to do)."""
 
+    def add_inspection_network(self, task) -> None:
+        """Attach the node's ports to the inspection network (default: the provisioning one)."""
+        self.add_provisioning_network(task)
+
+    def remove_inspection_network(self, task) -> None:
+        """Detach the node's ports from the inspection network (default: the provisioning one)."""
+        self.remove_provisioning_network(task)
+
+    def vif_attached(self, task, kind: str, obj: Any, network: Any) -> None:
+        """A VIF was recorded on port or portgroup ``obj`` (default: nothing to rewire)."""
+
+    def vif_detached(self, task, kind: str, obj: Any) -> None:
+        """A VIF is being removed from ``obj`` (default: nothing to rewire)."""
+
 
 class InspectInterface(BaseInterface):
     """Discovers a node's hardware properties."""

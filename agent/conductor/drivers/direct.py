@@ -142,7 +142,8 @@ def _network_data(task, given: dict[str, Any] | None) -> dict[str, Any]:
     from agent.common import network_data
 
     ports = [row_dicts.port_to_dict(p) for p in task.ports]
-    return network_data.build_network_data(ports, given or None)
+    groups = [row_dicts.portgroup_to_dict(pg) for pg in task.portgroups]
+    return network_data.build_network_data(ports, given or None, groups)
 
 
 class DirectDeploy(base.DeployInterface):

@@ -25,6 +25,11 @@ def kiln(tmp_path_factory):
         "database": {"connection": f"sqlite:///{tmp}/kiln.sqlite"},
         "conductor": {"host": "func-conductor", "heartbeat_interval": 2},
         "api": {"host_ip": "127.0.0.1", "port": port},
+        # Networks a VIF may name (test_network_cli): one shared service network, two tenants'.
+        "network": {"provisioning_network": "provision"},
+        "network:provision": {"vlan_id": 100, "shared": "true"},
+        "network:tenant-a": {"vlan_id": 210, "project": "project-a"},
+        "network:tenant-b": {"vlan_id": 220, "project": "project-b"},
     }
     conf = procs.write_conf(tmp / "kiln.conf", sections)
     procs.dbsync(conf)

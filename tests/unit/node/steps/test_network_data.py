@@ -135,3 +135,42 @@ def test_bond_vlan_static_from_ports():
 def test_bad_network_data(doc, message):
     with pytest.raises(exception.InvalidParameterValue, match=message):
         build_network_data(PORTS, doc)
+
+
+def test_portgroup_becomes_a_bond_with_its_mode_and_properties():
+    ports = [
+        {**PORTS[0], "portgroup_id": 7},
+        {**PORTS[1], "portgroup_id": 7},
+        {
+            "uuid": "8f4e0c1a-0000-4000-8000-000000000003",
+            "address": "52:54:00:aa:bb:03",
+            "pxe_enabled": False,
+        },
+    ]
+    group = {
+        "id": 7,
+        "uuid": "9e0f0c1a-0000-4000-8000-000000000007",
+        "name": "bond0",
+        "address": None,
+        "mode": "4",
+        "properties": {"miimon": "100", "bond_xmit_hash_policy": "layer3+4"},
+    }
+    doc = build_network_data(ports, None, [group])
+    bond = doc["links"][-1]
+    assert bond == {
+        "id": "bond0",
+        "type": "bond",
+        "bond_links": ["eth0", "eth1"],
+        "bond_mode": "802.3ad",
+        "bond_miimon": "100",
+        "bond_xmit_hash_policy": "layer3+4",
+        "ethernet_mac_address": "52:54:00:aa:bb:01",
+        "vif_id": group["uuid"],
+    }
+    # DHCP runs on the bond (a member is PXE-enabled), not on its members nor the lone non-PXE port.
+    assert doc["networks"] == [{"id": "network0", "type": "ipv4_dhcp", "link": "bond0"}]
+
+
+def test_portgroup_with_a_bad_mode_is_refused():
+    with pytest.raises(exception.InvalidParameterValue, match="mode 'lacp' is not one of"):
+        build_network_data([{**PORTS[0], "portgroup_id": 1}], None, [{"id": 1, "uuid": "u", "mode": "lacp"}])

@@ -1,0 +1,38 @@
+"""Options of network setup: the conductor-wide service networks and portgroup defaults.
+
+Networks themselves are declared in ``[network:NAME]`` sections and switches in
+``[genericswitch:NAME]`` sections (networking-generic-switch's own format); see the README.
+"""
+
+from oslo_config import cfg
+
+GROUP = "network"
+
+_SERVICE = (
+    "Name of the declared network ([network:NAME]) nodes are put on for {what}, unless a node's "
+    "driver_info {key} names another. Used by the multitenant network interface."
+)
+
+OPTS = [
+    cfg.StrOpt(
+        "provisioning_network",
+        help=_SERVICE.format(what="deployment", key="provisioning_network"),
+    ),
+    cfg.StrOpt(
+        "cleaning_network",
+        help=_SERVICE.format(what="cleaning (default: the provisioning network)", key="cleaning_network"),
+    ),
+    cfg.StrOpt(
+        "inspection_network",
+        help=_SERVICE.format(what="inspection (default: the provisioning network)", key="inspection_network"),
+    ),
+    cfg.StrOpt(
+        "rescuing_network",
+        help=_SERVICE.format(what="rescue (default: the provisioning network)", key="rescuing_network"),
+    ),
+    cfg.StrOpt(
+        "default_portgroup_mode",
+        default="active-backup",
+        help="Bond mode of a portgroup created without one (Linux bonding mode names, e.g. 802.3ad).",
+    ),
+]

@@ -1,0 +1,1 @@
+"""Network setup beyond a flat network: declared networks, who may use them, and switch ports."""

@@ -1,0 +1,110 @@
+"""VIFs: attach, detach and list, stored as Ironic stores them (port/portgroup internal_info).
+
+A VIF goes on a free portgroup (one with ports) first, then on a free port that is in no portgroup,
+PXE-enabled ones first; ``port_uuid``/``portgroup_uuid`` pick one. Its id names a declared network
+(agent.conductor.drivers.network.declared), which the caller and the node's project must be allowed
+to use. The node's network interface is told, so it can rewire an active node at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent.common import exception
+from agent.conductor.drivers.network import declared
+from agent.db import api as db_api
+
+VIF_KEY = "tenant_vif_port_id"
+
+
+def _objects(task) -> list[tuple[str, Any]]:
+    return [("portgroup", pg) for pg in task.portgroups] + [("port", p) for p in task.ports]
+
+
+def vif_of(obj: Any) -> str | None:
+    """The VIF attached to a port or portgroup, if any."""
+    return (obj.internal_info or {}).get(VIF_KEY)
+
+
+def list_vifs(node_id: int) -> list[dict[str, str]]:
+    """[{"id": VIF}] of every VIF on the node's portgroups and ports."""
+    rows = db_api.list_portgroups(node_id=node_id) + db_api.list_ports(node_id=node_id)
+    return [{"id": vif_of(r)} for r in rows if vif_of(r)]
+
+
+def _physnet_ok(task, kind: str, obj: Any, network: declared.Network) -> bool:
+    if not network.physical_network:
+        return True
+    if kind == "port":
+        return obj.physical_network == network.physical_network
+    members = [p for p in task.ports if p.portgroup_id == obj.id]
+    return bool(members) and all(p.physical_network == network.physical_network for p in members)
+
+
+def _named(task, info: dict) -> tuple[str, Any] | None:
+    for kind, key in (("port", "port_uuid"), ("portgroup", "portgroup_uuid")):
+        if info.get(key):
+            for k, obj in _objects(task):
+                if k == kind and obj.uuid == info[key]:
+                    return k, obj
+            raise exception.InvalidParameterValue(
+                err=f"Node {task.node.uuid} has no {kind} {info[key]} to attach VIF {info['id']} to."
+            )
+    return None
+
+
+def _free(task, network: declared.Network, vif: str) -> tuple[str, Any]:
+    grouped = {p.portgroup_id for p in task.ports if p.portgroup_id is not None}
+    candidates = [
+        (kind, obj)
+        for kind, obj in _objects(task)
+        if not vif_of(obj)
+        and (obj.id in grouped if kind == "portgroup" else obj.portgroup_id is None)
+        and _physnet_ok(task, kind, obj, network)
+    ]
+    candidates.sort(key=lambda c: (c[0] != "portgroup", not getattr(c[1], "pxe_enabled", True)))
+    if not candidates:
+        raise exception.NoFreePhysicalPorts(vif=vif)
+    return candidates[0]
+
+
+def _save(kind: str, obj: Any, vif: str | None) -> None:
+    info = dict(obj.internal_info or {})
+    if vif is None:
+        info.pop(VIF_KEY, None)
+    else:
+        info[VIF_KEY] = vif
+    update = db_api.update_portgroup if kind == "portgroup" else db_api.update_port
+    update(obj.uuid, {"internal_info": info})
+    obj.internal_info = info
+
+
+def attach(task, ctxt: dict, info: dict) -> None:
+    """Attach VIF ``info["id"]`` (a declared network) to a port or portgroup of the task's node."""
+    vif = info["id"]
+    network = declared.get_network(vif)
+    declared.check_attach(task.node, network, ctxt)
+    for kind, obj in _objects(task):
+        if vif_of(obj) == vif:
+            raise exception.VifAlreadyAttached(vif=vif, object_type=kind.capitalize(), object_uuid=obj.uuid)
+    kind, obj = _named(task, info) or _free(task, network, vif)
+    if vif_of(obj):
+        raise exception.VifAlreadyAttached(
+            vif=vif_of(obj), object_type=kind.capitalize(), object_uuid=obj.uuid
+        )
+    _save(kind, obj, vif)
+    try:
+        task.driver.network.vif_attached(task, kind, obj, network)
+    except Exception:
+        _save(kind, obj, None)
+        raise
+
+
+def detach(task, vif: str) -> None:
+    """Detach VIF ``vif`` from the task's node; VifNotAttached when it is not attached."""
+    for kind, obj in _objects(task):
+        if vif_of(obj) == vif:
+            task.driver.network.vif_detached(task, kind, obj)
+            _save(kind, obj, None)
+            return
+    raise exception.VifNotAttached(vif=vif, node=task.node.uuid)
