@@ -234,7 +234,8 @@ class ConductorManager(AgentEndpoints):
             db_api.destroy_port(port.uuid)
             return
         node = db_api.get_node_by_id(port.node_id)
-        with task_manager.acquire(ctxt, node.uuid, purpose="port delete", load_driver=False):
+        with task_manager.acquire(ctxt, node.uuid, purpose="port delete", load_driver=False) as task:
+            vifs.check_removable(task.node, "port", db_api.get_port(port.uuid))
             db_api.destroy_port(port.uuid)
 
     # --- portgroups and VIFs ----------------------------------------------------------------------
@@ -254,7 +255,8 @@ class ConductorManager(AgentEndpoints):
     def destroy_portgroup(self, ctxt: dict, portgroup_ident: str) -> None:
         """Delete an empty portgroup under its node's lock."""
         node = db_api.get_node_by_id(db_api.get_portgroup(portgroup_ident).node_id)
-        with task_manager.acquire(ctxt, node.uuid, purpose="portgroup delete", load_driver=False):
+        with task_manager.acquire(ctxt, node.uuid, purpose="portgroup delete", load_driver=False) as task:
+            vifs.check_removable(task.node, "portgroup", db_api.get_portgroup(portgroup_ident))
             db_api.destroy_portgroup(portgroup_ident)
 
     def vif_attach(self, ctxt: dict, node_ident: str, vif_info: dict) -> None:

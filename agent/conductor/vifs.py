@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.common import exception
+from agent.common import exception, states
 from agent.conductor.drivers.network import declared
 from agent.db import api as db_api
 
@@ -98,6 +98,16 @@ def attach(task, ctxt: dict, info: dict) -> None:
     except Exception:
         _save(kind, obj, None)
         raise
+
+
+def check_removable(node: Any, kind: str, obj: Any) -> None:
+    """Refuse deleting a port or portgroup that carries a VIF of an active node (not in maintenance)."""
+    vif = vif_of(obj)
+    if vif and node.provision_state == states.ACTIVE and not node.maintenance:
+        raise exception.InvalidState(
+            f"Cannot delete {kind} {obj.uuid}: it carries VIF {vif} of active node {node.uuid}; "
+            "detach the VIF first (baremetal node vif detach)."
+        )
 
 
 def detach(task, vif: str) -> None:

@@ -119,15 +119,20 @@ class FakeDeploy(base.DeployInterface):
         """Nothing to check."""
 
     def deploy(self, task) -> str | None:
-        """Done at once: the caller moves the node on with the "done" event."""
+        """Done at once (the node's ports go to its tenant networks); the caller sends "done"."""
+        task.driver.network.remove_provisioning_network(task)
+        task.driver.network.configure_tenant_networks(task)
         return None
 
     def tear_down(self, task) -> str:
-        """Done at once."""
+        """Done at once (the node's ports leave its tenant networks)."""
+        task.driver.network.unconfigure_tenant_networks(task)
         return states.DELETED
 
     def prepare(self, task) -> None:
-        """Nothing to prepare."""
+        """Put the node's ports on the provisioning network, as a real deployment does."""
+        task.driver.network.unconfigure_tenant_networks(task)
+        task.driver.network.add_provisioning_network(task)
 
     def clean_up(self, task) -> None:
         """Nothing to clean up."""

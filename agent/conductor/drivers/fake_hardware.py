@@ -30,8 +30,8 @@ class FakeHardware(hardware_type.AbstractHardwareType):
 
     @property
     def supported_network_interfaces(self) -> list[str]:
-        """No network wiring."""
-        return ["noop"]
+        """No network wiring, or switch ports moved per VLAN (multitenant)."""
+        return ["noop", "multitenant"]
 
     @property
     def supported_inspect_interfaces(self) -> list[str]:

@@ -86,8 +86,8 @@ class BMCHardwareType(AbstractHardwareType):
 
     @property
     def supported_network_interfaces(self) -> list[str]:
-        """A flat provisioning network, or none."""
-        return ["flat", "noop"]
+        """A flat provisioning network, none, or per-tenant VLANs on the switch (multitenant)."""
+        return ["flat", "noop", "multitenant"]
 
     @property
     def supported_inspect_interfaces(self) -> list[str]:

@@ -177,3 +177,19 @@ def test_vif_refused_for_a_node_of_no_project_and_no_free_port(api, networks):
     assert f"node {node['uuid']} belongs to no project" in error_of(resp)
     resp = api.post_json("/v1/nodes/bare/vifs", {"id": "public"}, status=400)
     assert error_of(resp) == "Unable to attach VIF public, not enough free physical ports."
+
+
+def test_a_port_carrying_a_vif_of_an_active_node_is_not_deleted(api, networks):
+    from tests.unit.api.conftest import wait_for_state
+
+    node = _node(api, "busy", owner="project-a")
+    port = _port(api, node, "52:54:00:cc:00:01")
+    for verb, state in (("manage", "manageable"), ("provide", "available"), ("active", "active")):
+        api.put_json("/v1/nodes/busy/states/provision", {"target": verb})
+        wait_for_state(api, "busy", state)
+        if state == "available":
+            api.post_json("/v1/nodes/busy/vifs", {"id": "tenant-a"}, status=204)
+    resp = api.delete(f"/v1/ports/{port['uuid']}", status=409)
+    assert f"Cannot delete port {port['uuid']}: it carries VIF tenant-a of active node" in error_of(resp)
+    api.delete("/v1/nodes/busy/vifs/tenant-a", status=204)
+    api.delete(f"/v1/ports/{port['uuid']}", status=204)
