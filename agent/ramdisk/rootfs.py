@@ -25,6 +25,7 @@ PACKAGES = (
     "gdisk",
     "dosfstools",
     "mtools",
+    "xorriso",  # the configdrive ISO, when the configdrive is given as an object
     "qemu-utils",
     "nvme-cli",
 )
