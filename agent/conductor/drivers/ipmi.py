@@ -269,15 +269,6 @@ class IPMIManagement(base.ManagementInterface):
             persist=bool(persistent),
             uefiboot=uefi,
         )
-        if persistent:
-            # Some BMCs answer "busy" and keep the old device while pyghmi reports success (virtualbmc
-            # when libvirt refuses the domain's new XML): a persistent choice is read back.
-            now = _run(task.node, "get boot device", "get_bootdev").get("bootdev")
-            if now != _BOOT_DEVICES[device]:
-                raise IPMIError(
-                    f"Node {task.node.uuid}: the BMC accepted boot device {device} (persistent) but "
-                    f"reports {_BOOT_DEVICES_BACK.get(now, now)!r}; see the BMC's log"
-                )
         LOG.info(
             "Node %s: IPMI boot device %s (%s)",
             task.node.uuid,
