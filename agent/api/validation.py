@@ -7,7 +7,7 @@ from typing import Any
 
 import jsonpatch
 import jsonpointer
-from oslo_utils import uuidutils
+from oslo_utils import strutils, uuidutils
 
 from agent.api import base, errors
 
@@ -40,6 +40,11 @@ def check_value(what: str, field: str, kind: str, value: Any, nullable: bool = T
             raise errors.HTTPBadRequest(f"{what} field {field} must be a JSON object, not {value!r}.")
         return value
     if kind == BOOL:
+        if isinstance(value, str):  # Ironic's API takes "true"/"false" (and 1/0, yes/no), as the CLI sends
+            try:
+                return strutils.bool_from_string(value, strict=True)
+            except ValueError:
+                pass
         if not isinstance(value, bool):
             raise errors.HTTPBadRequest(f"{what} field {field} must be true or false, not {value!r}.")
         return value

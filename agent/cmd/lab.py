@@ -17,7 +17,9 @@ def build_parser() -> argparse.ArgumentParser:
     u = sub.add_parser("up", help="build the lab: network, dnsmasq, BMCs, VMs, kiln-conductor and kiln-api")
     u.add_argument("--vms", type=int, default=1, help="how many VMs (default 1)")
     u.add_argument(
-        "--firmware", choices=("bios", "uefi"), default="bios", help="SeaBIOS or OVMF (default bios)"
+        "--firmware",
+        default="bios",
+        help="bios (SeaBIOS), uefi (OVMF), or a list the VMs take in turn, e.g. bios,uefi (default bios)",
     )
     u.add_argument(
         "--disks",

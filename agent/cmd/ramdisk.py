@@ -11,15 +11,22 @@ from agent.ramdisk import builder
 MIB = 1024 * 1024
 
 
+def add_build_command(parser: argparse.ArgumentParser, help: str, what: str) -> None:  # noqa: A002
+    """The ``build`` subcommand with the options kiln-ramdisk and kiln-image share."""
+    sub = parser.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help=help)
+    b.add_argument("--output", required=True, type=Path, help=f"directory to put {what} in")
+    b.add_argument("--cache-dir", type=Path, help="build cache (default $KILN_CACHE or ~/.cache/kiln)")
+    b.add_argument("--mirror", help="Debian mirror for mmdebstrap (default: apt's configured one)")
+    b.add_argument("--force", action="store_true", help="rebuild even when the cache has it")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the command-line parser."""
     p = argparse.ArgumentParser(prog="kiln-ramdisk", description="Build Kiln's deploy ramdisk from Debian.")
-    sub = p.add_subparsers(dest="command", required=True)
-    b = sub.add_parser("build", help="build kiln-agent.kernel and kiln-agent.initramfs into --output")
-    b.add_argument("--output", required=True, type=Path, help="directory to put the kernel and initramfs in")
-    b.add_argument("--cache-dir", type=Path, help="build cache (default $KILN_CACHE or ~/.cache/kiln)")
-    b.add_argument("--mirror", help="Debian mirror for mmdebstrap (default: apt's configured one)")
-    b.add_argument("--force", action="store_true", help="rebuild even when the cache has this ramdisk")
+    add_build_command(
+        p, "build kiln-agent.kernel and kiln-agent.initramfs into --output", "the kernel and initramfs"
+    )
     return p
 
 

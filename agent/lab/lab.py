@@ -34,8 +34,16 @@ def up(
     directory: Path | None = None,
     kiln: bool = True,
     ramdisk: bool = True,
+    conf: dict[str, dict] | None = None,
 ) -> State:
-    """Bring the lab up; on any failure take down what was made and raise. Return its state."""
+    """Bring the lab up; on any failure take down what was made and raise. Return its state.
+
+    ``firmware`` is bios, uefi, or a comma-separated list the VMs take in turn ("bios,uefi");
+    ``conf`` adds options to the lab's kiln.conf ({section: {option: value}}).
+    """
+    firmwares = [f.strip() for f in firmware.split(",") if f.strip()]
+    if not firmwares or any(f not in ("bios", "uefi") for f in firmwares):
+        raise RuntimeError(f"firmware {firmware!r}: use bios, uefi, or a comma-separated list of them")
     directory = directory or lab_dir()
     _check_host()
     if State.load(directory) is not None:
@@ -46,7 +54,7 @@ def up(
     state = State(directory)
     state.add("files", str(directory))
     try:
-        _build(state, conn, count, firmware, list(disks), kiln, ramdisk)
+        _build(state, conn, count, firmwares, list(disks), kiln, ramdisk, conf or {})
     except BaseException:
         down(directory)
         raise
@@ -54,7 +62,14 @@ def up(
 
 
 def _build(
-    state: State, conn, count: int, firmware: str, disks: list[str], kiln: bool, ramdisk: bool
+    state: State,
+    conn,
+    count: int,
+    firmwares: list[str],
+    disks: list[str],
+    kiln: bool,
+    ramdisk: bool,
+    conf: dict[str, dict],
 ) -> None:
     info = state.info
     password = secrets.token_urlsafe(12)
@@ -65,7 +80,7 @@ def _build(
     lab_vms = []
     for index in range(count):
         lower = net.add_vm_link(state, index)
-        lab_vms.append(vms.define(conn, state, index, lower, firmware, disks))
+        lab_vms.append(vms.define(conn, state, index, lower, firmwares[index % len(firmwares)], disks))
     p = services.paths(state)
     p["tftp"].mkdir(parents=True, exist_ok=True)
     for name in IPXE_FILES:
@@ -94,9 +109,9 @@ def _build(
         for vm in lab_vms
     ]
     if kiln:
-        conf = services.write_conductor_conf(state, password, info["http_url"])
-        info["conf"] = str(conf)
-        info["api_url"] = services.start_kiln(state, conf)
+        path = services.write_conductor_conf(state, password, info["http_url"], conf)
+        info["conf"] = str(path)
+        info["api_url"] = services.start_kiln(state, path)
     state.save()
     (state.directory / "nodes.json").write_text(json.dumps(info["nodes"], indent=1))
 

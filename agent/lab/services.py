@@ -96,8 +96,8 @@ def _get(url: str, headers: dict[str, str] | None = None) -> bytes | None:
         return None
 
 
-def write_conductor_conf(state: State, password: str, http_url: str) -> Path:
-    """kiln.conf for the lab's conductor and API (SQLite in the lab directory, the lab's vhost)."""
+def write_conductor_conf(state: State, password: str, http_url: str, extra: dict | None = None) -> Path:
+    """kiln.conf for the lab's conductor and API (SQLite in the lab directory, its vhost), plus ``extra``."""
     p = paths(state)
     d = state.directory
     sections = {
@@ -126,7 +126,12 @@ def write_conductor_conf(state: State, password: str, http_url: str) -> Path:
         },
         "dnsmasq": {"hostsdir": p["hosts"], "optsdir": p["opts"], "pid_file": p["dnsmasq"] / "dnsmasq.pid"},
         "api": {"host_ip": net.HOST_IP, "port": API_PORT},
+        # a full erase in automated cleaning, as Ironic does: the VMs' disks discard (qcow2 unmap), so
+        # erasing 10 GiB takes seconds
+        "deploy": {"erase_devices_priority": 10},
     }
+    for section, options in (extra or {}).items():
+        sections.setdefault(section, {}).update(options)
     text = "".join(
         f"[{name}]\n" + "".join(f"{k} = {v}\n" for k, v in opts.items()) + "\n"
         for name, opts in sections.items()

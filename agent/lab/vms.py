@@ -14,6 +14,8 @@ from agent.lab.state import State
 URI = "qemu:///system"
 PREFIX = "kiln-lab-"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd"  # Debian's ovmf: no Secure Boot in this build
+OVMF_VARS = "/usr/share/OVMF/OVMF_VARS_4M.fd"
 
 
 @dataclass
@@ -59,7 +61,9 @@ def render(vm: VM) -> str:
     """The domain XML of ``vm``."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, trim_blocks=True)
     nvme = [d for d in vm.disks if d["bus"] == "nvme"]
-    return env.get_template("domain.xml.j2").render(**asdict(vm), nvme_disks=nvme)
+    return env.get_template("domain.xml.j2").render(
+        **asdict(vm), nvme_disks=nvme, ovmf_code=OVMF_CODE, ovmf_vars=OVMF_VARS
+    )
 
 
 def _disks(directory: Path, name: str, buses: list[str], size_gib: int) -> list[dict]:

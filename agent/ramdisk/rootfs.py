@@ -24,6 +24,7 @@ PACKAGES = (
     "fdisk",
     "dosfstools",
     "mtools",
+    "xorriso",  # the configdrive ISO, when the configdrive is given as an object
     "qemu-utils",
     "nvme-cli",
 )

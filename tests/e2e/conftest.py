@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.image import builder as image_builder
 from agent.ramdisk import builder
 
 TOOLS = {
@@ -22,6 +23,10 @@ TOOLS = {
     "zstd": "zstd",
     "rabbitmqctl": "rabbitmq-server",
     "virsh": "libvirt-clients",
+    "qemu-io": "qemu-utils",
+    "xorrisofs": "xorriso",
+    "mkfs.vfat": "dosfstools",
+    "mcopy": "mtools",
 }
 
 
@@ -53,3 +58,9 @@ def pytest_collection_modifyitems(config, items) -> None:
 def ramdisk(tmp_path_factory) -> builder.Result:
     """The deploy ramdisk of this checkout, built (or taken from the cache) once per session."""
     return builder.build(Path(tmp_path_factory.mktemp("ramdisk")))
+
+
+@pytest.fixture(scope="session")
+def test_image(tmp_path_factory) -> image_builder.Result:
+    """The test OS image (kiln-image build), built (or taken from the cache) once per session."""
+    return image_builder.build(Path(tmp_path_factory.mktemp("image")))

@@ -1,12 +1,14 @@
 """IPMI power and management through pyghmi: chassis power and the boot device (once/persistent, UEFI flag).
 
-driver_info: ipmi_address (required), ipmi_port (default 623), ipmi_username, ipmi_password.
+driver_info: ipmi_address (required), ipmi_port (default 623), ipmi_username, ipmi_password,
+ipmi_cipher_suite (3: SHA-1, or 17: SHA-256, pyghmi's first choice; virtualbmc and older BMCs need 3).
 IPMI cannot switch the firmware's boot mode; set_boot_mode records it, and the boot-device request
 carries the matching UEFI flag.
 """
 
 from __future__ import annotations
 
+import struct
 import threading
 from typing import Any
 
@@ -26,7 +28,9 @@ OPTIONAL = {
     "ipmi_port": "UDP port of the BMC (default 623).",
     "ipmi_username": "BMC user name (default: none).",
     "ipmi_password": "BMC password (default: empty).",
+    "ipmi_cipher_suite": "IPMI 2.0 cipher suite: 17 (SHA-256, the default) or 3 (SHA-1).",
 }
+CIPHER_SUITES = (3, 17)
 
 _BOOT_DEVICES = {
     base.PXE: "network",
@@ -62,6 +66,16 @@ def parse_driver_info(node: Any) -> dict[str, Any]:
         raise exception.InvalidParameterValue(
             err=f"Node {node.uuid}: driver_info ipmi_port {info.get('ipmi_port')!r} is not a port (1-65535)."
         )
+    suite = info.get("ipmi_cipher_suite", 17)
+    try:
+        suite = int(suite)
+    except (TypeError, ValueError):
+        suite = -1
+    if suite not in CIPHER_SUITES:
+        raise exception.InvalidParameterValue(
+            err=f"Node {node.uuid}: driver_info ipmi_cipher_suite {info.get('ipmi_cipher_suite')!r} is not "
+            "supported: use 17 (SHA-256) or 3 (SHA-1)."
+        )
     for key in ("ipmi_username", "ipmi_password"):
         if info.get(key) is not None and not isinstance(info.get(key), str):
             raise exception.InvalidParameterValue(
@@ -72,7 +86,56 @@ def parse_driver_info(node: Any) -> dict[str, Any]:
         "port": port,
         "userid": info.get("ipmi_username") or "",
         "password": info.get("ipmi_password") or "",
+        "cipher_suite": suite,
     }
+
+
+class _Sha1Session(ipmi_session.Session):
+    """A pyghmi session that proposes cipher suite 3 (RAKP-HMAC-SHA1) from the start.
+
+    pyghmi proposes suite 17 and falls back only when the BMC refuses it; BMCs that accept the
+    proposal and then answer RAKP2 with SHA-1 anyway (virtualbmc) make its login fail.
+    """
+
+    def _initsession(self) -> None:
+        super()._initsession()
+        self.attemptedhash = 1
+
+
+if ipmi_session.Session.socketchecking is None:  # one lock for both classes' socket sharing
+    ipmi_session.Session.socketchecking = threading.Lock()
+
+
+class _Sha1Command(ipmi_command.Command):
+    """pyghmi's Command over a :class:`_Sha1Session`.
+
+    Command's own __init__ makes its session itself (a network one, or with no BMC the local
+    /dev/ipmi0): this sets the same attributes around a session of ours.
+    """
+
+    def __init__(self, bmc: str, userid: str, password: str, port: int) -> None:
+        self.onlogon = None
+        self.bmc = bmc
+        self._sdrcachedir = self._sdr = self._oem = self._netchannel = self._ipv6support = None
+        self._oemknown = False
+        self.certverify = None
+        self.kwargs = {}
+        self.ipmi_session = _Sha1Session(bmc=bmc, userid=userid, password=password, port=port)
+
+
+def _connect(params: dict[str, Any]) -> ipmi_command.Command:
+    """A logged-in pyghmi Command for the BMC in ``params`` with its cipher suite."""
+    kind = _Sha1Command if params["cipher_suite"] == 3 else ipmi_command.Command
+    try:
+        return kind(
+            bmc=params["bmc"], userid=params["userid"], password=params["password"], port=params["port"]
+        )
+    except struct.error as exc:
+        # pyghmi's RAKP2 check got a SHA-1 HMAC (20 B) where it proposed SHA-256 (32 B)
+        raise pyghmi_exc.IpmiException(
+            f"the BMC answered the SHA-256 login (cipher suite 17) with SHA-1 ({exc}); "
+            "set driver_info ipmi_cipher_suite=3"
+        ) from None
 
 
 _guard = threading.Lock()
@@ -94,7 +157,7 @@ def _forget_login(key: tuple) -> None:
 def _run(node: Any, what: str, func_name: str, *args, **kwargs) -> Any:
     """Call a pyghmi Command method on the node's BMC (one reused session per BMC); IPMIError on failure."""
     params = parse_driver_info(node)
-    key = (params["bmc"], params["userid"], params["password"], params["port"])
+    key = (params["bmc"], params["userid"], params["password"], params["port"], params["cipher_suite"])
     with _guard:
         lock = _locks.setdefault(key, threading.Lock())
     with lock:
@@ -102,12 +165,7 @@ def _run(node: Any, what: str, func_name: str, *args, **kwargs) -> Any:
             cmd = _commands.get(key)
             if cmd is None:
                 try:
-                    cmd = ipmi_command.Command(
-                        bmc=params["bmc"],
-                        userid=params["userid"],
-                        password=params["password"],
-                        port=params["port"],
-                    )
+                    cmd = _connect(params)
                 finally:
                     _forget_login(key)
                 _commands[key] = cmd

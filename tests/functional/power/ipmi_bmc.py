@@ -1,4 +1,4 @@
-"""A pyghmi IPMI BMC emulator for the ipmi driver tests: python ipmi_bmc.py PORT PASSWORD [--stuck].
+"""A pyghmi IPMI BMC emulator for the ipmi tests: python ipmi_bmc.py PORT PASSWORD [--stuck] [--sha1-anyway].
 
 Power changes apply at once (or never, with --stuck); the boot flags byte (persistent, UEFI) is
 kept as set, so get_bootdev reports what set_bootdev asked for.
@@ -22,7 +22,8 @@ def _sha1_only(self, request):
     return _open_session(self, request)
 
 
-serversession.ServerSession.create_open_session_response = _sha1_only
+if "--sha1-anyway" not in sys.argv:  # else as virtualbmc: take the SHA-256 proposal, answer with SHA-1
+    serversession.ServerSession.create_open_session_response = _sha1_only
 
 
 class EmulatedBmc(bmc.Bmc):

@@ -108,3 +108,31 @@ def test_bmc_that_never_changes_power_fails_with_power_state_failure(make_node, 
         proc.wait()
     message = str(err.value)
     assert node in message and '"power on"' in message and '"power off"' in message
+
+
+@pytest.fixture(scope="module")
+def sha1_bmc():
+    """A BMC that, as virtualbmc does, accepts a SHA-256 login proposal and answers it with SHA-1."""
+    proc, port = _start("--sha1-anyway")
+    try:
+        yield port
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_cipher_suite_17_fails_clearly_and_3_logs_in(make_node, sha1_bmc, acquire, fast_polls) -> None:
+    info = {
+        "ipmi_address": "127.0.0.1",
+        "ipmi_port": sha1_bmc,
+        "ipmi_username": "admin",
+        "ipmi_password": PASSWORD,
+    }
+    with acquire(make_node(driver="ipmi", driver_info=info)) as task:
+        with pytest.raises(
+            ipmi.IPMIError, match="answered the SHA-256 login .* set driver_info ipmi_cipher_suite=3"
+        ):
+            task.driver.power.get_power_state(task)
+    with acquire(make_node(driver="ipmi", driver_info={**info, "ipmi_cipher_suite": "3"})) as task:
+        task.driver.power.set_power_state(task, states.POWER_ON, timeout=10)
+        assert task.driver.power.get_power_state(task) == states.POWER_ON

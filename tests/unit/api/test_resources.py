@@ -46,6 +46,21 @@ def test_ports_crud_and_filters(api):
     api.get(f"/v1/ports/{port['uuid']}", status=404)
 
 
+def test_boolean_fields_take_the_strings_the_cli_sends(api):
+    """`baremetal port create --pxe-enabled true` sends the string "true", as Ironic accepts."""
+    node = api.post_json("/v1/nodes", {"driver": "fake-hardware", "name": "pb"}).json
+    body = {"address": "52:54:00:aa:bb:03", "node_uuid": node["uuid"], "pxe_enabled": "false"}
+    assert api.post_json("/v1/ports", body).json["pxe_enabled"] is False
+    body = {"address": "52:54:00:aa:bb:04", "node_uuid": node["uuid"], "pxe_enabled": "True"}
+    port = api.post_json("/v1/ports", body).json
+    assert port["pxe_enabled"] is True
+    patch = [{"op": "replace", "path": "/pxe_enabled", "value": "no"}]
+    assert api.patch_json(f"/v1/ports/{port['uuid']}", patch).json["pxe_enabled"] is False
+    body = {"address": "52:54:00:aa:bb:05", "node_uuid": node["uuid"], "pxe_enabled": "maybe"}
+    resp = api.post_json("/v1/ports", body, status=400)
+    assert error_of(resp) == "Port field pxe_enabled must be true or false, not 'maybe'."
+
+
 def _wait_allocation(api, uuid):
     for _ in range(200):
         alloc = api.get(f"/v1/allocations/{uuid}").json

@@ -120,6 +120,16 @@ def test_redfish_driver_info_defaults() -> None:
         ({"ipmi_address": "bmc", "ipmi_port": "http"}, exception.InvalidParameterValue, "ipmi_port"),
         ({"ipmi_address": "bmc", "ipmi_port": 70000}, exception.InvalidParameterValue, "ipmi_port"),
         ({"ipmi_address": "bmc", "ipmi_username": ["a"]}, exception.InvalidParameterValue, "ipmi_username"),
+        (
+            {"ipmi_address": "bmc", "ipmi_cipher_suite": "1"},
+            exception.InvalidParameterValue,
+            "ipmi_cipher_suite",
+        ),
+        (
+            {"ipmi_address": "bmc", "ipmi_cipher_suite": "x"},
+            exception.InvalidParameterValue,
+            "use 17 .SHA-256",
+        ),
     ],
 )
 def test_ipmi_driver_info_errors_name_the_key(info, error, word) -> None:
@@ -133,7 +143,22 @@ def test_ipmi_driver_info_defaults() -> None:
         "port": 623,
         "userid": "",
         "password": "",
+        "cipher_suite": 17,
     }
+    parsed = ipmi.parse_driver_info(_Node({"ipmi_address": "10.0.0.6", "ipmi_cipher_suite": "3"}))
+    assert parsed["cipher_suite"] == 3
+
+
+def test_sha1_command_sets_what_pyghmi_command_sets() -> None:
+    """_Sha1Command builds its own session, so it must set every attribute Command.__init__ sets."""
+    import inspect
+    import re
+
+    from pyghmi.ipmi import command
+
+    wanted = set(re.findall(r"self\.(\w+) =", inspect.getsource(command.Command.__init__)))
+    ours = set(re.findall(r"self\.(\w+) =", inspect.getsource(ipmi._Sha1Command.__init__)))
+    assert wanted and wanted <= ours, wanted - ours
 
 
 def test_unreachable_redfish_bmc_error_has_no_password(make_node, acquire, caplog) -> None:
