@@ -23,7 +23,11 @@ def kiln(tmp_path_factory):
             "state_path": tmp,
         },
         "database": {"connection": f"sqlite:///{tmp}/kiln.sqlite"},
-        "conductor": {"host": "func-conductor", "heartbeat_interval": 2},
+        "conductor": {
+            "host": "func-conductor",
+            "heartbeat_interval": 2,
+            "enabled_network_interfaces": "noop,flat",
+        },
         "api": {"host_ip": "127.0.0.1", "port": port},
         # Networks a VIF may name (test_network_cli): one shared service network, two tenants'.
         "network": {"provisioning_network": "provision"},
