@@ -193,3 +193,27 @@ def test_a_port_carrying_a_vif_of_an_active_node_is_not_deleted(api, networks):
     assert f"Cannot delete port {port['uuid']}: it carries VIF tenant-a of active node" in error_of(resp)
     api.delete("/v1/nodes/busy/vifs/tenant-a", status=204)
     api.delete(f"/v1/ports/{port['uuid']}", status=204)
+
+
+def test_project_members_attach_only_their_own_or_shared_networks(api, conductor, networks):
+    import webtest
+
+    from agent.api import app as api_app
+    from tests.unit.api.test_auth import _Identity
+
+    env = {"HTTP_X_OPENSTACK_IRONIC_API_VERSION": "latest"}
+    node = _node(api, "leased-node", owner="project-a", lessee="project-b")
+    _port(api, node, "52:54:00:dd:00:01")
+    _port(api, node, "52:54:00:dd:00:02")
+
+    def member(project):
+        return webtest.TestApp(_Identity(api_app.ApiApp(conductor), project), extra_environ=env)
+
+    lessee, owner, stranger = member("project-b"), member("project-a"), member("project-c")
+    lessee.post_json("/v1/nodes/leased-node/vifs", {"id": "tenant-b"}, status=204)
+    resp = lessee.post_json("/v1/nodes/leased-node/vifs", {"id": "tenant-a"}, status=403)
+    assert "not to the caller's project project-b" in error_of(resp)
+    resp = owner.post_json("/v1/nodes/leased-node/vifs", {"id": "tenant-a"}, status=403)
+    assert "is used by project project-b" in error_of(resp)
+    stranger.post_json("/v1/nodes/leased-node/vifs", {"id": "public"}, status=404)
+    assert lessee.get("/v1/nodes/leased-node/vifs").json == {"vifs": [{"id": "tenant-b"}]}
