@@ -109,6 +109,22 @@ def test_portgroup_crud_modes_and_members(api):
     members = api.get(f"/v1/portgroups/{pg['uuid']}/ports").json["ports"]
     assert [p["uuid"] for p in members] == [port["uuid"]]
     assert api.get(f"/v1/ports?portgroup={pg['uuid']}").json["ports"][0]["uuid"] == port["uuid"]
+    # A group that supports no standalone ports takes no PXE-enabled port (Ironic's rule).
+    api.patch_json(
+        "/v1/portgroups/bond1", [{"op": "replace", "path": "/standalone_ports_supported", "value": False}]
+    )
+    resp = api.post_json(
+        "/v1/ports",
+        {"address": "52:54:00:aa:00:12", "node_uuid": node["uuid"], "portgroup_uuid": "bond1"},
+        status=409,
+    )
+    assert "doesn't support standalone ports" in error_of(resp)
+    quiet = _port(api, node, "52:54:00:aa:00:12", portgroup_uuid="bond1", pxe_enabled=False)
+    resp = api.patch_json(
+        f"/v1/ports/{quiet['uuid']}", [{"op": "replace", "path": "/pxe_enabled", "value": True}], status=409
+    )
+    assert f"This port {quiet['uuid']} cannot be a member" in error_of(resp)
+    api.delete(f"/v1/ports/{quiet['uuid']}", status=204)
     names = [p["name"] for p in api.get("/v1/nodes/pg-node/portgroups").json["portgroups"]]
     assert names == ["bond0", "bond1"]
     assert api.get("/v1/nodes/pg-other/portgroups").json["portgroups"] == []
