@@ -17,7 +17,7 @@ PARKING, PROVISION, CLEANING, TENANT_A, TENANT_B, PUBLIC = 999, 100, 110, 210, 2
 
 @pytest.fixture(scope="module")
 def switch(tmp_path_factory):
-    """A started OvsSwitch with access ports swp1..swp4; stopped and removed afterwards."""
+    """A started OvsSwitch with access ports swp1..swp6; stopped and removed afterwards."""
     why = ovs_switch.available()
     if why:
         pytest.skip(why)
@@ -25,7 +25,9 @@ def switch(tmp_path_factory):
         import networking_generic_switch  # noqa: F401
     except ImportError:
         pytest.skip("networking-generic-switch is not installed")
-    sw = ovs_switch.OvsSwitch(tmp_path_factory.mktemp("ovs"), ports=("swp1", "swp2", "swp3", "swp4")).start()
+    sw = ovs_switch.OvsSwitch(
+        tmp_path_factory.mktemp("ovs"), ports=("swp1", "swp2", "swp3", "swp4", "swp5", "swp6")
+    ).start()
     yield sw
     sw.stop()
 
