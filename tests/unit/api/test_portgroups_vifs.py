@@ -28,6 +28,11 @@ project = project-b
 [network:public]
 vlan_id = 300
 shared = true
+
+[network:storage]
+vlan_id = 400
+shared = true
+physical_network = dc2
 """
 
 
@@ -193,6 +198,13 @@ def test_vif_refused_for_a_node_of_no_project_and_no_free_port(api, networks):
     assert f"node {node['uuid']} belongs to no project" in error_of(resp)
     resp = api.post_json("/v1/nodes/bare/vifs", {"id": "public"}, status=400)
     assert error_of(resp) == "Unable to attach VIF public, not enough free physical ports."
+    # A network on a physical network only goes on ports of that physical network.
+    _port(api, node, "52:54:00:ee:00:01", physical_network="dc1")
+    resp = api.post_json("/v1/nodes/bare/vifs", {"id": "storage"}, status=400)
+    assert error_of(resp) == "Unable to attach VIF storage, not enough free physical ports."
+    dc2 = _port(api, node, "52:54:00:ee:00:02", physical_network="dc2", pxe_enabled=False)
+    api.post_json("/v1/nodes/bare/vifs", {"id": "storage"}, status=204)
+    assert api.get(f"/v1/ports/{dc2['uuid']}").json["internal_info"] == {"tenant_vif_port_id": "storage"}
 
 
 def test_a_port_carrying_a_vif_of_an_active_node_is_not_deleted(api, networks):
