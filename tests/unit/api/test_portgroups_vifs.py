@@ -174,9 +174,15 @@ def test_vif_attach_list_detach(api, networks):
     assert error_of(resp) == (
         f"Unable to detach VIF public from node {node['uuid']} because it is not attached to it."
     )
-    # A lessee's node takes its lessee's networks, not its owner's.
-    api.patch_json("/v1/nodes/vif-node", [{"op": "add", "path": "/lessee", "value": "project-b"}])
+    # Leasing the node to another project while the owner's network is on it is refused...
+    lease = [{"op": "add", "path": "/lessee", "value": "project-b"}]
+    resp = api.patch_json("/v1/nodes/vif-node", lease, status=403)
+    assert "VIF tenant-a on portgroup" in error_of(resp)
+    assert "would no longer be allowed" in error_of(resp)
+    assert api.get("/v1/nodes/vif-node").json["lessee"] is None
+    # ... until it is detached; then the lessee's networks go on it, not the owner's.
     api.delete("/v1/nodes/vif-node/vifs/tenant-a", status=204)
+    api.patch_json("/v1/nodes/vif-node", lease)
     resp = api.post_json("/v1/nodes/vif-node/vifs", {"id": "tenant-a"}, status=403)
     assert "used by project project-b" in error_of(resp)
     api.post_json("/v1/nodes/vif-node/vifs", {"id": "tenant-b"}, status=204)
