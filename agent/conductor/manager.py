@@ -271,8 +271,8 @@ class ConductorManager(AgentEndpoints):
 
     def vif_list(self, ctxt: dict, node_ident: str) -> list[dict]:
         """The node's VIFs, [{"id": ...}]."""
-        node = db_api.get_node(node_ident)
-        return vifs.list_vifs(node.id)
+        with task_manager.acquire(ctxt, node_ident, shared=True, purpose="vif list") as task:
+            return vifs.list_vifs(task)
 
     # --- allocations -----------------------------------------------------------------------------
 

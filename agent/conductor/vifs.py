@@ -3,7 +3,8 @@
 A VIF goes on a free portgroup (one with ports) first, then on a free port that is in no portgroup,
 PXE-enabled ones first; ``port_uuid``/``portgroup_uuid`` pick one. Its id names a declared network
 (agent.conductor.drivers.network.declared), which the caller and the node's project must be allowed
-to use. The node's network interface is told, so it can rewire an active node at once.
+to use. The node's network interface is told, so it can rewire an active node at once. With the
+``noop`` network interface VIFs are accepted and kept nowhere, as in Ironic.
 """
 
 from __future__ import annotations
@@ -27,8 +28,11 @@ def vif_of(obj: Any) -> str | None:
     return (obj.internal_info or {}).get(VIF_KEY)
 
 
-def list_vifs(node_id: int) -> list[dict[str, str]]:
-    """[{"id": VIF}] of every VIF on the node's portgroups and ports."""
+def list_vifs(task) -> list[dict[str, str]]:
+    """[{"id": VIF}] of every VIF on the node's portgroups and ports (none with the noop interface)."""
+    if not task.driver.network.records_vifs:
+        return []
+    node_id = task.node.id
     rows = db_api.list_portgroups(node_id=node_id) + db_api.list_ports(node_id=node_id)
     return [{"id": vif_of(r)} for r in rows if vif_of(r)]
 
@@ -83,6 +87,8 @@ def _save(kind: str, obj: Any, vif: str | None) -> None:
 def attach(task, ctxt: dict, info: dict) -> None:
     """Attach VIF ``info["id"]`` (a declared network) to a port or portgroup of the task's node."""
     vif = info["id"]
+    if not task.driver.network.records_vifs:
+        return
     network = declared.get_network(vif)
     declared.check_attach(task.node, network, ctxt)
     for kind, obj in _objects(task):
@@ -137,6 +143,8 @@ def check_removable(node: Any, kind: str, obj: Any) -> None:
 
 def detach(task, vif: str) -> None:
     """Detach VIF ``vif`` from the task's node; VifNotAttached when it is not attached."""
+    if not task.driver.network.records_vifs:
+        return
     for kind, obj in _objects(task):
         if vif_of(obj) == vif:
             task.driver.network.vif_detached(task, kind, obj)

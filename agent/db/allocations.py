@@ -17,7 +17,7 @@ from agent.db.common import (
     delete_row,
     equals,
     find_row,
-    list_page,
+    list_node_rows,
     new_row_values,
     resolve_node_id,
     update_row,
@@ -71,8 +71,7 @@ def list_allocations(
 ) -> list[Allocation]:
     """List allocations matching ``filters``, paginated like list_nodes."""
     query = where_filters(select(Allocation), filters, _ALLOCATION_FILTERS, "allocation")
-    with db_engine.session() as sess:
-        return list_page(sess, query, Allocation, "allocation", limit, marker, sort_key, sort_dir)
+    return list_node_rows(Allocation, query, None, "allocation", limit, marker, sort_key, sort_dir)
 
 
 def update_allocation(ident: str, values: dict[str, Any]) -> Allocation:

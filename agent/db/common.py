@@ -252,3 +252,20 @@ def one_of(column: Any, name: str) -> Callable:
         return column.in_(list(values))
 
     return build
+
+
+def list_node_rows(
+    model: Any,
+    query: Select,
+    node_id: int | str | None,
+    what: str,
+    limit: int | None,
+    marker: str | None,
+    sort_key: str,
+    sort_dir: str,
+) -> list:
+    """A page of ``query``'s ``model`` rows; only one node's when ``node_id`` (id, UUID, name) is set."""
+    with db_engine.session() as sess:
+        if node_id is not None:
+            query = query.where(model.node_id == node_id_of(sess, node_id))
+        return list_page(sess, query, model, what, limit, marker, sort_key, sort_dir)

@@ -16,9 +16,8 @@ from agent.db.common import (
     check_update,
     equals,
     find_row,
-    list_page,
+    list_node_rows,
     new_row_values,
-    node_id_of,
     resolve_node_id,
     update_row,
     where_filters,
@@ -82,10 +81,7 @@ def list_portgroups(
 ) -> list[Portgroup]:
     """List portgroups (of one node when ``node_id`` is an id, UUID or name), paginated like list_ports."""
     query = where_filters(select(Portgroup), filters, _FILTERS, "portgroup")
-    with db_engine.session() as sess:
-        if node_id is not None:
-            query = query.where(Portgroup.node_id == node_id_of(sess, node_id))
-        return list_page(sess, query, Portgroup, "portgroup", limit, marker, sort_key, sort_dir)
+    return list_node_rows(Portgroup, query, node_id, "portgroup", limit, marker, sort_key, sort_dir)
 
 
 def portgroup_uuids(ids: list[int | None]) -> dict[int, str]:

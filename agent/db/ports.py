@@ -18,9 +18,8 @@ from agent.db.common import (
     delete_row,
     equals,
     find_row,
-    list_page,
+    list_node_rows,
     new_row_values,
-    node_id_of,
     port_conflicts,
     resolve_node_id,
     update_row,
@@ -83,10 +82,7 @@ def list_ports(
 ) -> list[Port]:
     """List ports (of one node when ``node_id`` is an id, UUID or name), paginated like list_nodes."""
     query = where_filters(select(Port), filters, _PORT_FILTERS, "port")
-    with db_engine.session() as sess:
-        if node_id is not None:
-            query = query.where(Port.node_id == node_id_of(sess, node_id))
-        return list_page(sess, query, Port, "port", limit, marker, sort_key, sort_dir)
+    return list_node_rows(Port, query, node_id, "port", limit, marker, sort_key, sort_dir)
 
 
 def update_port(ident: str, values: dict[str, Any]) -> Port:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from agent.inventory.base import Root
 from agent.inventory.model import GpuHealth, XgmiLink
-from agent.inventory.topology import KFD_NODES
+from agent.inventory.topology import KFD_NODES, kfd_properties
 
 XGMI = 11
 
@@ -54,18 +54,6 @@ def _counts(root: Root, rel: str) -> dict | None:
     return counts
 
 
-def _properties(root: Root, rel: str) -> dict[str, int]:
-    """A KFD 'name value' properties file as integers (other lines skipped)."""
-    props: dict[str, int] = {}
-    for line in (root.read(rel, optional=True) or "").splitlines():
-        name, _, value = line.strip().partition(" ")
-        try:
-            props[name] = int(value.strip())
-        except ValueError:
-            continue
-    return props
-
-
 def kfd_gpu_nodes(root: Root) -> dict[int, str]:
     """Map KFD GPU node numbers to PCI addresses ('0000:03:00.0'), from domain and location_id."""
     cached = root.cache.get("kfd_gpu_nodes")
@@ -75,7 +63,7 @@ def kfd_gpu_nodes(root: Root) -> dict[int, str]:
     for node in root.listdir(KFD_NODES, optional=True):
         if not node.isdigit():
             continue
-        props = _properties(root, f"{KFD_NODES}/{node}/properties")
+        props = kfd_properties(root.read(f"{KFD_NODES}/{node}/properties", optional=True))
         if props.get("simd_count", 0) <= 0 or "location_id" not in props:
             continue  # a CPU node
         loc, domain = props["location_id"], props.get("domain", 0)
@@ -93,7 +81,7 @@ def read_xgmi_links(root: Root, pci_address: str) -> list[XgmiLink] | None:
     links: list[XgmiLink] = []
     base = f"{KFD_NODES}/{mine[0]}/io_links"
     for link in root.listdir(base, optional=True):
-        props = _properties(root, f"{base}/{link}/properties")
+        props = kfd_properties(root.read(f"{base}/{link}/properties", optional=True))
         if props.get("type") != XGMI or "node_to" not in props:
             continue
         links.append(

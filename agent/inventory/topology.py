@@ -45,7 +45,7 @@ def numa_topology(root: Root, cpu: Cpu, nics: list[Nic], gpus: list[Gpu]) -> dic
     return {"ram": ram, "cpus": cpus, "nics": nic_list, "gpus": gpu_list}
 
 
-def _properties(text: str | None) -> dict[str, int]:
+def kfd_properties(text: str | None) -> dict[str, int]:
     """Parse a KFD 'name value' properties file into integers (non-integers are skipped)."""
     props: dict[str, int] = {}
     for line in (text or "").splitlines():
@@ -65,7 +65,7 @@ def kfd_links(root: Root) -> list[dict]:
             continue
         base = f"{KFD_NODES}/{node}/io_links"
         for link in root.listdir(base, optional=True):
-            props = _properties(root.read(f"{base}/{link}/properties", optional=True))
+            props = kfd_properties(root.read(f"{base}/{link}/properties", optional=True))
             if "node_from" not in props or "node_to" not in props:
                 continue
             links.append(

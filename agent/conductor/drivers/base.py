@@ -250,6 +250,9 @@ class NetworkInterface(BaseInterface):
         """Detach the node's ports from the inspection network (default: the provisioning one)."""
         self.remove_provisioning_network(task)
 
+    #: Whether VIFs are checked and recorded on the node's ports (Ironic's noop keeps none).
+    records_vifs = True
+
     def vif_attached(self, task, kind: str, obj: Any, network: Any) -> None:
         """A VIF was recorded on port or portgroup ``obj`` (default: nothing to rewire)."""
 

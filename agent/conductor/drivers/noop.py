@@ -7,7 +7,9 @@ from agent.conductor.drivers import base
 
 
 class NoopNetwork(base.NetworkInterface):
-    """Leaves the ports on whatever flat network they are cabled to."""
+    """Leaves the ports on whatever flat network they are cabled to; VIFs are accepted and not kept."""
+
+    records_vifs = False
 
     def validate(self, task) -> None:
         """Nothing to check."""

@@ -8,6 +8,7 @@ from tests.functional.api_services import conductor_and_api
 
 # Networks a VIF may name (test_network_cli): one shared service network, two tenants'.
 NETWORKS = {
+    "conductor": {"enabled_network_interfaces": "noop,flat"},
     "network": {"provisioning_network": "provision"},
     "network:provision": {"vlan_id": 100, "shared": "true"},
     "network:tenant-a": {"vlan_id": 210, "project": "project-a"},

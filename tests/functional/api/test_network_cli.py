@@ -83,7 +83,7 @@ def test_port_group_commands(cli):
 def test_node_vif_commands(cli):
     node = _json(
         cli("node", "create", "--driver", "fake-hardware", "--name", "vif-cli", "--owner", "project-a",
-            "-f", "json")
+            "--network-interface", "flat", "-f", "json")
     )  # fmt: skip
     cli("port", "create", "52:54:00:00:00:b1", "--node", node["uuid"])
     cli("port", "create", "52:54:00:00:00:b2", "--node", node["uuid"])
@@ -108,7 +108,7 @@ def test_sdk_port_groups_and_vifs(kiln):
         auth_type="none", baremetal_endpoint_override=kiln, load_yaml_config=False, load_envvars=False
     )
     bm = connection.Connection(config=region).baremetal
-    node = bm.create_node(driver="fake-hardware", name="sdk-net", owner="project-a")
+    node = bm.create_node(driver="fake-hardware", name="sdk-net", owner="project-a", network_interface="flat")
     group = bm.create_port_group(node_id=node.id, name="sdk-bond", mode="active-backup")
     bm.create_port(address="52:54:00:00:00:c1", node_id=node.id, port_group_id=group.id)
     assert [p.address for p in bm.ports(port_group=group.id)] == ["52:54:00:00:00:c1"]

@@ -10,6 +10,9 @@ from tests.unit.api.conftest import error_of
 CONF = cfg.CONF
 
 NETWORKS = """
+[conductor]
+enabled_network_interfaces = noop,flat
+
 [network]
 provisioning_network = provision
 
@@ -144,7 +147,7 @@ def test_portgroup_crud_modes_and_members(api):
 
 
 def test_vif_attach_list_detach(api, networks):
-    node = _node(api, "vif-node", owner="project-a")
+    node = _node(api, "vif-node", owner="project-a", network_interface="flat")
     pg = api.post_json("/v1/portgroups", {"node_uuid": node["uuid"], "name": "vbond"}).json
     _port(api, node, "52:54:00:bb:00:01", portgroup_uuid=pg["uuid"])
     _port(api, node, "52:54:00:bb:00:02", portgroup_uuid=pg["uuid"])
@@ -199,7 +202,7 @@ def test_vif_attach_list_detach(api, networks):
 
 
 def test_vif_refused_for_a_node_of_no_project_and_no_free_port(api, networks):
-    node = _node(api, "bare")
+    node = _node(api, "bare", network_interface="flat")
     resp = api.post_json("/v1/nodes/bare/vifs", {"id": "tenant-a"}, status=403)
     assert f"node {node['uuid']} belongs to no project" in error_of(resp)
     resp = api.post_json("/v1/nodes/bare/vifs", {"id": "public"}, status=400)
@@ -216,7 +219,7 @@ def test_vif_refused_for_a_node_of_no_project_and_no_free_port(api, networks):
 def test_a_port_carrying_a_vif_of_an_active_node_is_not_deleted(api, networks):
     from tests.unit.api.conftest import wait_for_state
 
-    node = _node(api, "busy", owner="project-a")
+    node = _node(api, "busy", owner="project-a", network_interface="flat")
     port = _port(api, node, "52:54:00:cc:00:01")
     for verb, state in (("manage", "manageable"), ("provide", "available"), ("active", "active")):
         api.put_json("/v1/nodes/busy/states/provision", {"target": verb})
@@ -236,7 +239,7 @@ def test_project_members_attach_only_their_own_or_shared_networks(api, conductor
     from tests.unit.api.test_auth import _Identity
 
     env = {"HTTP_X_OPENSTACK_IRONIC_API_VERSION": "latest"}
-    node = _node(api, "leased-node", owner="project-a", lessee="project-b")
+    node = _node(api, "leased-node", owner="project-a", lessee="project-b", network_interface="flat")
     _port(api, node, "52:54:00:dd:00:01")
     _port(api, node, "52:54:00:dd:00:02")
 
@@ -251,3 +254,14 @@ def test_project_members_attach_only_their_own_or_shared_networks(api, conductor
     assert "is used by project project-b" in error_of(resp)
     stranger.post_json("/v1/nodes/leased-node/vifs", {"id": "public"}, status=404)
     assert lessee.get("/v1/nodes/leased-node/vifs").json == {"vifs": [{"id": "tenant-b"}]}
+
+
+def test_noop_network_interface_accepts_any_vif_and_keeps_none(api, networks):
+    # As Ironic's noop interface: attach and detach succeed, nothing is checked, stored or listed.
+    node = _node(api, "noop-node", network_interface="noop")
+    port = _port(api, node, "52:54:00:dd:00:01")
+    api.post_json("/v1/nodes/noop-node/vifs", {"id": "200712fc-fdfb-47da-89a6-2d19f76c7618"}, status=204)
+    assert api.get("/v1/nodes/noop-node/vifs").json == {"vifs": []}
+    assert api.get(f"/v1/ports/{port['uuid']}?fields=internal_info").json["internal_info"] == {}
+    api.delete("/v1/nodes/noop-node/vifs/200712fc-fdfb-47da-89a6-2d19f76c7618", status=204)
+    api.get("/v1/nodes/nowhere/vifs", status=404)
