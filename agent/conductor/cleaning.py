@@ -180,5 +180,6 @@ def finish_agent_clean_step(task, step: str, result: dict[str, Any]) -> None:
 
 def _finish(task, manual: bool) -> None:
     agent_commands.clear_operation(task, *CLEAN_KEYS)
-    task.process_event("manage" if manual else "done")
+    # A retired node is cleaned on undeploy but goes back to manageable, never available (Ironic).
+    task.process_event("manage" if manual or task.node.retired else "done")
     LOG.info("Node %s cleaned; now %s", task.node.uuid, task.node.provision_state)

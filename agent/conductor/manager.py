@@ -124,6 +124,11 @@ class ConductorManager(AgentEndpoints):
                 )
             if node.maintenance and event in _MAINTENANCE_BLOCKED:
                 raise exception.NodeInMaintenance(op=verb, node=node.uuid)
+            if event == "provide" and node.retired:
+                raise exception.InvalidState(
+                    reason=f"node {node.uuid} is retired and cannot be provided; "
+                    "set retired to false first (baremetal node unset --retired)"
+                )
             if event in ("rebuild", "delete") and node.protected:
                 raise exception.InvalidState(
                     reason=f"node {node.uuid} is protected and cannot be undeployed or rebuilt; "
