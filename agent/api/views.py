@@ -161,6 +161,9 @@ def _select(full: dict[str, Any], allowed: set[str], fields: list[str] | tuple[s
     return {k: v for k, v in full.items() if k in wanted and k in allowed}
 
 
+select_fields = _select
+
+
 def node_view(
     req: base.ApiRequest,
     node: dict[str, Any],
@@ -177,7 +180,7 @@ def node_view(
     full = {k: node.get(k) for k in NODE_FIELDS if k in node}
     full.update(
         driver_internal_info=internal,
-        chassis_uuid=None,
+        chassis_uuid=node.get("chassis_uuid"),
         clean_step=internal.get("clean_step") or {},
         deploy_step=internal.get("deploy_step") or {},
         raid_config=internal.get("raid_config") or {},

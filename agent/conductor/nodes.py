@@ -16,8 +16,6 @@ _INTERFACE_FIELDS = {f"{name}_interface" for name in driver_factory.base.INTERFA
 _INTERFACE_UPDATE_STATES = (states.ENROLL, states.MANAGEABLE, states.AVAILABLE, *states.UPDATE_ALLOWED_STATES)
 _PROTECTABLE_STATES = (states.ACTIVE, states.RESCUE)
 _DELETABLE_STATES = (*states.DELETE_ALLOWED_STATES, states.AVAILABLE)
-# Provision states in which a node may be retired (Ironic's RETIRE_ALLOWED_STATES).
-RETIRE_ALLOWED_STATES = (states.ACTIVE, states.ADOPTFAIL, states.MANAGEABLE)
 
 
 def create_node(values: dict) -> dict:
@@ -58,10 +56,11 @@ def update_node(task, values: dict) -> dict:
         )
     if values.get("maintenance") is False:
         values.update(maintenance_reason=None, fault=None)
-    if values.get("retired") and not node.retired and node.provision_state not in RETIRE_ALLOWED_STATES:
+    # Any state but available (Ironic keeps that for backwards compatibility): manage it first.
+    if values.get("retired") and not node.retired and node.provision_state == states.AVAILABLE:
         raise exception.InvalidState(
-            reason=f"node {node.uuid} can not have 'retired' set in provision state "
-            f"'{node.provision_state}'; the allowed states are: {', '.join(RETIRE_ALLOWED_STATES)}"
+            reason=f"node {node.uuid} can not have 'retired' set in provision state 'available'; "
+            "move it to manageable first (baremetal node manage)"
         )
     if values.get("retired") is False:
         values.setdefault("retired_reason", None)

@@ -72,7 +72,7 @@ def test_error_shape_and_headers_on_404(api):
 
 
 def test_unknown_path_and_method(api):
-    assert "no such path /v1/chassis" in error_of(api.get("/v1/chassis", status=404))
+    assert "no such path /v1/bios" in error_of(api.get("/v1/bios", status=404))
     resp = api.post_json("/v1/nodes/detail", {}, status=405)
     assert resp.headers["Allow"] == "GET"
 
