@@ -17,10 +17,12 @@ from agent.api.controllers import (
     conductors,
     deploy_templates,
     drivers,
+    inspection_rules,
     nodes,
     portgroups,
     ports,
     root,
+    runbooks,
     vifs,
     volume,
 )
@@ -42,6 +44,8 @@ _CONTROLLERS = (
     chassis,
     volume,
     deploy_templates,
+    runbooks,
+    inspection_rules,
 )
 
 

@@ -15,6 +15,8 @@ from agent.common import exception, row_dicts
 from agent.db.query import sortable_columns
 from agent.db.records import Store
 
+_LISTS = ("steps", "traits", "conditions", "actions")
+
 
 @dataclass(frozen=True)
 class Spec:
@@ -52,7 +54,8 @@ def render(req: base.ApiRequest, spec: Spec, row: Any, fields=None, node_uuid: s
     full = {k: data.get(k) for k in spec.fields if k in data}
     for key in spec.json_fields:
         if key in spec.fields:
-            full[key] = data.get(key) or ({} if key != "steps" else [])
+            value = data.get(key)
+            full[key] = value if value is not None else ([] if key in _LISTS else {})
     if spec.has_node:
         if node_uuid is None and data.get("node_id") is not None:
             node_uuid = dbread.node_uuids([data["node_id"]]).get(data["node_id"])

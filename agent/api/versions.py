@@ -8,10 +8,9 @@ from agent.api import errors
 
 BASE_VERSION = 1
 MIN_VERSION = (1, 1)
-# 1.81 serves GET /v1/nodes/{node}/inventory. Everything from 1.1 to 1.81 that Kiln serves keeps
-# Ironic's semantics; the endpoints Kiln does not serve at all (chassis, volume, bios, deploy
-# templates, events) answer 404 at every version.
-MAX_VERSION = (1, 81)
+# Ironic 39's newest microversion. Everything Kiln serves keeps Ironic's semantics at every version;
+# what it does not serve is listed in the README's compatibility section (those paths answer 404).
+MAX_VERSION = (1, 115)
 
 MIN_HEADER = "X-OpenStack-Ironic-API-Minimum-Version"
 MAX_HEADER = "X-OpenStack-Ironic-API-Maximum-Version"
@@ -64,6 +63,13 @@ DRIVER_FIELDS = 77
 NODE_HISTORY = 78
 PROJECT_CREATE = 80
 INVENTORY = 81
+SHARDS = 82
+FIRMWARE = 86
+VMEDIA = 89
+RUNBOOKS = 92
+INSPECTION_RULES = 96
+INSTANCE_NAME = 104
+RUNBOOK_TRAITS = 112
 
 _VERSION_RE = re.compile(r"^(\d+)\.(\d+)$")
 

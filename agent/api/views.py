@@ -71,6 +71,9 @@ NODE_FIELDS: dict[str, int] = {
     "network_data": 66,
     "boot_mode": 75,
     "secure_boot": 75,
+    "shard": 82,
+    "firmware_interface": 86,
+    "instance_name": 104,
 }
 
 NODE_LIST_FIELDS = ("uuid", "instance_uuid", "maintenance", "power_state", "provision_state", "name")
@@ -190,6 +193,7 @@ def node_view(
         secure_boot=internal.get("secure_boot"),
         allocation_uuid=allocation_uuid,
         conductor=conductor,
+        firmware_interface=node.get("firmware_interface") or "no-firmware",
         properties=node.get("properties") or {},
         extra=node.get("extra") or {},
         instance_info=node.get("instance_info") or {},

@@ -76,6 +76,14 @@ class DeployTemplateNotFound(NotFound):
     message = "Deploy template %(template)s could not be found."
 
 
+class RunbookNotFound(NotFound):
+    message = "Runbook %(runbook)s could not be found."
+
+
+class InspectionRuleNotFound(NotFound):
+    message = "Inspection rule %(rule)s could not be found."
+
+
 class ConductorNotFound(NotFound):
     message = "No conductor is alive to handle %(what)s."
 

@@ -151,6 +151,9 @@ class Node(TimestampMixin, Base):
     agent_token_hash: Mapped[str | None] = mapped_column(String(255))
     last_heartbeat_at: Mapped[datetime.datetime | None] = mapped_column(UTCDateTime())
     chassis_id: Mapped[int | None] = mapped_column(ForeignKey("chassis.id"), index=True)
+    instance_name: Mapped[str | None] = mapped_column(String(255), index=True)
+    shard: Mapped[str | None] = mapped_column(String(255), index=True)
+    firmware_interface: Mapped[str | None] = mapped_column(String(255))
 
     trait_rows: Mapped[list[NodeTrait]] = relationship(
         lazy="selectin", cascade="all, delete-orphan", order_by="NodeTrait.trait"
@@ -339,3 +342,35 @@ class DeployTemplate(TimestampMixin, Base):
     name: Mapped[str] = mapped_column(String(255), nullable=False, unique=True)
     steps: Mapped[list | None] = mapped_column(JSON, default=list)
     extra: Mapped[dict | None] = mapped_column(JSON, default=dict)
+
+
+class Runbook(TimestampMixin, Base):
+    """Named steps run on a manageable node (as cleaning) or an active one (as servicing)."""
+
+    __tablename__ = "runbooks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), nullable=False, unique=True)
+    name: Mapped[str] = mapped_column(String(255), nullable=False, unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    steps: Mapped[list | None] = mapped_column(JSON, default=list)
+    traits: Mapped[list | None] = mapped_column(JSON, default=list)
+    disable_ramdisk: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    public: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    owner: Mapped[str | None] = mapped_column(String(255))
+    extra: Mapped[dict | None] = mapped_column(JSON, default=dict)
+
+
+class InspectionRule(TimestampMixin, Base):
+    """Conditions on a stored inventory and the actions taken on the node when they hold."""
+
+    __tablename__ = "inspection_rules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), nullable=False, unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    priority: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    sensitive: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    phase: Mapped[str] = mapped_column(String(16), nullable=False, default="main")
+    conditions: Mapped[list | None] = mapped_column(JSON, default=list)
+    actions: Mapped[list | None] = mapped_column(JSON, default=list)

@@ -12,12 +12,12 @@ from agent.db import deploy_templates as db_templates
 
 #: Interfaces a deploy template's step may name (Ironic's deploy step interfaces).
 STEP_INTERFACES = ("bios", "deploy", "firmware", "management", "network", "power", "raid")
-_STEP_KEYS = {"interface", "step", "args", "priority"}
 M = versions.DEPLOY_TEMPLATES
 
 
-def check_steps(steps: Any, where: str) -> list[dict]:
-    """Deploy template steps checked: {interface, step, args, priority} each, at least one, no repeats."""
+def check_steps(steps: Any, where: str, rank: str = "priority") -> list[dict]:
+    """Steps checked: {interface, step, args, <rank>} each (rank: priority, or a runbook's order),
+    at least one, no step twice."""
     if not isinstance(steps, list) or not steps:
         raise errors.HTTPBadRequest(f"{where}: steps must be a non-empty list of deploy steps.")
     seen: set[tuple[str, str]] = set()
@@ -26,11 +26,12 @@ def check_steps(steps: Any, where: str) -> list[dict]:
         at = f"{where}: steps[{index}]"
         if not isinstance(step, dict):
             raise errors.HTTPBadRequest(f"{at} must be an object, not {step!r}.")
-        missing = sorted({"interface", "step", "args", "priority"} - set(step))
-        unknown = sorted(set(step) - _STEP_KEYS)
+        keys = {"interface", "step", "args", rank}
+        missing = sorted(keys - set(step))
+        unknown = sorted(set(step) - keys)
         if missing or unknown:
             raise errors.HTTPBadRequest(
-                f"{at} needs interface, step, args and priority"
+                f"{at} needs interface, step, args and {rank}"
                 + (f"; missing {', '.join(missing)}" if missing else "")
                 + (f"; unknown {', '.join(unknown)}" if unknown else "")
                 + "."
@@ -43,16 +44,16 @@ def check_steps(steps: Any, where: str) -> list[dict]:
             raise errors.HTTPBadRequest(f"{at}.step must be a non-empty string.")
         if not isinstance(step["args"], dict):
             raise errors.HTTPBadRequest(f"{at}.args must be an object.")
-        priority = step["priority"]
+        priority = step[rank]
         if isinstance(priority, str) and priority.isdigit():
             priority = int(priority)
         if isinstance(priority, bool) or not isinstance(priority, int) or priority < 0:
-            raise errors.HTTPBadRequest(f"{at}.priority must be an integer of 0 or more, not {priority!r}.")
+            raise errors.HTTPBadRequest(f"{at}.{rank} must be an integer of 0 or more, not {priority!r}.")
         key = (step["interface"], step["step"])
         if key in seen:
             raise errors.HTTPBadRequest(f"{at} repeats {key[0]}.{key[1]}; a template names each step once.")
         seen.add(key)
-        out.append({**step, "priority": priority})
+        out.append({**step, rank: priority})
     return out
 
 

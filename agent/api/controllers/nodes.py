@@ -47,7 +47,12 @@ WRITABLE: dict[str, tuple[int, str]] = {
     "retired": (61, BOOL),
     "retired_reason": (61, STRING),
     "lessee": (65, STRING),
+    "shard": (versions.SHARDS, STRING),
+    "firmware_interface": (versions.FIRMWARE, STRING),
+    "instance_name": (versions.INSTANCE_NAME, STRING),
 }
+# Kiln has no firmware interface that updates firmware (yet): a node's is always this one.
+FIRMWARE_INTERFACES = ("no-firmware",)
 _CREATE_ONLY_ABSENT = ("maintenance", "maintenance_reason")
 READONLY = {"/" + f for f in views.NODE_FIELDS if f not in WRITABLE} | {"/id"}
 MANDATORY = {"/driver"}
@@ -71,6 +76,8 @@ _FILTERS: dict[str, tuple[int, str, bool]] = {
     "owner": (versions.OWNER, "owner", False),
     "retired": (versions.RETIRED, "retired", True),
     "lessee": (versions.LESSEE, "lessee", False),
+    "shard": (versions.SHARDS, "shard", False),
+    "instance_name": (versions.INSTANCE_NAME, "instance_name", False),
 }
 
 
@@ -175,6 +182,11 @@ def get_node(req: base.ApiRequest, node_ident: str) -> webob.Response:
 
 
 def _check_node_values(values: dict, what: str) -> dict:
+    if values.get("firmware_interface") not in (None, *FIRMWARE_INTERFACES):
+        raise errors.HTTPBadRequest(
+            f"Node firmware_interface {values['firmware_interface']!r} is not available; "
+            f"Kiln offers: {', '.join(FIRMWARE_INTERFACES)}."
+        )
     if "chassis_uuid" in values:
         ident = values.pop("chassis_uuid")
         try:

@@ -14,7 +14,7 @@ import pytest
 
 #: Tests of openstacksdk.tests.functional.baremetal that must pass; raised with every step
 #: towards Ironic 39's 94 of 96.
-PASS_FLOOR = 69
+PASS_FLOOR = 90
 
 _CLOUDS = ("devstack", "devstack-alt", "devstack-admin", "devstack-system-admin")
 
