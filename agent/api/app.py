@@ -18,6 +18,7 @@ from agent.api.controllers import (
     deploy_templates,
     drivers,
     inspection_rules,
+    node_media,
     nodes,
     portgroups,
     ports,
@@ -46,6 +47,7 @@ _CONTROLLERS = (
     deploy_templates,
     runbooks,
     inspection_rules,
+    node_media,
 )
 
 

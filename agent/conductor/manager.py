@@ -74,7 +74,7 @@ _FLOWS: dict[str, Callable[..., None]] = {
 class ConductorManager(AgentEndpoints):
     """Everything one conductor (``host``) serves over RPC."""
 
-    RPC_API_VERSION = "1.1"
+    RPC_API_VERSION = "1.2"
     target = messaging.Target(version=RPC_API_VERSION)
 
     def __init__(self, host: str) -> None:
@@ -261,6 +261,22 @@ class ConductorManager(AgentEndpoints):
         node = db_api.get_node_by_id(db_api.get_portgroup(portgroup_ident).node_id)
         with task_manager.acquire(ctxt, node.uuid, purpose="portgroup delete", load_driver=False):
             db_api.destroy_portgroup(portgroup_ident)
+
+    def attach_virtual_media(
+        self, ctxt: dict, node_ident: str, device_type: str, image_url: str, download_source: str = "local"
+    ) -> None:
+        """Insert an image into the node's virtual media device (1.2)."""
+        with task_manager.acquire(ctxt, node_ident, purpose="attach virtual media") as task:
+            task.driver.management.validate(task)
+            task.driver.management.attach_virtual_media(task, device_type, image_url, download_source)
+
+    def detach_virtual_media(
+        self, ctxt: dict, node_ident: str, device_types: list[str] | None = None
+    ) -> None:
+        """Eject the node's virtual media (of ``device_types``, or all) (1.2)."""
+        with task_manager.acquire(ctxt, node_ident, purpose="detach virtual media") as task:
+            task.driver.management.validate(task)
+            task.driver.management.detach_virtual_media(task, device_types)
 
     def vif_attach(self, ctxt: dict, node_ident: str, vif_info: dict) -> None:
         """Attach a VIF (a declared network the caller and the node's project may use)."""

@@ -64,6 +64,10 @@ def update_node(task, values: dict) -> dict:
         )
     if values.get("retired") is False:
         values.setdefault("retired_reason", None)
+    # instance_name follows instance_info's display_name until it is set on its own (Ironic 1.104).
+    display = (values.get("instance_info") or {}).get("display_name")
+    if display and not values.get("instance_name", node.instance_name):
+        values["instance_name"] = display
     task.update_node(values)
     return row_dicts.node_to_dict(task.node)
 

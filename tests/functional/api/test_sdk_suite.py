@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 
 #: Tests of openstacksdk.tests.functional.baremetal that must pass; raised with every step
-#: towards Ironic 39's 94 of 96.
-PASS_FLOOR = 90
+#: towards Ironic 39's 94 of 96. Measured: 94. One below it, because the sdk gives each test 5 s
+#: (OS_TEST_TIMEOUT) and TestBareMetalAllocation.test_allocation_negative_failure has overrun it
+#: on a loaded machine.
+PASS_FLOOR = 93
 
 _CLOUDS = ("devstack", "devstack-alt", "devstack-admin", "devstack-system-admin")
 
