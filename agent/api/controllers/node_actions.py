@@ -11,6 +11,8 @@ from agent.api.router import Router
 from agent.common import row_dicts, states
 from agent.common.steps import check_steps
 from agent.db import api as db_api
+from agent.inventory import ironic as ironic_format
+from agent.inventory import plugin_data as plugin_data_mod
 
 # Provision targets -> the minor version that introduced each (Ironic's).
 PROVISION_TARGETS: dict[str, int] = {
@@ -291,7 +293,9 @@ def validate(req: base.ApiRequest, node_ident: str) -> webob.Response:
 
 
 def get_inventory(req: base.ApiRequest, node_ident: str) -> webob.Response:
-    """GET /v1/nodes/{node}/inventory (1.81): the inventory the node's agent reported."""
+    """GET /v1/nodes/{node}/inventory (1.81): the inventory the node's agent reported, in the format
+    Ironic serves (ironic-python-agent's keys, Kiln's own beside them), and plugin_data with what
+    Ironic's inspection derives from it (its stored plugin_data laid over that)."""
     base.require_version(req, versions.INVENTORY)
     node = dbread.get_node(req, node_ident)
     inventory = db_api.get_node_inventory(node.id)
@@ -300,9 +304,13 @@ def get_inventory(req: base.ApiRequest, node_ident: str) -> webob.Response:
             f"Inventory not found for node {node.uuid}: its agent has not reported one yet "
             "(boot it with kiln-agent, or inspect it)."
         )
-    return base.json_response(
-        {"inventory": inventory, "plugin_data": db_api.get_node_plugin_data(node.id) or {}}
-    )
+    if "interfaces" not in inventory:  # Kiln's own model, as kiln-agent reports it
+        inventory = ironic_format.to_ironic(inventory)
+    plugin_data = {
+        **plugin_data_mod.ironic_plugin_data(inventory),
+        **(db_api.get_node_plugin_data(node.id) or {}),
+    }
+    return base.json_response({"inventory": inventory, "plugin_data": plugin_data})
 
 
 def get_history(req: base.ApiRequest, node_ident: str) -> webob.Response:
