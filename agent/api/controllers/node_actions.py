@@ -7,6 +7,7 @@ from typing import Any
 import webob
 
 from agent.api import base, dbread, errors, validation, versions, views
+from agent.api.controllers import runbooks
 from agent.api.router import Router
 from agent.common import row_dicts, states
 from agent.common.steps import check_steps
@@ -37,6 +38,7 @@ _PROVISION_BODY = {
     "deploy_steps",
     "rescue_password",
     "disable_ramdisk",
+    "runbook",
 }
 # Targets a lessee may ask for on a node it leases (deploying and undeploying it).
 _LESSEE_TARGETS = ("active", "deploy", "rebuild", "deleted", "undeploy")
@@ -92,6 +94,12 @@ def _check_provision_body(req: base.ApiRequest, body: dict, node: Any) -> dict[s
             )
         args["configdrive"] = configdrive
     clean_steps = body.get("clean_steps")
+    if body.get("runbook") is not None:
+        if clean_steps is not None:
+            raise errors.HTTPBadRequest('Give either "runbook" or "clean_steps", not both.')
+        clean_steps, disable = runbooks.steps_for_node(req, body["runbook"], node, target)
+        if disable is not None and "disable_ramdisk" not in body:
+            body = {**body, "disable_ramdisk": disable}
     if target == "clean" and clean_steps is None:
         raise errors.HTTPBadRequest(
             '"clean_steps" is required when setting target provision state to "clean".'

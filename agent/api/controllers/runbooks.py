@@ -94,6 +94,39 @@ def remove_trait(req: base.ApiRequest, ident: str, trait: str) -> webob.Response
     return _save(row, [t for t in traits if t != trait])
 
 
+def steps_for_node(
+    req: base.ApiRequest, ident: Any, node: Any, target: str
+) -> tuple[list[dict], bool | None]:
+    """The clean steps (in the runbook's order) and disable_ramdisk of runbook ``ident`` run on
+    ``node`` with provision ``target``: "clean" on a manageable node; the runbook must share a trait
+    with the node (before 1.112: its name is one of the node's traits)."""
+    base.feature_version(req, M, "Running a runbook")
+    if target != "clean":
+        raise errors.HTTPBadRequest(
+            f'Kiln runs runbooks with target "clean" (on manageable nodes), not "{target}": it has no '
+            "service steps yet."
+        )
+    if not isinstance(ident, str) or not ident:
+        raise errors.HTTPBadRequest("runbook must be a runbook's UUID or name.")
+    row = records.get_row(req, SPEC, ident)
+    project = dbread.scope(req)
+    if project is not None and not row.public and row.owner != project:
+        raise row_not_found(ident)
+    wanted = set(row.traits or []) | {row.name}
+    if not wanted & set(node.traits):
+        raise errors.HTTPBadRequest(
+            f"Runbook {row.name} cannot run on node {node.uuid}: the node has none of its traits "
+            f"({', '.join(sorted(wanted))})."
+        )
+    steps = sorted(row.steps or [], key=lambda s: s["order"])
+    return [{k: s[k] for k in ("interface", "step", "args")} for s in steps], row.disable_ramdisk or None
+
+
+def row_not_found(ident: str) -> Exception:
+    """The runbook's 404."""
+    return db_runbooks.STORE.not_found(ident)
+
+
 def register(router: Router) -> None:
     """Add the runbook routes."""
     router.add("GET", "/v1/runbooks/{ident}/traits", list_traits)

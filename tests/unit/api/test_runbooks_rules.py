@@ -52,3 +52,30 @@ def test_rule_conditions():
     assert rules.check_condition(loop, sources)
     assert not rules.check_condition({**loop, "args": ["{item.ipv4_address}", "192.168.0.0/16"]}, sources)
     assert rules.check_condition({"op": "is-none", "args": ["{inventory.missing}"]}, sources)
+
+
+def test_runbook_cleans_a_manageable_node_with_its_trait(api):
+    from tests.unit.api.conftest import wait_for_state
+
+    api.post_json("/v1/nodes", {"driver": "fake-hardware", "name": "rb"})
+    api.put_json("/v1/nodes/rb/states/provision", {"target": "manage"})
+    wait_for_state(api, "rb", "manageable")
+    api.post_json("/v1/runbooks", {"name": "CUSTOM_WIPE", "steps": [STEP]}, status=201)
+    bios = {"interface": "bios", "step": "apply_configuration", "args": {}, "order": 1}
+    api.post_json("/v1/runbooks", {"name": "CUSTOM_BIOS", "steps": [STEP, bios]}, status=201)
+    resp = api.put_json(
+        "/v1/nodes/rb/states/provision", {"target": "clean", "runbook": "CUSTOM_WIPE"}, status=400
+    )
+    assert "has none of its traits (CUSTOM_WIPE)" in error_of(resp)
+    api.put_json("/v1/nodes/rb/traits", {"traits": ["CUSTOM_WIPE", "CUSTOM_BIOS"]}, status=204)
+    # The runbook's steps are the clean steps: one Kiln cannot run is refused, naming it.
+    resp = api.put_json(
+        "/v1/nodes/rb/states/provision", {"target": "clean", "runbook": "CUSTOM_BIOS"}, status=400
+    )
+    assert "clean_steps[0] bios.apply_configuration is not a known clean step" in error_of(resp)
+    resp = api.put_json(
+        "/v1/nodes/rb/states/provision", {"target": "service", "runbook": "CUSTOM_WIPE"}, status=400
+    )
+    api.put_json("/v1/nodes/rb/states/provision", {"target": "clean", "runbook": "CUSTOM_WIPE"}, status=202)
+    node = wait_for_state(api, "rb", "manageable")
+    assert node["last_error"] is None
