@@ -82,6 +82,7 @@ def start_clean(task, clean_steps: Any = None, disable_ramdisk: bool | None = No
     """
     steps = check_steps(clean_steps, "clean_steps", task.node.uuid, required=True)
     known = check_manual_steps(task.node.uuid, steps)
+    gpu_acceptance.gate_steps(task.node, known, manual=True)  # bad verify_gpus arguments: refused now
     if disable_ramdisk:
         names = ", ".join(f"deploy.{s['step']}" for s in known)
         raise exception.InvalidParameterValue(
@@ -175,6 +176,7 @@ def finish_agent_clean_step(task, step: str, result: dict[str, Any]) -> None:
         gpu_acceptance.quarantine(task, step, result)
         return
     agent_commands.record_result(task, step, result)
+    gpu_acceptance.step_passed(task, agent_commands.internal(task).get(STEP_KEY) or {}, result)
     index = int(agent_commands.internal(task).get(INDEX_KEY) or 0) + 1
     agent_commands.update_internal(task, **{INDEX_KEY: index, STEP_KEY: None})
     continue_cleaning(task)

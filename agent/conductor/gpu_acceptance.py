@@ -10,6 +10,9 @@ the node should have, as the step's ``expected`` argument:
 - the node's **properties** ``gpu_count`` and ``gpu_sku`` (a catalogue SKU trait name such as
   ``H100_SXM5_80GB``), set by the operator, which override the baseline's count and SKUs.
 
+A manual ``verify_gpus`` with ``{"update_baseline": true}`` checks against the properties only
+and, when it passes, keeps the GPUs found as the new baseline (after a GPU was replaced).
+
 Traits are not an expectation: Kiln rewrites its GPU traits from every inventory, so they
 follow the hardware rather than say what it should be.
 
@@ -35,6 +38,8 @@ STEP = "verify_gpus"
 #: driver_internal_info key: the GPUs of the node's first accepted inventory.
 INFO_GPU_BASELINE = "kiln_gpu_baseline"
 TRAIT_QUARANTINE = "CUSTOM_GPU_QUARANTINE"
+#: Manual verify_gpus argument: check against the properties only, then keep the GPUs found as the baseline.
+UPDATE_ARG = "update_baseline"
 #: maintenance_reason is text; a node with many failing GPUs still gets a readable reason.
 MAX_REASON = 4000
 
@@ -55,10 +60,10 @@ def _count_property(node: Any, value: Any) -> int:
     )
 
 
-def expectation(node: Any) -> dict[str, Any] | None:
+def expectation(node: Any, use_baseline: bool = True) -> dict[str, Any] | None:
     """What the node's GPUs should be (baseline, overridden by properties); None when nothing is known."""
     props = node.properties or {}
-    baseline = (node.driver_internal_info or {}).get(INFO_GPU_BASELINE)
+    baseline = (node.driver_internal_info or {}).get(INFO_GPU_BASELINE) if use_baseline else None
     expected = dict(baseline) if isinstance(baseline, dict) else {}
     if props.get("gpu_count") is not None:
         expected["count"] = _count_property(node, props["gpu_count"])
@@ -85,13 +90,36 @@ def gate_steps(node: Any, steps: list[dict[str, Any]], manual: bool) -> list[dic
     for step in out:
         if step["step"] == STEP:
             args = dict(step.get("args") or {})
+            update = args.get(UPDATE_ARG, False)
+            if not isinstance(update, bool) or (update and not manual):
+                raise exception.InvalidParameterValue(
+                    err=f"Node {node.uuid}: clean step verify_gpus: args.{UPDATE_ARG} must be true or false "
+                    f"(and only in manual cleaning), not {update!r}."
+                )
             if "expected" not in args:
-                args["expected"] = expectation(node)
+                args["expected"] = expectation(node, use_baseline=not update)
             args.setdefault("xids", list(CONF.deploy.verify_gpus_xids))
             step["args"] = args
     if not manual:
         out.sort(key=lambda s: -int(s.get("priority") or 0))
     return out
+
+
+def step_passed(task, step: dict[str, Any], result: dict[str, Any]) -> None:
+    """After clean ``step`` passed: a verify_gpus with update_baseline keeps the GPUs found as baseline."""
+    observed = ((result or {}).get("result") or {}).get("observed")
+    if (
+        step.get("step") != STEP
+        or not (step.get("args") or {}).get(UPDATE_ARG)
+        or not isinstance(observed, dict)
+    ):
+        return
+    info = dict(task.node.driver_internal_info or {})
+    info[INFO_GPU_BASELINE] = observed
+    task.update_node({"driver_internal_info": info})
+    LOG.info(
+        "Node %s: GPU baseline replaced by the %s GPU(s) found now", task.node.uuid, observed.get("count")
+    )
 
 
 def quarantine(task, step: str, result: dict[str, Any]) -> bool:

@@ -35,6 +35,7 @@ def verify_gpus(ctx: StepContext, args: dict) -> dict[str, Any]:
         "gpus": [{"pci_address": g.get("pci_address"), "serial": g.get("serial")} for g in found],
         "boot_id": log.get("boot_id"),
         "findings": findings,
+        "observed": gpu_gate.expectation_from_inventory(inventory),
     }
     if findings:
         raise StepError(f"GPU acceptance gate failed: {gpu_gate.describe(findings)}", details=result)

@@ -12,8 +12,9 @@ import time
 
 import pytest
 from oslo_config import cfg
+from oslo_messaging.rpc.dispatcher import ExpectedException
 
-from agent.common import states
+from agent.common import exception, states
 from agent.conductor import cleaning, gpu_acceptance
 from agent.db import api as db_api
 from tests.unit.common.test_gpu_gate import DEGRADED, EccNvml, FakeNvml, healthy_h100, inventory, with_nvml
@@ -174,3 +175,44 @@ def test_quarantine_holds_until_the_operator_removes_the_trait(stack) -> None:
     stack.manager.remove_node_trait({}, stack.node.uuid, gpu_acceptance.TRAIT_QUARANTINE)
     granted = _allocate(stack)
     assert granted.state == "active" and granted.node_id == stack.node.id
+
+
+def _replaced_gpu() -> dict:
+    inv = inventory("mi300x")
+    inv["gpus"][0]["serial"] = "692325999999"
+    return inv
+
+
+def _healthy_mi300x(inv: dict) -> dict:
+    for gpu in inv["gpus"]:
+        gpu["health"]["ras"] = {block: {"ue": 0, "ce": 0} for block in gpu["health"]["ras"]}
+    return inv
+
+
+def test_a_replaced_gpu_is_accepted_by_a_manual_update_baseline(stack) -> None:
+    _accept_first_inventory(stack, _healthy_mi300x(inventory("mi300x")))
+    node = _clean(stack, _healthy_mi300x(_replaced_gpu()))
+    assert "GPU 0000:03:00.0 (serial 692325999999): new: GPU serial 692325999999 replaced" in (
+        node.maintenance_reason
+    )
+    stack.manager.update_node({}, stack.node.uuid, {"maintenance": False})
+    stack.manager.change_provision_state({}, stack.node.uuid, "manage")
+    stack.wait_state(states.MANAGEABLE)
+    step = {"interface": "deploy", "step": "verify_gpus", "args": {"update_baseline": True}}
+    stack.manager.change_provision_state({}, stack.node.uuid, "clean", clean_steps=[step])
+    stack.wait_state(states.CLEANWAIT)
+    stack.boot_agent()
+    node = stack.drive(states.MANAGEABLE, states.CLEANFAIL)
+    assert node.provision_state == states.MANAGEABLE, node.last_error
+    baseline = node.driver_internal_info[gpu_acceptance.INFO_GPU_BASELINE]
+    assert baseline["gpus"]["0000:03:00.0"]["serial"] == "692325999999"
+    assert _clean(stack, _healthy_mi300x(_replaced_gpu())).provision_state == states.AVAILABLE
+
+
+def test_update_baseline_must_be_a_boolean(stack) -> None:
+    step = {"interface": "deploy", "step": "verify_gpus", "args": {"update_baseline": "yes"}}
+    with pytest.raises(ExpectedException) as err:
+        stack.manager.change_provision_state({}, stack.node.uuid, "clean", clean_steps=[step])
+    assert isinstance(err.value.exc_info[1], exception.InvalidParameterValue)
+    assert "verify_gpus: args.update_baseline must be true or false" in str(err.value.exc_info[1])
+    assert stack.node_now().provision_state == states.MANAGEABLE
