@@ -11,14 +11,24 @@ from oslo_log import log as logging
 from oslo_utils import uuidutils
 
 from agent.api import auth, base, errors, router, versions
-from agent.api.controllers import allocations, conductors, drivers, nodes, portgroups, ports, root, vifs
+from agent.api.controllers import (
+    allocations,
+    conductors,
+    drivers,
+    nodes,
+    portgroups,
+    ports,
+    root,
+    turnover,
+    vifs,
+)
 from agent.common import exception
 
 CONF = cfg.CONF
 LOG = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "X-OpenStack-Request-Id"
-_CONTROLLERS = (root, nodes, ports, portgroups, vifs, allocations, drivers, conductors)
+_CONTROLLERS = (root, nodes, ports, portgroups, vifs, allocations, drivers, conductors, turnover)
 
 
 def error_response(code: int, faultstring: str, headers: dict | None = None) -> webob.Response:

@@ -30,6 +30,7 @@ _OPT_MODULES = [
     "agent.common.opts.pxe",
     "agent.common.opts.redfish",
     "agent.common.opts.steps",
+    "agent.common.opts.turnover",
 ]
 
 

@@ -202,6 +202,10 @@ class ConductorNotRegistered(NotFound):
     message = "Conductor %(conductor)s is not registered."
 
 
+class TurnoverRecordNotFound(NotFound):
+    message = "Turnover record %(record)s could not be found."
+
+
 class AllocationNotFound(NotFound):
     message = "Allocation %(allocation)s could not be found."
 

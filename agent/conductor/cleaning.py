@@ -22,7 +22,7 @@ from agent.common import exception, states
 from agent.common.config import CONF
 from agent.common.steps import check_steps
 from agent.common.utils import error_text
-from agent.conductor import agent_commands, failures, gpu_acceptance
+from agent.conductor import agent_commands, failures, gpu_acceptance, turnover
 
 LOG = logging.getLogger(__name__)
 
@@ -106,6 +106,7 @@ def do_node_clean(task, clean_steps: list[dict[str, Any]] | None = None) -> None
     """
     manual = clean_steps is not None
     node = task.node
+    agent_commands.update_internal(task, **turnover.note_start(node))
     try:
         if manual:
             steps = gpu_acceptance.gate_steps(node, check_manual_steps(node.uuid, clean_steps), manual)
@@ -130,7 +131,7 @@ def do_node_clean(task, clean_steps: list[dict[str, Any]] | None = None) -> None
         )
         result = task.driver.deploy.prepare_cleaning(task)
     except Exception as exc:  # noqa: BLE001 - any failure fails cleaning with its message
-        failures.fail(task, f"Cleaning of node {node.uuid} failed while preparing: {error_text(exc)}")
+        _fail(task, f"Cleaning of node {node.uuid} failed while preparing: {error_text(exc)}")
         return
     if result == states.CLEANWAIT:
         task.process_event("wait")
@@ -149,9 +150,7 @@ def continue_cleaning(task) -> None:
         try:
             task.driver.deploy.tear_down_cleaning(task)
         except Exception as exc:  # noqa: BLE001
-            failures.fail(
-                task, f"Cleaning of node {task.node.uuid} failed while tearing down: {error_text(exc)}"
-            )
+            _fail(task, f"Cleaning of node {task.node.uuid} failed while tearing down: {error_text(exc)}")
             return
         _finish(task, bool(info.get(MANUAL_KEY)))
         return
@@ -160,7 +159,7 @@ def continue_cleaning(task) -> None:
     try:
         done = agent_commands.start_agent_command(task, step["step"], step.get("args") or {}, "clean")
     except Exception as exc:  # noqa: BLE001
-        failures.fail(task, f"Clean step {step['step']} failed on node {task.node.uuid}: {error_text(exc)}")
+        _fail(task, f"Clean step {step['step']} failed on node {task.node.uuid}: {error_text(exc)}")
         return
     if done is None:
         task.process_event("wait")
@@ -172,7 +171,7 @@ def finish_agent_clean_step(task, step: str, result: dict[str, Any]) -> None:
     """A clean step ended on the agent: go to the next one, or fail cleaning naming the error."""
     error = agent_commands.result_error(step, result)
     if error is not None:
-        failures.fail(task, f"Clean step {step} failed on node {task.node.uuid}: {error}")
+        _fail(task, f"Clean step {step} failed on node {task.node.uuid}: {error}")
         gpu_acceptance.quarantine(task, step, result)
         return
     agent_commands.record_result(task, step, result)
@@ -182,7 +181,20 @@ def finish_agent_clean_step(task, step: str, result: dict[str, Any]) -> None:
     continue_cleaning(task)
 
 
+def _record(task, outcome: str) -> None:
+    """Sign and keep the turnover record of this cleaning (agent.conductor.turnover)."""
+    manual = bool(agent_commands.internal(task).get(MANUAL_KEY))
+    turnover.record_cleaning(task.node, agent_commands.step_results(task), manual, outcome)
+    agent_commands.clear_operation(task, turnover.STARTED_KEY, turnover.BEFORE_KEY)
+
+
+def _fail(task, message: str) -> None:
+    _record(task, f"failed: {message}")
+    failures.fail(task, message)
+
+
 def _finish(task, manual: bool) -> None:
+    _record(task, "cleaned")
     agent_commands.clear_operation(task, *CLEAN_KEYS)
     task.process_event("manage" if manual else "done")
     LOG.info("Node %s cleaned; now %s", task.node.uuid, task.node.provision_state)

@@ -6,6 +6,7 @@ from oslo_log import log as logging
 from oslo_utils import uuidutils
 
 from agent.common import exception, row_dicts, states
+from agent.conductor import vifs
 from agent.conductor.drivers import dnsmasq, driver_factory
 from agent.db import api as db_api
 
@@ -54,6 +55,7 @@ def update_node(task, values: dict) -> dict:
         raise exception.InvalidParameterValue(
             err=f"Node {node.uuid}: protected_reason can only be set when protected is true."
         )
+    vifs.check_project_change(task, values)
     if values.get("maintenance") is False:
         values.update(maintenance_reason=None, fault=None)
     if values.get("retired") is False:

@@ -9,6 +9,7 @@ to use. The node's network interface is told, so it can rewire an active node at
 
 from __future__ import annotations
 
+import types
 from typing import Any
 
 from agent.common import exception, states
@@ -104,6 +105,30 @@ def attach(task, ctxt: dict, info: dict) -> None:
     except Exception:
         _save(kind, obj, None)
         raise
+
+
+def check_project_change(task, values: dict) -> None:
+    """Refuse a new owner, lessee or service network that the node's attached VIFs do not allow."""
+    if not {"owner", "lessee", "driver_info"} & set(values):
+        return
+    node = task.node
+    after = types.SimpleNamespace(
+        uuid=node.uuid,
+        owner=values.get("owner", node.owner),
+        lessee=values.get("lessee", node.lessee),
+        driver_info=values.get("driver_info", node.driver_info),
+    )
+    for kind, obj in _objects(task):
+        vif = vif_of(obj)
+        if not vif:
+            continue
+        try:
+            declared.check_attach(after, declared.get_network(vif), {"is_admin": True})
+        except exception.NetworkNotAllowed as exc:
+            raise exception.NetworkNotAllowed(
+                f"Cannot change node {node.uuid} so: VIF {vif} on {kind} {obj.uuid} would no longer be "
+                f"allowed ({exc}); detach it first."
+            ) from None
 
 
 def check_removable(node: Any, kind: str, obj: Any) -> None:

@@ -4,7 +4,7 @@ Objects are returned detached (sessions use expire_on_commit=False), so their at
 Errors are agent.common.exception classes (or their subclasses in agent.db.exceptions).
 
 Each other resource has its own module: agent.db.ports, agent.db.portgroups, agent.db.conductors,
-agent.db.allocations, agent.db.heartbeats (the conductor's hot heartbeat queries) and
+agent.db.allocations, agent.db.turnover, agent.db.heartbeats (the conductor's hot heartbeat queries) and
 agent.db.inventory (the one way to store an inventory). Their public functions are re-exported
 below so that ``db_api.<function>`` stays one stable facade for the API, the conductor and the
 tools; new code in the db package imports the module it needs.
@@ -96,6 +96,11 @@ from agent.db.ports import (  # noqa: F401 - the facade
     list_ports,
     lookup_nodes_by_macs,
     update_port,
+)
+from agent.db.turnover import (  # noqa: F401 - the facade
+    create_turnover_record,
+    get_turnover_record,
+    list_turnover_records,
 )
 
 dispose = db_engine.dispose

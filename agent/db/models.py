@@ -244,6 +244,21 @@ class NodeInventoryHistory(Base):
     created_at: Mapped[datetime.datetime | None] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+class TurnoverRecord(Base):
+    """A signed record of one cleaning: what was erased and how, kept after the node is gone."""
+
+    __tablename__ = "turnover_records"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), nullable=False, unique=True)
+    # no foreign key: the evidence outlives the node it speaks of
+    node_uuid: Mapped[str] = mapped_column(String(36), nullable=False, index=True)
+    record: Mapped[str] = mapped_column(Text().with_variant(mysql.MEDIUMTEXT(), "mysql"), nullable=False)
+    signature: Mapped[str] = mapped_column(String(255), nullable=False)  # base64 ed25519
+    key_id: Mapped[str] = mapped_column(String(64), nullable=False)  # sha256 of the raw public key
+    created_at: Mapped[datetime.datetime | None] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class Conductor(TimestampMixin, Base):
     """A conductor service; updated_at is its last heartbeat."""
 

@@ -163,6 +163,19 @@ def _set_portgroup(values: dict, node_id: int, port_ident: str = "new port") -> 
     values["portgroup_id"] = portgroup.id
 
 
+def _check_standalone(values: dict, pg_id: int | None, pxe: bool, port_ident: str = "new port") -> None:
+    """409 when a PXE-enabled port is in a portgroup that supports no standalone ports (Ironic's rule)."""
+    pg_id = values.get("portgroup_id", pg_id)
+    if pg_id is None or not values.get("pxe_enabled", pxe):
+        return
+    portgroup = db_api.get_portgroup_by_id(pg_id)
+    if not portgroup.standalone_ports_supported:
+        raise errors.HTTPConflict(
+            f"Port group {portgroup.uuid} doesn't support standalone ports. This port {port_ident} "
+            "cannot be a member of that port group because pxe_enabled was set to True."
+        )
+
+
 def _node_for_write(req: base.ApiRequest, ident: str) -> Any:
     """The node a port is attached to; 400 (not 404) when it does not exist, as Ironic answers."""
     try:
@@ -181,6 +194,7 @@ def create_port(req: base.ApiRequest) -> webob.Response:
     node = _node_for_write(req, values.pop("node_uuid"))
     values["node_id"] = node.id
     _set_portgroup(values, node.id)
+    _check_standalone(values, None, True)
     port = req.rpcapi.create_port(req.context, node, values)
     headers = {"Location": base.links(req, "ports", port["uuid"])[0]["href"]}
     return base.json_response(_render(req, port, node.uuid), status=201, headers=headers)
@@ -210,6 +224,7 @@ def patch_port(req: base.ApiRequest, port_ident: str) -> webob.Response:
     if "node_id" in changed and "portgroup_uuid" not in changed and port.portgroup_id is not None:
         changed["portgroup_uuid"] = doc.get("portgroup_uuid")
     _set_portgroup(changed, changed.get("node_id", port.node_id), port.uuid)
+    _check_standalone(changed, port.portgroup_id, port.pxe_enabled, port.uuid)
     if not changed:
         return base.json_response(doc)
     target = node or db_api.get_node_by_id(changed["node_id"])

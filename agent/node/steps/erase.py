@@ -244,24 +244,29 @@ def _nvme_format(target: str) -> str | None:
     return method
 
 
-def reads_zeros(target: str, samples: int, block: int = 64 * 1024) -> bool:
-    """Read the first, the last and ``samples`` random blocks: True when all are zero."""
+def zero_samples(target: str, samples: int, block: int = 64 * 1024) -> dict:
+    """Read the first, the last and ``samples`` random blocks: which offsets, and whether all were zero."""
     size = devices.size_of(target)
-    if size == 0:
-        return True
-    offsets = {0, max(0, size - block)}
+    offsets = {0, max(0, size - block)} if size else set()
     rng = random.Random()
-    offsets |= {rng.randrange(0, max(1, size - block)) // 4096 * 4096 for _ in range(samples)}
+    if size:
+        offsets |= {rng.randrange(0, max(1, size - block)) // 4096 * 4096 for _ in range(samples)}
     zero = bytes(block)
+    nonzero = []
     fd = os.open(target, os.O_RDONLY)
     try:
         for off in sorted(offsets):
             data = os.pread(fd, block, off)
             if data != zero[: len(data)]:
-                return False
+                nonzero.append(off)
     finally:
         os.close(fd)
-    return True
+    return {"block": block, "offsets": sorted(offsets), "nonzero_offsets": nonzero, "all_zero": not nonzero}
+
+
+def reads_zeros(target: str, samples: int, block: int = 64 * 1024) -> bool:
+    """Read the first, the last and ``samples`` random blocks: True when all are zero."""
+    return zero_samples(target, samples, block)["all_zero"]
 
 
 def _discard(target: str) -> bool:
@@ -299,16 +304,19 @@ def _zero_big(fd: int, size: int, chunk: int) -> None:
 
 
 def erase_disk(target: str, samples: int) -> dict:
-    """NVMe format, else discard with verification, else overwrite; return how it was done."""
+    """NVMe format, else discard with verification, else overwrite; how it was done, with the samples read."""
     method = _nvme_format(target)
     if method:
-        return {"method": method, "verified": reads_zeros(target, samples)}
+        check = zero_samples(target, samples)
+        return {"method": method, "verified": check["all_zero"], "samples": check}
     if _discard(target):
-        if reads_zeros(target, samples):
-            return {"method": "discard", "verified": True}
+        check = zero_samples(target, samples)
+        if check["all_zero"]:
+            return {"method": "discard", "verified": True, "samples": check}
         LOG.warning("%s does not read zeros after discard; overwriting", target)
     overwrite_zeros(target)
-    return {"method": "zero", "verified": reads_zeros(target, samples)}
+    check = zero_samples(target, samples)
+    return {"method": "zero", "verified": check["all_zero"], "samples": check}
 
 
 def erase_devices(ctx: StepContext, args: dict) -> dict:

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 
 import openstack.config
 import pytest
@@ -60,7 +61,8 @@ def test_sdk_lifecycle(conn):
 
 
 def test_baremetal_cli(kiln):
-    cli = shutil.which("baremetal")
+    # The CLI sits beside this interpreter when the venv's bin is not on PATH.
+    cli = shutil.which("baremetal") or shutil.which("baremetal", path=os.path.dirname(sys.executable))
     if cli is None:
         pytest.skip("python-ironicclient's baremetal CLI is not installed")
     env = {**os.environ, "OS_AUTH_TYPE": "none", "OS_ENDPOINT": kiln}

@@ -3,13 +3,11 @@ real Open vSwitch over SSH through networking-generic-switch's netmiko_ovs_linux
 
 from __future__ import annotations
 
-import uuid
-
 import openstack.config
 import pytest
 from openstack import connection
 
-from tests.functional import procs
+from tests.functional.api_services import conductor_and_api
 from tests.functional.network import ovs_switch
 
 PARKING, PROVISION, CLEANING, TENANT_A, TENANT_B, PUBLIC = 999, 100, 110, 210, 220, 300
@@ -17,7 +15,7 @@ PARKING, PROVISION, CLEANING, TENANT_A, TENANT_B, PUBLIC = 999, 100, 110, 210, 2
 
 @pytest.fixture(scope="module")
 def switch(tmp_path_factory):
-    """A started OvsSwitch with access ports swp1..swp4; stopped and removed afterwards."""
+    """A started OvsSwitch with access ports swp1..swp6; stopped and removed afterwards."""
     why = ovs_switch.available()
     if why:
         pytest.skip(why)
@@ -25,7 +23,9 @@ def switch(tmp_path_factory):
         import networking_generic_switch  # noqa: F401
     except ImportError:
         pytest.skip("networking-generic-switch is not installed")
-    sw = ovs_switch.OvsSwitch(tmp_path_factory.mktemp("ovs"), ports=("swp1", "swp2", "swp3", "swp4")).start()
+    sw = ovs_switch.OvsSwitch(
+        tmp_path_factory.mktemp("ovs"), ports=("swp1", "swp2", "swp3", "swp4", "swp5", "swp6")
+    ).start()
     yield sw
     sw.stop()
 
@@ -33,23 +33,8 @@ def switch(tmp_path_factory):
 @pytest.fixture(scope="module")
 def kiln(switch, tmp_path_factory):
     """Start a conductor (the switch and the networks in its config) and kiln-api; yield the API URL."""
-    if not procs.reachable(5672):
-        pytest.skip("RabbitMQ is not listening on 127.0.0.1:5672 (rabbitmq-server -detached)")
-    tmp = tmp_path_factory.mktemp("kiln")
-    port = procs.free_port()
-    sections = {
-        "DEFAULT": {
-            "transport_url": procs.RABBIT_URL,
-            "control_exchange": f"kiln-test-{uuid.uuid4().hex[:8]}",
-            "state_path": tmp,
-        },
-        "database": {"connection": f"sqlite:///{tmp}/kiln.sqlite"},
-        "conductor": {
-            "host": "net-conductor",
-            "heartbeat_interval": 2,
-            "enabled_network_interfaces": "noop,multitenant",
-        },
-        "api": {"host_ip": "127.0.0.1", "port": port},
+    extra = {
+        "conductor": {"enabled_network_interfaces": "noop,multitenant"},
         "network": {"provisioning_network": "provision", "cleaning_network": "cleaning"},
         "network:provision": {"vlan_id": PROVISION, "shared": "true"},
         "network:cleaning": {"vlan_id": CLEANING, "shared": "true"},
@@ -69,20 +54,8 @@ def kiln(switch, tmp_path_factory):
             "ngs_ssh_reuse_connection": "true",
         },
     }
-    conf = procs.write_conf(tmp / "kiln.conf", sections)
-    procs.dbsync(conf)
-    conductor = procs.start("agent.cmd.conductor", conf, tmp / "conductor.log")
-    api = None
-    url = f"http://127.0.0.1:{port}"
-    try:
-        procs.wait_for_log(tmp / "conductor.log", "kiln-conductor net-conductor serving RPC", conductor)
-        api = procs.start("agent.cmd.api", conf, tmp / "api.log")
-        procs.wait_for(lambda: procs.http_answers(url + "/"), 30, f"{url}/ to answer", (api,))
+    with conductor_and_api(tmp_path_factory.mktemp("kiln"), "net-conductor", extra) as url:
         yield url
-    finally:
-        for proc in (api, conductor):
-            if proc is not None:
-                procs.stop(proc, 15)
 
 
 @pytest.fixture(scope="module")

@@ -117,3 +117,17 @@ def test_switch_lost_during_cleaning_leaves_clean_failed(bm, switch):
     finally:
         switch.restart_sshd()
     assert switch.tag("swp4") not in (TENANT_A, PUBLIC)
+
+
+def test_a_bonded_portgroup_moves_as_one(bm, switch):
+    node, ports = _node(bm, switch, "mt-bond", {"swp5": True, "swp6": True})
+    group = bm.create_port_group(node_id=node.id, name="mt-bond0", mode="802.3ad", properties={"miimon": 100})
+    for port in ports.values():
+        bm.patch_port(port, [{"op": "add", "path": "/portgroup_uuid", "value": group.id}])
+    node = _available(bm, node)
+    bm.attach_vif_to_node(node, "tenant-a")
+    assert bm.get_port_group(group.id).internal_info == {"tenant_vif_port_id": "tenant-a"}
+    node = _wait(bm, node, "active", "active")
+    assert (switch.tag("swp5"), switch.tag("swp6")) == (TENANT_A, TENANT_A)
+    node = _wait(bm, node, "deleted", "available")
+    assert (switch.tag("swp5"), switch.tag("swp6")) == (PARKING, PARKING)

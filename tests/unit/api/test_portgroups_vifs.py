@@ -31,6 +31,11 @@ project = project-b
 [network:public]
 vlan_id = 300
 shared = true
+
+[network:storage]
+vlan_id = 400
+shared = true
+physical_network = dc2
 """
 
 
@@ -112,6 +117,22 @@ def test_portgroup_crud_modes_and_members(api):
     members = api.get(f"/v1/portgroups/{pg['uuid']}/ports").json["ports"]
     assert [p["uuid"] for p in members] == [port["uuid"]]
     assert api.get(f"/v1/ports?portgroup={pg['uuid']}").json["ports"][0]["uuid"] == port["uuid"]
+    # A group that supports no standalone ports takes no PXE-enabled port (Ironic's rule).
+    api.patch_json(
+        "/v1/portgroups/bond1", [{"op": "replace", "path": "/standalone_ports_supported", "value": False}]
+    )
+    resp = api.post_json(
+        "/v1/ports",
+        {"address": "52:54:00:aa:00:12", "node_uuid": node["uuid"], "portgroup_uuid": "bond1"},
+        status=409,
+    )
+    assert "doesn't support standalone ports" in error_of(resp)
+    quiet = _port(api, node, "52:54:00:aa:00:12", portgroup_uuid="bond1", pxe_enabled=False)
+    resp = api.patch_json(
+        f"/v1/ports/{quiet['uuid']}", [{"op": "replace", "path": "/pxe_enabled", "value": True}], status=409
+    )
+    assert f"This port {quiet['uuid']} cannot be a member" in error_of(resp)
+    api.delete(f"/v1/ports/{quiet['uuid']}", status=204)
     names = [p["name"] for p in api.get("/v1/nodes/pg-node/portgroups").json["portgroups"]]
     assert names == ["bond0", "bond1"]
     assert api.get("/v1/nodes/pg-other/portgroups").json["portgroups"] == []
@@ -156,9 +177,15 @@ def test_vif_attach_list_detach(api, networks):
     assert error_of(resp) == (
         f"Unable to detach VIF public from node {node['uuid']} because it is not attached to it."
     )
-    # A lessee's node takes its lessee's networks, not its owner's.
-    api.patch_json("/v1/nodes/vif-node", [{"op": "add", "path": "/lessee", "value": "project-b"}])
+    # Leasing the node to another project while the owner's network is on it is refused...
+    lease = [{"op": "add", "path": "/lessee", "value": "project-b"}]
+    resp = api.patch_json("/v1/nodes/vif-node", lease, status=403)
+    assert "VIF tenant-a on portgroup" in error_of(resp)
+    assert "would no longer be allowed" in error_of(resp)
+    assert api.get("/v1/nodes/vif-node").json["lessee"] is None
+    # ... until it is detached; then the lessee's networks go on it, not the owner's.
     api.delete("/v1/nodes/vif-node/vifs/tenant-a", status=204)
+    api.patch_json("/v1/nodes/vif-node", lease)
     resp = api.post_json("/v1/nodes/vif-node/vifs", {"id": "tenant-a"}, status=403)
     assert "used by project project-b" in error_of(resp)
     api.post_json("/v1/nodes/vif-node/vifs", {"id": "tenant-b"}, status=204)
@@ -180,6 +207,13 @@ def test_vif_refused_for_a_node_of_no_project_and_no_free_port(api, networks):
     assert f"node {node['uuid']} belongs to no project" in error_of(resp)
     resp = api.post_json("/v1/nodes/bare/vifs", {"id": "public"}, status=400)
     assert error_of(resp) == "Unable to attach VIF public, not enough free physical ports."
+    # A network on a physical network only goes on ports of that physical network.
+    _port(api, node, "52:54:00:ee:00:01", physical_network="dc1")
+    resp = api.post_json("/v1/nodes/bare/vifs", {"id": "storage"}, status=400)
+    assert error_of(resp) == "Unable to attach VIF storage, not enough free physical ports."
+    dc2 = _port(api, node, "52:54:00:ee:00:02", physical_network="dc2", pxe_enabled=False)
+    api.post_json("/v1/nodes/bare/vifs", {"id": "storage"}, status=204)
+    assert api.get(f"/v1/ports/{dc2['uuid']}").json["internal_info"] == {"tenant_vif_port_id": "storage"}
 
 
 def test_a_port_carrying_a_vif_of_an_active_node_is_not_deleted(api, networks):
@@ -196,6 +230,30 @@ def test_a_port_carrying_a_vif_of_an_active_node_is_not_deleted(api, networks):
     assert f"Cannot delete port {port['uuid']}: it carries VIF tenant-a of active node" in error_of(resp)
     api.delete("/v1/nodes/busy/vifs/tenant-a", status=204)
     api.delete(f"/v1/ports/{port['uuid']}", status=204)
+
+
+def test_project_members_attach_only_their_own_or_shared_networks(api, conductor, networks):
+    import webtest
+
+    from agent.api import app as api_app
+    from tests.unit.api.test_auth import _Identity
+
+    env = {"HTTP_X_OPENSTACK_IRONIC_API_VERSION": "latest"}
+    node = _node(api, "leased-node", owner="project-a", lessee="project-b", network_interface="flat")
+    _port(api, node, "52:54:00:dd:00:01")
+    _port(api, node, "52:54:00:dd:00:02")
+
+    def member(project):
+        return webtest.TestApp(_Identity(api_app.ApiApp(conductor), project), extra_environ=env)
+
+    lessee, owner, stranger = member("project-b"), member("project-a"), member("project-c")
+    lessee.post_json("/v1/nodes/leased-node/vifs", {"id": "tenant-b"}, status=204)
+    resp = lessee.post_json("/v1/nodes/leased-node/vifs", {"id": "tenant-a"}, status=403)
+    assert "not to the caller's project project-b" in error_of(resp)
+    resp = owner.post_json("/v1/nodes/leased-node/vifs", {"id": "tenant-a"}, status=403)
+    assert "is used by project project-b" in error_of(resp)
+    stranger.post_json("/v1/nodes/leased-node/vifs", {"id": "public"}, status=404)
+    assert lessee.get("/v1/nodes/leased-node/vifs").json == {"vifs": [{"id": "tenant-b"}]}
 
 
 def test_noop_network_interface_accepts_any_vif_and_keeps_none(api, networks):

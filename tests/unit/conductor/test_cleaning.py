@@ -135,3 +135,64 @@ def test_automated_steps_follow_options() -> None:
         ]
     finally:
         CONF.clear_override("erase_devices_priority", group="deploy")
+
+
+def _public_key():
+    from cryptography.hazmat.primitives import serialization
+
+    with open(CONF.turnover.signing_key_file + ".pub", "rb") as fh:
+        return serialization.load_pem_public_key(fh.read())
+
+
+def test_cleaning_leaves_a_signed_turnover_record(stack) -> None:
+    from agent.common import evidence
+
+    db_api.update_node(stack.node.uuid, {"owner": "tenant-owner", "lessee": "tenant-lessee"})
+    before = len(db_api.list_turnover_records(stack.node.uuid))
+    CONF.set_override("erase_devices_priority", 10, group="deploy")
+    stack.manager.change_provision_state({}, stack.node.uuid, "deleted")
+    stack.wait_state(states.CLEANWAIT)
+    stack.boot_agent()
+    node = stack.drive(states.AVAILABLE, states.CLEANFAIL, timeout=60)
+    assert node.provision_state == states.AVAILABLE, node.last_error
+    rows = db_api.list_turnover_records(stack.node.uuid)
+    assert len(rows) == before + 1
+    served = evidence.served(rows[-1])
+    record = evidence.verify(served, _public_key())
+    assert record["format"] == evidence.FORMAT and record["outcome"] == "cleaned"
+    assert record["before"] == {"owner": "tenant-owner", "lessee": "tenant-lessee"}
+    assert record["started_at"] < record["ended_at"]
+    assert [(d["step"], d["disk"]) for d in record["disks"]] == [("erase_devices", "/dev/vdb")]
+    erased = record["disks"][0]
+    assert erased["method"] in ("zero", "discard") and erased["verified"] is True
+    samples = erased["samples"]
+    assert samples["all_zero"] and len(samples["offsets"]) >= 2 and samples["nonzero_offsets"] == []
+    assert record["gpu_memory"] == {"cleared": False, "why": "no clear_gpu_memory step ran in this cleaning"}
+    for key in ("turnover_started_at", "turnover_before"):
+        assert key not in node.driver_internal_info
+    # A changed word breaks the signature; so does content that no longer matches the text.
+    tampered = dict(served, record=served["record"].replace('"cleaned"', '"skipped"'))
+    with pytest.raises(evidence.VerifyError, match="signature does not match"):
+        evidence.verify(tampered, _public_key())
+    with pytest.raises(evidence.VerifyError, match="content beside the record differs"):
+        evidence.verify(dict(served, content={**served["content"], "outcome": "skipped"}), _public_key())
+
+
+def test_failed_cleaning_is_recorded_too(stack) -> None:
+    import json
+
+    from agent.common import evidence
+    from tests.unit.node.steps.test_erase import gfs2_superblock
+
+    # A shared gfs2 filesystem on the disk: the agent refuses to erase it, and cleaning fails.
+    dump = subprocess.run(["sfdisk", "--json", stack.disk], capture_output=True, text=True, check=True)
+    table = json.loads(dump.stdout)
+    gfs2_superblock(stack.disk, table["partitiontable"]["partitions"][0]["start"] * 512)
+    stack.manager.change_provision_state({}, stack.node.uuid, "deleted")
+    stack.wait_state(states.CLEANWAIT)
+    stack.boot_agent()
+    node = stack.drive(states.CLEANFAIL, states.AVAILABLE, timeout=60)
+    assert node.provision_state == states.CLEANFAIL
+    last = db_api.list_turnover_records(stack.node.uuid)[-1]
+    record = evidence.verify(evidence.served(last), _public_key())
+    assert record["outcome"].startswith("failed: Clean step erase_devices_metadata failed")

@@ -24,14 +24,22 @@ from agent.db import api as db_api
 LOG = logging.getLogger(__name__)
 
 
+_LACP = ("802.3ad", "4")
+
+
 def _cabled(task, strict: bool = True) -> list[tuple[Any, switches.SwitchPort]]:
-    """(port, switch port) of the node's cabled ports; ``strict``: every port must be cabled."""
+    """(port, switch port) of the node's cabled ports; ``strict``: every port must be cabled.
+
+    Members of an 802.3ad portgroup are moved with the driver's bond commands (the switch side of
+    a LACP bond), as networking-generic-switch does; other bond modes need plain access ports.
+    """
+    lacp = {pg.id for pg in task.portgroups if pg.mode in _LACP}
     found = []
     for port in task.ports:
         if not (port.local_link_connection or {}).get("port_id") and not strict:
             LOG.info("Node %s: port %s has no LLDP facts yet; left as it is", task.node.uuid, port.uuid)
             continue
-        found.append((port, switches.switch_port(port, bond=port.portgroup_id is not None)))
+        found.append((port, switches.switch_port(port, bond=port.portgroup_id in lacp)))
     return found
 
 

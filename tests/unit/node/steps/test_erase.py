@@ -58,8 +58,22 @@ def test_full_erase_zeroes_a_file(ctx, disks):
             f.seek(off)
             f.write(b"\xa5" * 65536)
     out = erase.erase_devices(ctx, {"disks": ["/dev/vdb"]})
-    assert out["disks"]["/dev/vdb"] == {"method": "zero", "verified": True}
+    result = out["disks"]["/dev/vdb"]
+    assert (result["method"], result["verified"]) == ("zero", True)
+    samples = result["samples"]  # what the verification read back: first, last and random blocks
+    assert samples["all_zero"] and samples["nonzero_offsets"] == [] and samples["block"] == 65536
+    assert {0, 64 * MIB - 65536} <= set(samples["offsets"]) and len(samples["offsets"]) >= 3
     assert read_range(vdb, 0, 64 * MIB) == bytes(64 * MIB)
+
+
+def test_zero_samples_name_the_blocks_that_are_not_zero(tmp_path):
+    path = tmp_path / "d.img"
+    path.write_bytes(bytes(4 * MIB))
+    with open(path, "r+b") as f:
+        f.seek(4 * MIB - 10)
+        f.write(b"x")
+    check = erase.zero_samples(str(path), 2)
+    assert not check["all_zero"] and check["nonzero_offsets"] == [4 * MIB - 65536]
 
 
 def test_reads_zeros_detects_data(tmp_path):

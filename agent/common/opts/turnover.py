@@ -1,0 +1,15 @@
+"""Options of turnover evidence: the signed record every cleaning leaves of what it erased."""
+
+from oslo_config import cfg
+
+GROUP = "turnover"
+
+OPTS = [
+    cfg.StrOpt(
+        "signing_key_file",
+        help="PEM file of the conductor's ed25519 private key that signs turnover records. Unset: "
+        "$state_path/turnover-ed25519.pem, made (mode 0600) on first use, with its public key "
+        "beside it (.pub) for kiln-verify-certificate. Conductors sharing a database should share "
+        "one key.",
+    ),
+]
