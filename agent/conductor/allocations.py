@@ -1,4 +1,8 @@
-"""Allocations: pick an available node by resource class, traits and owner, in the background."""
+"""Allocations: pick an available node by resource class, traits and owner, in the background.
+
+A node in maintenance, or carrying CUSTOM_GPU_QUARANTINE (it failed the GPU acceptance gate), is
+never picked.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from oslo_utils import uuidutils
 
 from agent.common import exception, row_dicts, states
 from agent.common.utils import error_text
-from agent.conductor import task_manager
+from agent.conductor import gpu_acceptance, task_manager
 from agent.db import api as db_api
 
 LOG = logging.getLogger(__name__)
@@ -57,6 +61,7 @@ def candidates(alloc: Any) -> list[Any]:
         n
         for n in db_api.list_nodes(filters=filters)
         if wanted <= set(n.traits)
+        and gpu_acceptance.TRAIT_QUARANTINE not in n.traits
         and not n.reservation
         and (not alloc.owner or alloc.owner in (n.owner, n.lessee))
     ]
@@ -76,7 +81,8 @@ def do_allocate(ctxt: dict, alloc_uuid: str) -> None:
             restricted = " among the candidate nodes" if alloc.candidate_nodes else ""
             raise exception.KilnException(
                 f"Allocation {alloc.uuid} failed: no available node{restricted} with resource class "
-                f"{alloc.resource_class}{traits} (not in maintenance, not associated with an instance)."
+                f"{alloc.resource_class}{traits} (not in maintenance, not GPU-quarantined, not "
+                "associated with an instance)."
             )
         for node in found:
             if _try_node(ctxt, alloc, node):
@@ -99,7 +105,12 @@ def _try_node(ctxt: dict, alloc: Any, node: Any) -> bool:
             ctxt, node.uuid, purpose="allocation", load_driver=False, retry_attempts=1
         ) as task:
             fresh = task.node
-            if fresh.instance_uuid or fresh.maintenance or fresh.provision_state != states.AVAILABLE:
+            if (
+                fresh.instance_uuid
+                or fresh.maintenance
+                or fresh.provision_state != states.AVAILABLE
+                or gpu_acceptance.TRAIT_QUARANTINE in fresh.traits
+            ):
                 return False
             task.update_node({"instance_uuid": alloc.uuid})
             db_api.update_allocation(

@@ -1,9 +1,10 @@
 """Cleaning: automated (on undeploy and on provide) and manual, through the node's agent.
 
 Automated cleaning erases the disks' metadata (partition tables, signatures, backup GPT), or the
-whole disks when [deploy]erase_devices_priority > 0. A deploy interface that can clean through the
-agent offers ``prepare_cleaning`` / ``tear_down_cleaning``; with one that cannot (fake), cleaning
-has nothing to do and ends at once. Progress lives in driver_internal_info:
+whole disks when [deploy]erase_devices_priority > 0, and runs the GPU acceptance gate when
+[deploy]verify_gpus_priority > 0 (agent.conductor.gpu_acceptance). A deploy interface that can
+clean through the agent offers ``prepare_cleaning`` / ``tear_down_cleaning``; with one that cannot
+(fake), cleaning has nothing to do and ends at once. Progress lives in driver_internal_info:
 
     clean_steps        the steps to run, [{"step", "priority", "interface", "args"}]
     clean_step_index   index of the next step
@@ -21,12 +22,12 @@ from agent.common import exception, states
 from agent.common.config import CONF
 from agent.common.steps import check_steps
 from agent.common.utils import error_text
-from agent.conductor import agent_commands, failures, turnover
+from agent.conductor import agent_commands, failures, gpu_acceptance, turnover
 
 LOG = logging.getLogger(__name__)
 
 
-AGENT_CLEAN_STEPS = ("erase_devices", "erase_devices_metadata")
+AGENT_CLEAN_STEPS = ("erase_devices", "erase_devices_metadata", gpu_acceptance.STEP)
 STEPS_KEY = "clean_steps"
 INDEX_KEY = "clean_step_index"
 STEP_KEY = "clean_step"
@@ -81,6 +82,7 @@ def start_clean(task, clean_steps: Any = None, disable_ramdisk: bool | None = No
     """
     steps = check_steps(clean_steps, "clean_steps", task.node.uuid, required=True)
     known = check_manual_steps(task.node.uuid, steps)
+    gpu_acceptance.gate_steps(task.node, known, manual=True)  # bad verify_gpus arguments: refused now
     if disable_ramdisk:
         names = ", ".join(f"deploy.{s['step']}" for s in known)
         raise exception.InvalidParameterValue(
@@ -107,9 +109,9 @@ def do_node_clean(task, clean_steps: list[dict[str, Any]] | None = None) -> None
     agent_commands.update_internal(task, **turnover.note_start(node))
     try:
         if manual:
-            steps = check_manual_steps(node.uuid, clean_steps)
+            steps = gpu_acceptance.gate_steps(node, check_manual_steps(node.uuid, clean_steps), manual)
         elif automated_clean_enabled(node):
-            steps = automated_steps()
+            steps = gpu_acceptance.gate_steps(node, automated_steps(), manual)
         else:
             LOG.info("Node %s: automated cleaning is disabled; skipping it", node.uuid)
             steps = []
@@ -170,8 +172,10 @@ def finish_agent_clean_step(task, step: str, result: dict[str, Any]) -> None:
     error = agent_commands.result_error(step, result)
     if error is not None:
         _fail(task, f"Clean step {step} failed on node {task.node.uuid}: {error}")
+        gpu_acceptance.quarantine(task, step, result)
         return
     agent_commands.record_result(task, step, result)
+    gpu_acceptance.step_passed(task, agent_commands.internal(task).get(STEP_KEY) or {}, result)
     index = int(agent_commands.internal(task).get(INDEX_KEY) or 0) + 1
     agent_commands.update_internal(task, **{INDEX_KEY: index, STEP_KEY: None})
     continue_cleaning(task)

@@ -21,7 +21,7 @@ from oslo_utils import uuidutils
 
 from agent.common import exception, macs, states
 from agent.common.config import CONF
-from agent.conductor import inspection_rules, task_manager
+from agent.conductor import gpu_acceptance, inspection_rules, task_manager
 from agent.conductor import traits as traits_mod
 from agent.conductor.drivers import driver_factory
 from agent.db import api as db_api
@@ -201,6 +201,7 @@ def store_report(
     merged = traits_mod.merge_traits(node.traits, new_traits, internal.get(INFO_KILN_TRAITS) or [])
     internal[INFO_KILN_TRAITS] = new_traits
     internal[INFO_INVENTORY_DIGEST] = digest
+    gpu_acceptance.record_baseline(internal, inventory)
     values: dict[str, Any] = {"properties": props, "driver_internal_info": internal}
     name = free_name(node, inventory)
     if name:

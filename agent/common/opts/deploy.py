@@ -1,6 +1,6 @@
 """Options of deployment, cleaning and inspection through the agent ("direct" deploy, "agent" inspect)."""
 
-from oslo_config import cfg
+from oslo_config import cfg, types
 
 GROUP = "deploy"
 
@@ -18,6 +18,23 @@ OPTS = [
         min=0,
         help="Priority of the metadata erase (partition tables, signatures, backup GPT) in automated "
         "cleaning; 0 leaves it out. Ignored while erase_devices runs, since that wipes everything.",
+    ),
+    cfg.IntOpt(
+        "verify_gpus_priority",
+        default=0,
+        min=0,
+        help="Priority of the GPU acceptance gate (verify_gpus) in automated cleaning; 0 leaves it out "
+        "(fleets without GPUs). A node failing it is quarantined: clean failed, maintenance on, trait "
+        "CUSTOM_GPU_QUARANTINE. Higher priorities run first: above erase_devices_metadata_priority "
+        "checks the GPUs before the disks are erased.",
+    ),
+    cfg.ListOpt(
+        "verify_gpus_xids",
+        item_type=types.Integer(min=0),
+        default=[48, 63, 64, 74, 79, 92, 94, 95, 119, 120, 140],
+        help="NVIDIA Xid numbers that fail the GPU acceptance gate when the kernel log of the agent's "
+        "boot has them (48 double-bit ECC, 63/64 row remapping, 74 NVLink, 79 fallen off the bus, "
+        "92 high single-bit ECC rate, 94/95 contained/uncontained ECC, 119/120 GSP, 140 unrecovered ECC).",
     ),
     cfg.BoolOpt(
         "automated_clean",

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from oslo_log import log as logging
 
 from agent.node.backoff import Backoff, Stopped, retry
-from agent.node.steps import configdrive, erase, images, logs, power, rootdev
+from agent.node.steps import configdrive, erase, gpus, images, logs, power, rootdev
 from agent.node.steps.context import StepContext
 from agent.node.steps.errors import StepError
 
@@ -36,6 +36,7 @@ STEPS: dict[str, StepFn] = {
     "reboot": power.reboot,
     "collect_logs": logs.collect_logs,
     "get_root_device": get_root_device,
+    "verify_gpus": gpus.verify_gpus,
 }
 
 
@@ -95,7 +96,12 @@ class StepRunner:
             result = {"command_id": command_id, "status": "succeeded", "result": output, "error": None}
             LOG.info("Step %s (%s) succeeded in %.1f s", step, command_id, time.monotonic() - started)
         except StepError as exc:
-            result = {"command_id": command_id, "status": "failed", "result": {}, "error": f"{step}: {exc}"}
+            result = {
+                "command_id": command_id,
+                "status": "failed",
+                "result": exc.details,
+                "error": f"{step}: {exc}",
+            }
             LOG.error("Step %s (%s) failed: %s", step, command_id, exc)
         except Exception as exc:  # noqa: BLE001 - any failure is reported, never lost
             LOG.exception("Step %s (%s) failed unexpectedly", step, command_id)

@@ -1,0 +1,42 @@
+"""The ``verify_gpus`` clean step: the GPU acceptance gate, on the GPUs the agent reads now."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent.common import gpu_gate
+from agent.node.steps.context import StepContext
+from agent.node.steps.errors import StepError
+
+
+def _xids(args: dict) -> list[int]:
+    xids = args.get("xids", [])
+    if not isinstance(xids, list) or any(isinstance(x, bool) or not isinstance(x, int) for x in xids):
+        raise StepError(f"args.xids must be a list of Xid numbers (integers), not {xids!r}")
+    return xids
+
+
+def verify_gpus(ctx: StepContext, args: dict) -> dict[str, Any]:
+    """Compare the GPUs found now with ``args["expected"]`` and their health; fail naming each finding.
+
+    ``args``: ``expected`` (see agent.common.gpu_gate; null: health checks only) and ``xids`` (the
+    Xid numbers that fail the gate). The result, passed or failed, carries ``findings`` and what
+    was checked, so the conductor can quarantine the node naming the GPU.
+    """
+    expected = args.get("expected")
+    if expected is not None and not isinstance(expected, dict):
+        raise StepError(f"args.expected must be an object (the node's expected GPUs), not {expected!r}")
+    xids = _xids(args)
+    inventory = ctx.inventory() or {}
+    found = gpu_gate.physical_gpus(inventory)
+    findings = gpu_gate.check_gpus(inventory, expected, xids)
+    log = inventory.get("kernel_log") if isinstance(inventory.get("kernel_log"), dict) else {}
+    result = {
+        "gpus": [{"pci_address": g.get("pci_address"), "serial": g.get("serial")} for g in found],
+        "boot_id": log.get("boot_id"),
+        "findings": findings,
+        "observed": gpu_gate.expectation_from_inventory(inventory),
+    }
+    if findings:
+        raise StepError(f"GPU acceptance gate failed: {gpu_gate.describe(findings)}", details=result)
+    return result
