@@ -24,6 +24,7 @@ from agent.api.controllers import (
     ports,
     root,
     runbooks,
+    shards_events,
     vifs,
     volume,
 )
@@ -48,6 +49,7 @@ _CONTROLLERS = (
     runbooks,
     inspection_rules,
     node_media,
+    shards_events,
 )
 
 
