@@ -24,6 +24,7 @@ from agent.api.controllers import (
     ports,
     root,
     runbooks,
+    shards_events,
     turnover,
     vifs,
     volume,
@@ -49,6 +50,7 @@ _CONTROLLERS = (
     runbooks,
     inspection_rules,
     node_media,
+    shards_events,
     turnover,
 )
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from agent.api import base, errors, records, versions
 from agent.api.router import Router
-from agent.api.validation import BOOL, INT, JSON, STRING, UUID
+from agent.api.validation import JSON, STRING, UUID
 from agent.common import rules as rules_engine
 from agent.db import inspection_rules as db_rules
 
@@ -42,6 +42,20 @@ def _check_ops(items: Any, kind: str, known: dict) -> list:
 
 
 def _check(req: base.ApiRequest, values: dict, row: Any) -> dict:
+    # The CLI sends priority and sensitive as strings; Ironic takes "5" and "true" as well.
+    priority = values.get("priority")
+    if isinstance(priority, str) and priority.strip().lstrip("-").isdigit():
+        values["priority"] = priority = int(priority)
+    if "priority" in values and (isinstance(priority, bool) or not isinstance(priority, int) or priority < 0):
+        raise errors.HTTPBadRequest(
+            f"Inspection rule priority must be an integer of 0 or more, not {priority!r}."
+        )
+    if isinstance(values.get("sensitive"), str):
+        values["sensitive"] = base.parse_bool(values["sensitive"], "sensitive")
+    if "sensitive" in values and not isinstance(values["sensitive"], bool):
+        raise errors.HTTPBadRequest(
+            f"Inspection rule sensitive must be true or false, not {values['sensitive']!r}."
+        )
     if values.get("phase") is not None and values["phase"] not in PHASES:
         raise errors.HTTPBadRequest(
             f"Inspection rule phase {values['phase']!r} is not one of {', '.join(PHASES)}."
@@ -89,8 +103,8 @@ SPEC = records.Spec(
     writable={
         "uuid": (M, UUID),
         "description": (M, STRING),
-        "priority": (M, INT),
-        "sensitive": (M, BOOL),
+        "priority": (M, JSON),
+        "sensitive": (M, JSON),
         "phase": (M, STRING),
         "conditions": (M, JSON),
         "actions": (M, JSON),

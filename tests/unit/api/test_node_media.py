@@ -43,3 +43,24 @@ def test_firmware_and_instance_name(api):
         "instance_name"
         not in api.get("/v1/nodes/fw", headers={"X-OpenStack-Ironic-API-Version": "1.103"}).json
     )
+
+
+def test_shards_and_events(api):
+    for name, shard in (("s1", "rack-a"), ("s2", "rack-a"), ("s3", "rack-b"), ("s4", None)):
+        body = {"driver": "fake-hardware", "name": name, **({"shard": shard} if shard else {})}
+        api.post_json("/v1/nodes", body)
+    assert api.get("/v1/shards").json == {
+        "shards": [{"name": "rack-a", "count": 2}, {"name": "rack-b", "count": 1}]
+    }
+    assert [n["name"] for n in api.get("/v1/nodes?shard=rack-a").json["nodes"]] == ["s1", "s2"]
+    api.get("/v1/shards", headers={"X-OpenStack-Ironic-API-Version": "1.81"}, status=404)
+    event = {
+        "event": "network.bind_port",
+        "port_id": "5c9dcd04-2073-49bc-9618-99ae634d8971",
+        "status": "ACTIVE",
+    }
+    api.post_json("/v1/events", {"events": [event]}, status=204)
+    resp = api.post_json("/v1/events", {"events": [{**event, "event": "compute.reboot"}]}, status=400)
+    assert "events[0].event" in error_of(resp)
+    resp = api.post_json("/v1/events", {"events": [{**event, "port_id": "p1"}]}, status=400)
+    assert "port_id must be a UUID" in error_of(resp)

@@ -78,8 +78,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("nodes") as batch:
-        batch.drop_index(op.f("ix_nodes_chassis_id"))
+        # MySQL keeps an index while a foreign key needs it: the key goes first.
         batch.drop_constraint(op.f("fk_nodes_chassis_id_chassis"), type_="foreignkey")
+        batch.drop_index(op.f("ix_nodes_chassis_id"))
         batch.drop_column("chassis_id")
     op.drop_table("deploy_templates")
     op.drop_table("volume_targets")
