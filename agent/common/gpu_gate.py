@@ -120,6 +120,7 @@ def check_gpus(inventory: dict, expected: dict | None, xids: list[int]) -> list[
             want["sku"] = expected["sku"]
         out.extend(_compare(gpu, want))
         out.extend(_health(gpu, set(xids)))
+    out.extend(_unmatched_xids(inventory, set(xids)))
     have = {s.get("address") for s in _dicts(inventory.get("nvswitches"))}
     for address in expected.get("nvswitches") or []:
         if address not in have:
@@ -195,6 +196,20 @@ def _health(gpu: dict, xids: set[int]) -> list[dict[str, Any]]:
             _finding("xid", gpu, f"Xid {', '.join(map(str, seen))} in the kernel log since the last boot")
         )
     return out
+
+
+def _unmatched_xids(inventory: dict, xids: set[int]) -> list[dict[str, Any]]:
+    """Listed Xids of a PCI address that is no GPU now (a GPU that fell off the bus is no longer found)."""
+    log = inventory.get("kernel_log") if isinstance(inventory.get("kernel_log"), dict) else {}
+    by_address: dict[str, set[int]] = {}
+    for event in _dicts(log.get("unmatched_xids")):
+        if event.get("xid") in xids and isinstance(event.get("pci_address"), str):
+            by_address.setdefault(event["pci_address"], set()).add(event["xid"])
+    return [
+        _finding("xid", None, f"Xid {', '.join(map(str, sorted(n)))} in the kernel log since the last boot "
+                 "(no GPU is found at this address now)", address)
+        for address, n in sorted(by_address.items())
+    ]  # fmt: skip
 
 
 def describe(findings: list[dict[str, Any]]) -> str:
