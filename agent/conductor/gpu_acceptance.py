@@ -7,8 +7,9 @@ the node should have, as the step's ``expected`` argument:
 - the node's **first accepted inventory**: when an inventory is stored and the node has no
   baseline yet, its GPUs (per PCI address: SKU, serial, memory, NUMA node, PCIe link maximum,
   active NVLinks) and NVSwitches are kept in driver_internal_info ``kiln_gpu_baseline``;
-- the node's **properties** ``gpu_count`` and ``gpu_sku`` (a catalogue SKU trait name such as
-  ``H100_SXM5_80GB``), set by the operator, which override the baseline's count and SKUs.
+- the node's **properties** ``gpu_count`` and ``gpu_sku`` (a catalogue SKU such as
+  ``H100_SXM5_80GB``, or its trait ``CUSTOM_GPU_H100_SXM5_80GB``), set by the operator, which
+  override the baseline's count and SKUs.
 
 A manual ``verify_gpus`` with ``{"update_baseline": true}`` checks against the properties only
 and, when it passes, keeps the GPUs found as the new baseline (after a GPU was replaced).
@@ -40,6 +41,8 @@ INFO_GPU_BASELINE = "kiln_gpu_baseline"
 TRAIT_QUARANTINE = "CUSTOM_GPU_QUARANTINE"
 #: Manual verify_gpus argument: check against the properties only, then keep the GPUs found as the baseline.
 UPDATE_ARG = "update_baseline"
+#: gpu_sku may be given as the trait Kiln derives (CUSTOM_GPU_H100_SXM5_80GB) or as the SKU alone.
+SKU_TRAIT_PREFIX = "CUSTOM_GPU_"
 #: maintenance_reason is text; a node with many failing GPUs still gets a readable reason.
 MAX_REASON = 4000
 
@@ -74,7 +77,7 @@ def expectation(node: Any, use_baseline: bool = True) -> dict[str, Any] | None:
                 err=f"Node {node.uuid}: property gpu_sku must name a GPU SKU (e.g. H100_SXM5_80GB), "
                 f"not {sku!r}."
             )
-        expected["sku"] = sku.strip().upper()
+        expected["sku"] = sku.strip().upper().removeprefix(SKU_TRAIT_PREFIX)
     return expected or None
 
 

@@ -216,3 +216,26 @@ def test_update_baseline_must_be_a_boolean(stack) -> None:
     assert isinstance(err.value.exc_info[1], exception.InvalidParameterValue)
     assert "verify_gpus: args.update_baseline must be true or false" in str(err.value.exc_info[1])
     assert stack.node_now().provision_state == states.MANAGEABLE
+
+
+@pytest.mark.usefixtures("db")
+@pytest.mark.parametrize(
+    ("props", "wanted"),
+    [
+        ({}, None),
+        ({"gpu_count": 8}, {"count": 8}),
+        ({"gpu_count": "4", "gpu_sku": "CUSTOM_GPU_H100_SXM5_80GB"}, {"count": 4, "sku": "H100_SXM5_80GB"}),
+        ({"gpu_sku": " h200_sxm5_141gb "}, {"sku": "H200_SXM5_141GB"}),
+    ],
+)
+def test_expectation_from_properties_alone(props, wanted) -> None:
+    node = db_api.create_node({"driver": "fake-hardware", "properties": props})
+    assert gpu_acceptance.expectation(db_api.get_node(node.uuid)) == wanted
+
+
+@pytest.mark.usefixtures("db")
+@pytest.mark.parametrize(("props", "named"), [({"gpu_count": -1}, "gpu_count"), ({"gpu_sku": ""}, "gpu_sku")])
+def test_bad_gpu_properties_are_named(props, named) -> None:
+    node = db_api.create_node({"driver": "fake-hardware", "properties": props})
+    with pytest.raises(exception.InvalidParameterValue, match=f"Node {node.uuid}: property {named} must"):
+        gpu_acceptance.expectation(db_api.get_node(node.uuid))
