@@ -11,11 +11,14 @@ import copy
 import time
 
 import pytest
+import webtest
 from oslo_config import cfg
 from oslo_messaging.rpc.dispatcher import ExpectedException
 
+from agent.api import app as api_app
 from agent.common import exception, states
-from agent.conductor import cleaning, gpu_acceptance
+from agent.conductor import cleaning, gpu_acceptance, hash_ring
+from agent.conductor import rpcapi as conductor_rpcapi
 from agent.db import api as db_api
 from tests.unit.common.test_gpu_gate import DEGRADED, EccNvml, FakeNvml, healthy_h100, inventory, with_nvml
 from tests.unit.conductor.deploy_stack import Stack
@@ -239,3 +242,20 @@ def test_bad_gpu_properties_are_named(props, named) -> None:
     node = db_api.create_node({"driver": "fake-hardware", "properties": props})
     with pytest.raises(exception.InvalidParameterValue, match=f"Node {node.uuid}: property {named} must"):
         gpu_acceptance.expectation(db_api.get_node(node.uuid))
+
+
+def test_node_show_tells_the_operator_why(stack) -> None:
+    """`baremetal node show` (GET /v1/nodes/{node} through the real API and conductor RPC)."""
+    _accept_first_inventory(stack, healthy_h100())
+    _clean(stack, inventory("hgx-h100"))
+    client = conductor_rpcapi.ConductorAPI(
+        transport=stack.transport, timeout=10, ring=hash_ring.HashRingManager(reset_interval=0)
+    )
+    api = webtest.TestApp(api_app.build_app(client, auth_strategy="noauth"))
+    api.extra_environ = {"HTTP_X_OPENSTACK_IRONIC_API_VERSION": "latest"}
+    shown = api.get(f"/v1/nodes/{stack.node.uuid}").json
+    assert shown["provision_state"] == states.CLEANFAIL and shown["maintenance"] is True
+    reason = f"GPU {DEGRADED} (serial unknown): pcie_link: PCIe link runs x8 at 32.0 GT/s PCIe, expected x16"
+    assert reason in shown["maintenance_reason"] and reason in shown["last_error"]
+    assert f"GPU {DEGRADED} (serial unknown): xid: Xid 48, 63, 79" in shown["maintenance_reason"]
+    assert gpu_acceptance.TRAIT_QUARANTINE in api.get(f"/v1/nodes/{stack.node.uuid}/traits").json["traits"]
