@@ -110,7 +110,10 @@ def gate_steps(node: Any, steps: list[dict[str, Any]], manual: bool) -> list[dic
 
 def step_passed(task, step: dict[str, Any], result: dict[str, Any]) -> None:
     """After clean ``step`` passed: a verify_gpus with update_baseline keeps the GPUs found as baseline."""
-    observed = ((result or {}).get("result") or {}).get("observed")
+    output = (result or {}).get("result") or {}
+    if step.get("step") == STEP and output.get("unchecked"):
+        LOG.warning("Node %s passed the GPU gate partly: %s", task.node.uuid, "; ".join(output["unchecked"]))
+    observed = output.get("observed")
     if (
         step.get("step") != STEP
         or not (step.get("args") or {}).get(UPDATE_ARG)

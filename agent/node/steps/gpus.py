@@ -35,6 +35,7 @@ def verify_gpus(ctx: StepContext, args: dict) -> dict[str, Any]:
         "gpus": [{"pci_address": g.get("pci_address"), "serial": g.get("serial")} for g in found],
         "boot_id": log.get("boot_id"),
         "findings": findings,
+        "unchecked": gpu_gate.unchecked(inventory),
         "observed": gpu_gate.expectation_from_inventory(inventory),
     }
     if findings:
