@@ -13,14 +13,20 @@ from oslo_utils import uuidutils
 from agent.api import auth, base, errors, router, versions
 from agent.api.controllers import (
     allocations,
+    chassis,
     conductors,
+    deploy_templates,
     drivers,
+    inspection_rules,
+    node_media,
     nodes,
     portgroups,
     ports,
     root,
+    runbooks,
     turnover,
     vifs,
+    volume,
 )
 from agent.common import exception
 
@@ -28,7 +34,23 @@ CONF = cfg.CONF
 LOG = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "X-OpenStack-Request-Id"
-_CONTROLLERS = (root, nodes, ports, portgroups, vifs, allocations, drivers, conductors, turnover)
+_CONTROLLERS = (
+    root,
+    nodes,
+    ports,
+    portgroups,
+    vifs,
+    allocations,
+    drivers,
+    conductors,
+    chassis,
+    volume,
+    deploy_templates,
+    runbooks,
+    inspection_rules,
+    node_media,
+    turnover,
+)
 
 
 def error_response(code: int, faultstring: str, headers: dict | None = None) -> webob.Response:

@@ -16,7 +16,9 @@ _GROUP_RE = re.compile(r"^[A-Za-z0-9_\-.]*$")
 _TRAIT_RE = re.compile(r"^[A-Z0-9_]+$")
 MAX_TRAITS = 50
 
-# Kinds of value: a checker per kind, each raising BadRequest naming the field.
+# Kinds of value: a checker per kind, each raising BadRequest naming the field (JSON: any value,
+# checked by the resource itself).
+INT, JSON = "integer", "json"
 STRING, NAME, UUID, OBJECT, BOOL, GROUP, LIST, MAC = (
     "string",
     "name",
@@ -47,6 +49,12 @@ def check_value(what: str, field: str, kind: str, value: Any, nullable: bool = T
                 pass
         if not isinstance(value, bool):
             raise errors.HTTPBadRequest(f"{what} field {field} must be true or false, not {value!r}.")
+        return value
+    if kind == INT:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise errors.HTTPBadRequest(f"{what} field {field} must be an integer, not {value!r}.")
+        return value
+    if kind == JSON:
         return value
     if kind == LIST:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):

@@ -8,10 +8,9 @@ from agent.api import errors
 
 BASE_VERSION = 1
 MIN_VERSION = (1, 1)
-# 1.81 serves GET /v1/nodes/{node}/inventory. Everything from 1.1 to 1.81 that Kiln serves keeps
-# Ironic's semantics; the endpoints Kiln does not serve at all (chassis, volume, bios, deploy
-# templates, events) answer 404 at every version.
-MAX_VERSION = (1, 81)
+# Ironic 39's newest microversion. Everything Kiln serves keeps Ironic's semantics at every version;
+# what it does not serve is listed in the README's compatibility section (those paths answer 404).
+MAX_VERSION = (1, 115)
 
 MIN_HEADER = "X-OpenStack-Ironic-API-Minimum-Version"
 MAX_HEADER = "X-OpenStack-Ironic-API-Maximum-Version"
@@ -37,6 +36,7 @@ PORTGROUP_MODE_PROPERTIES = 26
 VIFS = 28
 DYNAMIC_DRIVERS = 30
 DYNAMIC_INTERFACES = 31
+VOLUME = 32
 PORT_PHYSNET = 34
 REBUILD_CONFIGDRIVE = 35
 TRAITS = 37
@@ -49,6 +49,7 @@ OWNER = 50
 DESCRIPTION = 51
 ALLOCATIONS = 52
 SMARTNIC = 53
+DEPLOY_TEMPLATES = 55
 CONFIGDRIVE_DICT = 56
 ALLOCATION_UPDATE = 57
 ALLOCATION_OWNER = 60
@@ -62,6 +63,13 @@ DRIVER_FIELDS = 77
 NODE_HISTORY = 78
 PROJECT_CREATE = 80
 INVENTORY = 81
+SHARDS = 82
+FIRMWARE = 86
+VMEDIA = 89
+RUNBOOKS = 92
+INSPECTION_RULES = 96
+INSTANCE_NAME = 104
+RUNBOOK_TRAITS = 112
 
 _VERSION_RE = re.compile(r"^(\d+)\.(\d+)$")
 

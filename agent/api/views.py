@@ -71,6 +71,9 @@ NODE_FIELDS: dict[str, int] = {
     "network_data": 66,
     "boot_mode": 75,
     "secure_boot": 75,
+    "shard": 82,
+    "firmware_interface": 86,
+    "instance_name": 104,
 }
 
 NODE_LIST_FIELDS = ("uuid", "instance_uuid", "maintenance", "power_state", "provision_state", "name")
@@ -161,6 +164,9 @@ def _select(full: dict[str, Any], allowed: set[str], fields: list[str] | tuple[s
     return {k: v for k, v in full.items() if k in wanted and k in allowed}
 
 
+select_fields = _select
+
+
 def node_view(
     req: base.ApiRequest,
     node: dict[str, Any],
@@ -177,7 +183,7 @@ def node_view(
     full = {k: node.get(k) for k in NODE_FIELDS if k in node}
     full.update(
         driver_internal_info=internal,
-        chassis_uuid=None,
+        chassis_uuid=node.get("chassis_uuid"),
         clean_step=internal.get("clean_step") or {},
         deploy_step=internal.get("deploy_step") or {},
         raid_config=internal.get("raid_config") or {},
@@ -187,6 +193,7 @@ def node_view(
         secure_boot=internal.get("secure_boot"),
         allocation_uuid=allocation_uuid,
         conductor=conductor,
+        firmware_interface=node.get("firmware_interface") or "no-firmware",
         properties=node.get("properties") or {},
         extra=node.get("extra") or {},
         instance_info=node.get("instance_info") or {},

@@ -60,6 +60,30 @@ class PortNotFound(NotFound):
     message = "Port %(port)s could not be found."
 
 
+class ChassisNotFound(NotFound):
+    message = "Chassis %(chassis)s could not be found."
+
+
+class VolumeConnectorNotFound(NotFound):
+    message = "Volume connector %(connector)s could not be found."
+
+
+class VolumeTargetNotFound(NotFound):
+    message = "Volume target %(target)s could not be found."
+
+
+class DeployTemplateNotFound(NotFound):
+    message = "Deploy template %(template)s could not be found."
+
+
+class RunbookNotFound(NotFound):
+    message = "Runbook %(runbook)s could not be found."
+
+
+class InspectionRuleNotFound(NotFound):
+    message = "Inspection rule %(rule)s could not be found."
+
+
 class ConductorNotFound(NotFound):
     message = "No conductor is alive to handle %(what)s."
 
@@ -229,3 +253,13 @@ class NodeLookupConflict(Conflict):
         "Lookup by MACs %(macs)s and system UUID %(uuid)s matches several nodes (%(nodes)s); "
         "remove the duplicate ports or nodes."
     )
+
+
+class ChassisNotEmpty(Invalid):
+    message = (
+        "Cannot complete the requested action because chassis %(chassis)s contains nodes; move them first."
+    )
+
+
+class ResourceAlreadyExists(Conflict):
+    message = "A %(kind)s with %(what)s already exists."

@@ -57,3 +57,8 @@ def allocation_to_dict(allocation: Any) -> dict[str, Any]:
 def conductor_to_dict(conductor: Any) -> dict[str, Any]:
     """Every column of a conductor row, datetimes as ISO strings."""
     return _row_to_dict(conductor)
+
+
+def row_to_dict(row: Any) -> dict[str, Any]:
+    """Every column of any row, datetimes as ISO strings."""
+    return _row_to_dict(row)

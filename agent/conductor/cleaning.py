@@ -196,5 +196,6 @@ def _fail(task, message: str) -> None:
 def _finish(task, manual: bool) -> None:
     _record(task, "cleaned")
     agent_commands.clear_operation(task, *CLEAN_KEYS)
-    task.process_event("manage" if manual else "done")
+    # A retired node is cleaned on undeploy but goes back to manageable, never available (Ironic).
+    task.process_event("manage" if manual or task.node.retired else "done")
     LOG.info("Node %s cleaned; now %s", task.node.uuid, task.node.provision_state)

@@ -17,11 +17,14 @@ from agent.common.utils import error_text
 from agent.conductor import agent_boot, agent_commands, cleaning, failures
 from agent.conductor.agent_commands import STEP_INDEX_KEY, STEP_KEY
 from agent.db import api as db_api
+from agent.db import deploy_templates
 
 LOG = logging.getLogger(__name__)
 
 # instance_info key of the user's deploy steps for the deployment under way.
 USER_STEPS_KEY = "deploy_steps"
+# instance_info key of the steps of the deploy templates the instance's traits selected.
+TEMPLATE_STEPS_KEY = "deploy_template_steps"
 # Steps without which nothing is deployed: the user may move them, never switch them off.
 CORE_STEPS = ("deploy",)
 
@@ -37,23 +40,40 @@ def start_deploy(task, event: str, configdrive: Any = None, deploy_steps: Any = 
     task.driver.deploy.validate(task)
     if steps:
         check_user_steps(task, steps)
+    templates = template_steps(task.node)
+    if templates:
+        check_user_steps(task, templates, "deploy template step")
     info = dict(task.node.instance_info or {})
     if configdrive is not None:
         info["configdrive"] = configdrive
     info.pop(USER_STEPS_KEY, None)
+    info.pop(TEMPLATE_STEPS_KEY, None)
     if steps:
         info[USER_STEPS_KEY] = steps
+    if templates:
+        info[TEMPLATE_STEPS_KEY] = templates
     task.update_node({"instance_info": info})
     task.process_event(event, callback=do_node_deploy, call_args=(task,))
 
 
-def check_user_steps(task, steps: list[dict[str, Any]]) -> None:
+def template_steps(node: Any) -> list[dict[str, Any]]:
+    """The steps of the deploy templates named by the instance's traits that the node has (Ironic's
+    rule: instance_info traits, each of which must be a node trait), in template name order."""
+    wanted = [t for t in (node.instance_info or {}).get("traits") or [] if t in set(node.traits)]
+    steps: list[dict[str, Any]] = []
+    for template in deploy_templates.templates_for_traits(wanted):
+        for step in template.steps or []:
+            steps.append({k: step[k] for k in ("interface", "step", "args", "priority")})
+    return steps
+
+
+def check_user_steps(task, steps: list[dict[str, Any]], label: str = "deploy_steps") -> None:
     """Each user deploy step names an offered step, with a priority and only arguments it takes."""
     node = task.node.uuid
     offered = {(s["interface"], s["step"]): s for s in task.driver.deploy.get_deploy_steps(task)}
     known = ", ".join(sorted(f"{i}.{n}" for i, n in offered))
     for index, step in enumerate(steps):
-        where = f"Node {node}: deploy_steps[{index}]"
+        where = f"Node {node}: {label}[{index}]"
         found = offered.get((step["interface"], step["step"]))
         if found is None:
             raise exception.InvalidParameterValue(
@@ -99,7 +119,10 @@ def ordered_deploy_steps(task) -> list[dict[str, Any]]:
     The deploy interface's steps, with the priority and arguments of the user's deploy_steps
     (instance_info) laid over them; a step whose priority ends at 0 does not run.
     """
-    user = {(s["interface"], s["step"]): s for s in (task.node.instance_info or {}).get(USER_STEPS_KEY) or []}
+    info = task.node.instance_info or {}
+    # Template steps first, the user's laid over them (Ironic: the user's deploy_steps win).
+    given_steps = [*(info.get(TEMPLATE_STEPS_KEY) or []), *(info.get(USER_STEPS_KEY) or [])]
+    user = {(s["interface"], s["step"]): s for s in given_steps}
     steps = []
     for step in task.driver.deploy.get_deploy_steps(task):
         given = user.get((step["interface"], step["step"]))

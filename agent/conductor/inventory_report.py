@@ -21,7 +21,7 @@ from oslo_utils import uuidutils
 
 from agent.common import exception, macs, states
 from agent.common.config import CONF
-from agent.conductor import gpu_acceptance, task_manager
+from agent.conductor import gpu_acceptance, inspection_rules, task_manager
 from agent.conductor import traits as traits_mod
 from agent.conductor.drivers import driver_factory
 from agent.db import api as db_api
@@ -206,6 +206,7 @@ def store_report(
     name = free_name(node, inventory)
     if name:
         values["name"] = name
+    values, ruled_traits, plugin_data = inspection_rules.apply_rules(node, inventory, values, merged)
     system = inventory.get("system") if isinstance(inventory.get("system"), dict) else {}
     pxe_mac = macs.parse_bootif(system.get("pxe_interface"))
     stored = db_inventory.store_inventory(
@@ -213,7 +214,8 @@ def store_report(
         inventory,
         changes=changes,
         values=values,
-        traits=merged if sorted(node.traits) != merged else None,
+        traits=ruled_traits if sorted(node.traits) != ruled_traits else None,
+        plugin_data=plugin_data or None,
         new_ports=[
             {"address": mac, "pxe_enabled": mac == pxe_mac} for mac in macs.device_nic_macs(inventory)
         ],

@@ -74,7 +74,7 @@ _FLOWS: dict[str, Callable[..., None]] = {
 class ConductorManager(AgentEndpoints):
     """Everything one conductor (``host``) serves over RPC."""
 
-    RPC_API_VERSION = "1.1"
+    RPC_API_VERSION = "1.2"
     target = messaging.Target(version=RPC_API_VERSION)
 
     def __init__(self, host: str) -> None:
@@ -124,6 +124,11 @@ class ConductorManager(AgentEndpoints):
                 )
             if node.maintenance and event in _MAINTENANCE_BLOCKED:
                 raise exception.NodeInMaintenance(op=verb, node=node.uuid)
+            if event == "provide" and node.retired:
+                raise exception.InvalidState(
+                    reason=f"node {node.uuid} is retired and cannot be provided; "
+                    "set retired to false first (baremetal node unset --retired)"
+                )
             if event in ("rebuild", "delete") and node.protected:
                 raise exception.InvalidState(
                     reason=f"node {node.uuid} is protected and cannot be undeployed or rebuilt; "
@@ -258,6 +263,22 @@ class ConductorManager(AgentEndpoints):
         with task_manager.acquire(ctxt, node.uuid, purpose="portgroup delete", load_driver=False) as task:
             vifs.check_removable(task.node, "portgroup", db_api.get_portgroup(portgroup_ident))
             db_api.destroy_portgroup(portgroup_ident)
+
+    def attach_virtual_media(
+        self, ctxt: dict, node_ident: str, device_type: str, image_url: str, download_source: str = "local"
+    ) -> None:
+        """Insert an image into the node's virtual media device (1.2)."""
+        with task_manager.acquire(ctxt, node_ident, purpose="attach virtual media") as task:
+            task.driver.management.validate(task)
+            task.driver.management.attach_virtual_media(task, device_type, image_url, download_source)
+
+    def detach_virtual_media(
+        self, ctxt: dict, node_ident: str, device_types: list[str] | None = None
+    ) -> None:
+        """Eject the node's virtual media (of ``device_types``, or all) (1.2)."""
+        with task_manager.acquire(ctxt, node_ident, purpose="detach virtual media") as task:
+            task.driver.management.validate(task)
+            task.driver.management.detach_virtual_media(task, device_types)
 
     def vif_attach(self, ctxt: dict, node_ident: str, vif_info: dict) -> None:
         """Attach a VIF (a declared network the caller and the node's project may use)."""

@@ -58,8 +58,18 @@ def update_node(task, values: dict) -> dict:
     vifs.check_project_change(task, values)
     if values.get("maintenance") is False:
         values.update(maintenance_reason=None, fault=None)
+    # Any state but available (Ironic keeps that for backwards compatibility): manage it first.
+    if values.get("retired") and not node.retired and node.provision_state == states.AVAILABLE:
+        raise exception.InvalidState(
+            reason=f"node {node.uuid} can not have 'retired' set in provision state 'available'; "
+            "move it to manageable first (baremetal node manage)"
+        )
     if values.get("retired") is False:
         values.setdefault("retired_reason", None)
+    # instance_name follows instance_info's display_name until it is set on its own (Ironic 1.104).
+    display = (values.get("instance_info") or {}).get("display_name")
+    if display and not values.get("instance_name", node.instance_name):
+        values["instance_name"] = display
     task.update_node(values)
     return row_dicts.node_to_dict(task.node)
 

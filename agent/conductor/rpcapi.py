@@ -22,7 +22,7 @@ CONF = cfg.CONF
 class ConductorAPI(rpc.RPCClientBase):
     """Calls to ``kiln.conductor``; node calls are routed with ``server=`` to the node's conductor."""
 
-    RPC_API_VERSION = "1.1"
+    RPC_API_VERSION = "1.2"
     DEFAULT_TOPIC = rpc.CONDUCTOR_TOPIC
 
     def __init__(
@@ -129,6 +129,26 @@ class ConductorAPI(rpc.RPCClientBase):
     def vif_list(self, ctxt: dict, node: Any) -> list[dict]:
         """The VIFs attached to ``node``: [{"id": ...}]."""
         return self._v11(node).call(ctxt, "vif_list", node_ident=_uuid(node))
+
+    # --- virtual media (1.2) ---------------------------------------------------------------------
+    def attach_virtual_media(
+        self, ctxt: dict, node: Any, device_type: str, image_url: str, download_source: str
+    ) -> None:
+        """Insert ``image_url`` into ``node``'s virtual ``device_type``."""
+        self._node_client(node).prepare(version="1.2").call(
+            ctxt,
+            "attach_virtual_media",
+            node_ident=_uuid(node),
+            device_type=device_type,
+            image_url=image_url,
+            download_source=download_source,
+        )
+
+    def detach_virtual_media(self, ctxt: dict, node: Any, device_types: list[str] | None) -> None:
+        """Eject ``node``'s virtual media (of ``device_types``, or all)."""
+        self._node_client(node).prepare(version="1.2").call(
+            ctxt, "detach_virtual_media", node_ident=_uuid(node), device_types=device_types
+        )
 
     # --- ports -----------------------------------------------------------------------------------
     def create_port(self, ctxt: dict, node: Any, values: dict) -> dict:

@@ -212,6 +212,9 @@ _NODE_FILTERS: dict[str, Callable] = {
     "reserved_by_any_of": one_of(Node.reservation, "reserved_by_any_of"),
     "resource_class": equals(Node.resource_class),
     "retired": lambda v: Node.retired == bool_filter(v, "retired"),
+    "chassis_id": equals(Node.chassis_id),
+    "shard": equals(Node.shard),
+    "instance_name": equals(Node.instance_name),
     "uuid_in": one_of(Node.uuid, "uuid_in"),
 }
 

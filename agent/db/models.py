@@ -1,4 +1,5 @@
-"""SQLAlchemy models of Kiln's database: nodes, ports, portgroups, inventories, conductors and allocations."""
+"""SQLAlchemy models of Kiln's database: nodes, ports, portgroups, inventories, conductors, allocations,
+chassis, volume connectors and targets, and deploy templates."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
@@ -148,6 +150,10 @@ class Node(TimestampMixin, Base):
     inspection_finished_at: Mapped[datetime.datetime | None] = mapped_column(UTCDateTime())
     agent_token_hash: Mapped[str | None] = mapped_column(String(255))
     last_heartbeat_at: Mapped[datetime.datetime | None] = mapped_column(UTCDateTime())
+    chassis_id: Mapped[int | None] = mapped_column(ForeignKey("chassis.id"), index=True)
+    instance_name: Mapped[str | None] = mapped_column(String(255), index=True)
+    shard: Mapped[str | None] = mapped_column(String(255), index=True)
+    firmware_interface: Mapped[str | None] = mapped_column(String(255))
 
     trait_rows: Mapped[list[NodeTrait]] = relationship(
         lazy="selectin", cascade="all, delete-orphan", order_by="NodeTrait.trait"
@@ -294,3 +300,92 @@ class Allocation(TimestampMixin, Base):
 
     def __repr__(self) -> str:
         return f"<Allocation {self.uuid} state={self.state!r} node_id={self.node_id}>"
+
+
+class Chassis(TimestampMixin, Base):
+    """A group of nodes (Ironic's chassis): a description and extra, nothing more."""
+
+    __tablename__ = "chassis"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), nullable=False, unique=True)
+    description: Mapped[str | None] = mapped_column(String(255))
+    extra: Mapped[dict | None] = mapped_column(JSON, default=dict)
+
+
+class VolumeConnector(TimestampMixin, Base):
+    """How a node connects to remote storage: an iSCSI initiator IQN, a WWPN, an IP, ..."""
+
+    __tablename__ = "volume_connectors"
+    __table_args__ = (
+        UniqueConstraint("type", "connector_id", name="uniq_volume_connectors0type0connector_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), nullable=False, unique=True)
+    node_id: Mapped[int | None] = mapped_column(ForeignKey("nodes.id", ondelete="CASCADE"), index=True)
+    type: Mapped[str] = mapped_column(String(32), nullable=False)
+    connector_id: Mapped[str] = mapped_column(String(255), nullable=False)
+    extra: Mapped[dict | None] = mapped_column(JSON, default=dict)
+
+
+class VolumeTarget(TimestampMixin, Base):
+    """A remote volume a node uses (boot_index 0 boots from it)."""
+
+    __tablename__ = "volume_targets"
+    __table_args__ = (
+        UniqueConstraint("node_id", "boot_index", name="uniq_volume_targets0node_id0boot_index"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), nullable=False, unique=True)
+    node_id: Mapped[int | None] = mapped_column(ForeignKey("nodes.id", ondelete="CASCADE"), index=True)
+    volume_type: Mapped[str] = mapped_column(String(64), nullable=False)
+    properties: Mapped[dict | None] = mapped_column(JSON, default=dict)
+    boot_index: Mapped[int] = mapped_column(Integer, nullable=False)
+    volume_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    extra: Mapped[dict | None] = mapped_column(JSON, default=dict)
+
+
+class DeployTemplate(TimestampMixin, Base):
+    """Deploy steps a node runs when the instance asks for the trait that is the template's name."""
+
+    __tablename__ = "deploy_templates"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), nullable=False, unique=True)
+    name: Mapped[str] = mapped_column(String(255), nullable=False, unique=True)
+    steps: Mapped[list | None] = mapped_column(JSON, default=list)
+    extra: Mapped[dict | None] = mapped_column(JSON, default=dict)
+
+
+class Runbook(TimestampMixin, Base):
+    """Named steps run on a manageable node (as cleaning) or an active one (as servicing)."""
+
+    __tablename__ = "runbooks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), nullable=False, unique=True)
+    name: Mapped[str] = mapped_column(String(255), nullable=False, unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    steps: Mapped[list | None] = mapped_column(JSON, default=list)
+    traits: Mapped[list | None] = mapped_column(JSON, default=list)
+    disable_ramdisk: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    public: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    owner: Mapped[str | None] = mapped_column(String(255))
+    extra: Mapped[dict | None] = mapped_column(JSON, default=dict)
+
+
+class InspectionRule(TimestampMixin, Base):
+    """Conditions on a stored inventory and the actions taken on the node when they hold."""
+
+    __tablename__ = "inspection_rules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), nullable=False, unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    priority: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    sensitive: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    phase: Mapped[str] = mapped_column(String(16), nullable=False, default="main")
+    conditions: Mapped[list | None] = mapped_column(JSON, default=list)
+    actions: Mapped[list | None] = mapped_column(JSON, default=list)

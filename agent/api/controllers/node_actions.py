@@ -7,10 +7,13 @@ from typing import Any
 import webob
 
 from agent.api import base, dbread, errors, validation, versions, views
+from agent.api.controllers import runbooks
 from agent.api.router import Router
 from agent.common import row_dicts, states
 from agent.common.steps import check_steps
 from agent.db import api as db_api
+from agent.inventory import ironic as ironic_format
+from agent.inventory import plugin_data as plugin_data_mod
 
 # Provision targets -> the minor version that introduced each (Ironic's).
 PROVISION_TARGETS: dict[str, int] = {
@@ -35,6 +38,7 @@ _PROVISION_BODY = {
     "deploy_steps",
     "rescue_password",
     "disable_ramdisk",
+    "runbook",
 }
 # Targets a lessee may ask for on a node it leases (deploying and undeploying it).
 _LESSEE_TARGETS = ("active", "deploy", "rebuild", "deleted", "undeploy")
@@ -90,6 +94,12 @@ def _check_provision_body(req: base.ApiRequest, body: dict, node: Any) -> dict[s
             )
         args["configdrive"] = configdrive
     clean_steps = body.get("clean_steps")
+    if body.get("runbook") is not None:
+        if clean_steps is not None:
+            raise errors.HTTPBadRequest('Give either "runbook" or "clean_steps", not both.')
+        clean_steps, disable = runbooks.steps_for_node(req, body["runbook"], node, target)
+        if disable is not None and "disable_ramdisk" not in body:
+            body = {**body, "disable_ramdisk": disable}
     if target == "clean" and clean_steps is None:
         raise errors.HTTPBadRequest(
             '"clean_steps" is required when setting target provision state to "clean".'
@@ -291,7 +301,9 @@ def validate(req: base.ApiRequest, node_ident: str) -> webob.Response:
 
 
 def get_inventory(req: base.ApiRequest, node_ident: str) -> webob.Response:
-    """GET /v1/nodes/{node}/inventory (1.81): the inventory the node's agent reported."""
+    """GET /v1/nodes/{node}/inventory (1.81): the inventory the node's agent reported, in the format
+    Ironic serves (ironic-python-agent's keys, Kiln's own beside them), and plugin_data with what
+    Ironic's inspection derives from it (its stored plugin_data laid over that)."""
     base.require_version(req, versions.INVENTORY)
     node = dbread.get_node(req, node_ident)
     inventory = db_api.get_node_inventory(node.id)
@@ -300,9 +312,13 @@ def get_inventory(req: base.ApiRequest, node_ident: str) -> webob.Response:
             f"Inventory not found for node {node.uuid}: its agent has not reported one yet "
             "(boot it with kiln-agent, or inspect it)."
         )
-    return base.json_response(
-        {"inventory": inventory, "plugin_data": db_api.get_node_plugin_data(node.id) or {}}
-    )
+    if "interfaces" not in inventory:  # Kiln's own model, as kiln-agent reports it
+        inventory = ironic_format.to_ironic(inventory)
+    plugin_data = {
+        **plugin_data_mod.ironic_plugin_data(inventory),
+        **(db_api.get_node_plugin_data(node.id) or {}),
+    }
+    return base.json_response({"inventory": inventory, "plugin_data": plugin_data})
 
 
 def get_history(req: base.ApiRequest, node_ident: str) -> webob.Response:

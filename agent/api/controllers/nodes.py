@@ -12,6 +12,7 @@ from agent.api.router import Router
 from agent.api.validation import BOOL, GROUP, NAME, OBJECT, STRING, UUID
 from agent.common import exception, row_dicts, secrets
 from agent.db import api as db_api
+from agent.db import chassis as db_chassis
 from agent.db.models import Node
 from agent.db.query import sortable_columns
 
@@ -46,7 +47,12 @@ WRITABLE: dict[str, tuple[int, str]] = {
     "retired": (61, BOOL),
     "retired_reason": (61, STRING),
     "lessee": (65, STRING),
+    "shard": (versions.SHARDS, STRING),
+    "firmware_interface": (versions.FIRMWARE, STRING),
+    "instance_name": (versions.INSTANCE_NAME, STRING),
 }
+# Kiln has no firmware interface that updates firmware (yet): a node's is always this one.
+FIRMWARE_INTERFACES = ("no-firmware",)
 _CREATE_ONLY_ABSENT = ("maintenance", "maintenance_reason")
 READONLY = {"/" + f for f in views.NODE_FIELDS if f not in WRITABLE} | {"/id"}
 MANDATORY = {"/driver"}
@@ -70,6 +76,8 @@ _FILTERS: dict[str, tuple[int, str, bool]] = {
     "owner": (versions.OWNER, "owner", False),
     "retired": (versions.RETIRED, "retired", True),
     "lessee": (versions.LESSEE, "lessee", False),
+    "shard": (versions.SHARDS, "shard", False),
+    "instance_name": (versions.INSTANCE_NAME, "instance_name", False),
 }
 
 
@@ -84,6 +92,7 @@ def conductor_of(req: base.ApiRequest, node: Any) -> str | None:
 def render(req: base.ApiRequest, node: Any, fields: list[str] | tuple[str, ...] | None = None) -> dict:
     """The API view of one node (an ORM row or a node dict)."""
     data = node if isinstance(node, dict) else row_dicts.node_to_dict(node)
+    data["chassis_uuid"] = db_chassis.chassis_uuids([data.get("chassis_id")]).get(data.get("chassis_id"))
     alloc = None
     if req.at_least(versions.ALLOCATIONS) and (fields is None or "allocation_uuid" in fields):
         alloc = dbread.allocation_uuids([data["id"]]).get(data["id"])
@@ -123,6 +132,9 @@ def _list(req: base.ApiRequest, detail: bool, path: str, extra_filters: dict | N
     except exception.InvalidParameterValue as exc:
         raise errors.HTTPBadRequest(str(exc)) from None
     dicts = [row_dicts.node_to_dict(n) for n in rows]
+    chassis = db_chassis.chassis_uuids([d.get("chassis_id") for d in dicts])
+    for d in dicts:
+        d["chassis_uuid"] = chassis.get(d.get("chassis_id"))
     allocs: dict[int, str] = {}
     if req.at_least(versions.ALLOCATIONS) and (fields is None or "allocation_uuid" in fields):
         allocs = dbread.allocation_uuids(d["id"] for d in dicts)
@@ -139,6 +151,11 @@ def _list(req: base.ApiRequest, detail: bool, path: str, extra_filters: dict | N
     ]
     last = dicts[-1]["uuid"] if dicts else None
     return base.json_response(base.collection(req, "nodes", items, last, limit, path))
+
+
+def list_filtered(req: base.ApiRequest, detail: bool, path: str, filters: dict) -> webob.Response:
+    """A node list narrowed by database ``filters`` (a chassis's nodes)."""
+    return _list(req, detail, path, filters)
 
 
 def list_nodes(req: base.ApiRequest) -> webob.Response:
@@ -165,9 +182,17 @@ def get_node(req: base.ApiRequest, node_ident: str) -> webob.Response:
 
 
 def _check_node_values(values: dict, what: str) -> dict:
-    if values.get("chassis_uuid"):
-        raise errors.HTTPBadRequest("Kiln has no chassis: chassis_uuid can only be null.")
-    values.pop("chassis_uuid", None)
+    if values.get("firmware_interface") not in (None, *FIRMWARE_INTERFACES):
+        raise errors.HTTPBadRequest(
+            f"Node firmware_interface {values['firmware_interface']!r} is not available; "
+            f"Kiln offers: {', '.join(FIRMWARE_INTERFACES)}."
+        )
+    if "chassis_uuid" in values:
+        ident = values.pop("chassis_uuid")
+        try:
+            values["chassis_id"] = db_chassis.chassis_id(ident) if ident else None
+        except exception.ChassisNotFound as exc:
+            raise errors.HTTPBadRequest(f"Cannot put the {what} in a chassis: {exc}") from None
     if values.get("name") and uuidutils.is_uuid_like(values["name"]):
         raise errors.HTTPBadRequest(
             f"The {what} name {values['name']!r} looks like a UUID; pick another name."

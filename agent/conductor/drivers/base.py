@@ -136,6 +136,20 @@ class ManagementInterface(BaseInterface):
         """Return the node's current boot mode, or None when unknown."""
         return None
 
+    def attach_virtual_media(self, task, device_type: str, image_url: str, download_source: str) -> None:
+        """Insert ``image_url`` into the BMC's virtual ``device_type``; unsupported unless overridden."""
+        raise exception.InvalidParameterValue(
+            err=f"Node {task.node.uuid}: management interface {task.node.management_interface} "
+            "cannot attach virtual media; use a redfish node."
+        )
+
+    def detach_virtual_media(self, task, device_types: list[str] | None) -> None:
+        """Eject the virtual media of ``device_types`` (all when None); unsupported unless overridden."""
+        raise exception.InvalidParameterValue(
+            err=f"Node {task.node.uuid}: management interface {task.node.management_interface} "
+            "cannot detach virtual media; use a redfish node."
+        )
+
 
 class BootInterface(BaseInterface):
     """How a node boots: the deploy ramdisk, then the instance."""

@@ -10,6 +10,7 @@ from agent.conductor.drivers import base
 POWER_KEY = "fake_power_state"
 BOOT_DEVICE_KEY = "fake_boot_device"
 BOOT_MODE_KEY = "fake_boot_mode"
+VMEDIA_KEY = "fake_virtual_media"
 
 
 def _remember(task, key: str, value: Any) -> None:
@@ -91,6 +92,19 @@ class FakeManagement(base.ManagementInterface):
     def get_boot_mode(self, task) -> str | None:
         """The last mode set, or None."""
         return (task.node.driver_internal_info or {}).get(BOOT_MODE_KEY)
+
+    def attach_virtual_media(self, task, device_type: str, image_url: str, download_source: str) -> None:
+        """Remember the inserted medium per device type."""
+        media = dict((task.node.driver_internal_info or {}).get(VMEDIA_KEY) or {})
+        media[device_type] = {"image_url": image_url, "image_download_source": download_source}
+        _remember(task, VMEDIA_KEY, media)
+
+    def detach_virtual_media(self, task, device_types: list[str] | None) -> None:
+        """Forget the media of ``device_types`` (all when None)."""
+        media = dict((task.node.driver_internal_info or {}).get(VMEDIA_KEY) or {})
+        for kind in list(media) if device_types is None else device_types:
+            media.pop(kind, None)
+        _remember(task, VMEDIA_KEY, media)
 
 
 class FakeBoot(base.BootInterface):

@@ -338,3 +338,15 @@ class RedfishManagement(base.ManagementInterface):
     def get_boot_mode(self, task) -> str | None:
         """The firmware's boot mode as the BMC reports it."""
         return _BOOT_MODES_BACK.get(get_system(task.node).boot.mode)
+
+    def attach_virtual_media(self, task, device_type: str, image_url: str, download_source: str) -> None:
+        """Insert ``image_url`` into the BMC's virtual ``device_type`` (the BMC downloads it)."""
+        from agent.conductor.drivers import redfish_vmedia
+
+        redfish_vmedia.attach(task.node, device_type, image_url)
+
+    def detach_virtual_media(self, task, device_types: list[str] | None) -> None:
+        """Eject the virtual media of ``device_types`` (all when None)."""
+        from agent.conductor.drivers import redfish_vmedia
+
+        redfish_vmedia.detach(task.node, device_types)

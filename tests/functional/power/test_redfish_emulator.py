@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import json
 import subprocess
+import threading
 import time
 import urllib.request
 
@@ -137,3 +140,54 @@ def test_unknown_system_is_a_clear_error_without_the_password(make_node, acquire
             task.driver.power.get_power_state(task)
     assert node in str(info.value) and "/redfish/v1/Systems/nope" in str(info.value)
     assert PASSWORD not in str(info.value)
+
+
+def _media(base: str, system: str) -> dict[str, dict]:
+    """The emulator's virtual media devices as it serves them, by id."""
+    with urllib.request.urlopen(f"{base}{system}/VirtualMedia", timeout=5) as answer:
+        members = json.load(answer)["Members"]
+    found = {}
+    for member in members:
+        with urllib.request.urlopen(f"{base}{member['@odata.id']}", timeout=5) as answer:
+            device = json.load(answer)
+        found[device["Id"]] = device
+    return found
+
+
+@pytest.fixture
+def image_server(tmp_path):
+    """A file server on 127.0.0.1 (the emulator downloads what it inserts); yields the image URL."""
+    (tmp_path / "kiln-ramdisk.iso").write_bytes(b"\0" * 4096)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/kiln-ramdisk.iso"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_virtual_media_attach_detach(node, acquire, emulator, image_server) -> None:
+    base, system = emulator
+    url = image_server
+    # sushy-tools keeps virtual media state on disk across emulator runs: start and end empty.
+    with acquire(node) as task:
+        task.driver.management.detach_virtual_media(task, None)
+    try:
+        with acquire(node) as task:
+            task.driver.management.attach_virtual_media(task, "cdrom", url, "local")
+        inserted = [(d["Id"], d.get("Image")) for d in _media(base, system).values() if d.get("Inserted")]
+        assert inserted == [("Cd", url)]
+        with acquire(node) as task:
+            task.driver.management.detach_virtual_media(task, ["cdrom"])
+        assert not any(d.get("Inserted") for d in _media(base, system).values())
+        with acquire(node) as task:
+            task.driver.management.attach_virtual_media(task, "usb", url, "local")
+        inserted = [(d["Id"], d.get("Image")) for d in _media(base, system).values() if d.get("Inserted")]
+        assert inserted == [("Floppy", url)]  # the emulator's removable device takes Floppy and USBStick
+    finally:
+        with acquire(node) as task:
+            task.driver.management.detach_virtual_media(task, None)
+    assert not any(d.get("Inserted") for d in _media(base, system).values())

@@ -29,7 +29,7 @@ def test_http_basic(conductor, tmp_path):
         resp = app.get("/v1/nodes", status=401)
         assert resp.headers["WWW-Authenticate"] == 'Basic realm="Baremetal API"'
         assert "Authorization required" in error_of(resp)
-        assert resp.headers["X-OpenStack-Ironic-API-Maximum-Version"] == "1.81"
+        assert resp.headers["X-OpenStack-Ironic-API-Maximum-Version"] == "1.115"
         assert "Invalid credentials" in error_of(
             app.get("/v1/nodes", headers=_basic("admin", "no"), status=401)
         )

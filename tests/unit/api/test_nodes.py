@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from tests.unit.api.conftest import error_of, wait_for_state
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "sysfs"
 
 OLD = {"HTTP_X_OPENSTACK_IRONIC_API_VERSION": "1.10"}
 
@@ -260,9 +265,21 @@ def test_boot_device_validate_inventory(api):
     resp = api.get("/v1/nodes/bd/inventory", status=404)
     assert "Inventory not found" in error_of(resp)
     from agent.db import api as db_api
+    from agent.inventory import collect
+    from agent.inventory.ironic import to_ironic
 
-    db_api.store_inventory(db_api.get_node(node["uuid"]).id, {"cpu": {"count": 4}})
-    assert api.get("/v1/nodes/bd/inventory").json == {"inventory": {"cpu": {"count": 4}}, "plugin_data": {}}
+    kiln_inventory = collect.collect(str(FIXTURES / "h200-vm"), use_nvml=False)
+    db_api.store_inventory(db_api.get_node(node["uuid"]).id, kiln_inventory)
+    served = api.get("/v1/nodes/bd/inventory").json
+    # Ironic's format (what ironic-python-agent sends), Kiln's own model kept under "kiln".
+    assert served["inventory"] == json.loads(json.dumps(to_ironic(kiln_inventory)))
+    assert served["inventory"]["interfaces"] and "firmware" in served["inventory"]["system_vendor"]
+    assert served["inventory"]["kiln"]["nics"] == kiln_inventory["nics"]
+    plugin = served["plugin_data"]
+    assert set(plugin["all_interfaces"]) == {i["name"] for i in served["inventory"]["interfaces"]}
+    assert plugin["root_disk"]["size"] == min(
+        d["size"] for d in served["inventory"]["disks"] if d["size"] >= 4 << 30
+    )
     api.get(
         "/v1/nodes/bd/inventory", extra_environ={"HTTP_X_OPENSTACK_IRONIC_API_VERSION": "1.80"}, status=404
     )

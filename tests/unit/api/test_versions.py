@@ -21,7 +21,7 @@ def test_root_lists_v1(api):
     body = resp.json
     assert body["default_version"]["id"] == "v1"
     assert body["default_version"]["min_version"] == "1.1"
-    assert body["default_version"]["version"] == "1.81"
+    assert body["default_version"]["version"] == "1.115"
     assert body["default_version"]["links"][0]["href"] == "http://localhost/v1/"
     assert body["versions"] == [body["default_version"]]
     _headers_ok(resp, "1.1")
@@ -35,22 +35,22 @@ def test_v1_document(api):
     ]
     assert body["nodes"][0]["href"] == "http://localhost/v1/nodes/"
     assert body["allocations"][1]["rel"] == "bookmark"
-    assert body["version"]["version"] == "1.81"
+    assert body["version"]["version"] == "1.115"
 
 
 def test_latest_and_explicit_versions(api):
-    _headers_ok(api.get("/v1/nodes"), "1.81")
+    _headers_ok(api.get("/v1/nodes"), "1.115")
     resp = api.get("/v1/nodes", extra_environ={"HTTP_X_OPENSTACK_IRONIC_API_VERSION": "1.37"})
     _headers_ok(resp, "1.37")
     resp = api.get("/v1/nodes", headers={"OpenStack-API-Version": "baremetal 1.52"})
     _headers_ok(resp, "1.52")
 
 
-@pytest.mark.parametrize("requested", ["1.82", "1.0", "2.1"])
+@pytest.mark.parametrize("requested", ["1.116", "1.0", "2.1"])
 def test_out_of_range_is_406_with_headers(api, requested):
     resp = api.get("/v1/nodes", extra_environ={"HTTP_X_OPENSTACK_IRONIC_API_VERSION": requested}, status=406)
-    assert "[1.1, 1.81]" in error_of(resp)
-    assert resp.headers["X-OpenStack-Ironic-API-Maximum-Version"] == "1.81"
+    assert "[1.1, 1.115]" in error_of(resp)
+    assert resp.headers["X-OpenStack-Ironic-API-Maximum-Version"] == "1.115"
 
 
 def test_malformed_version_is_400(api):
@@ -68,11 +68,11 @@ def test_error_shape_and_headers_on_404(api):
     inner = json.loads(body["error_message"])
     assert inner["faultcode"] == "Client"
     assert inner["debuginfo"] is None
-    _headers_ok(resp, "1.81")
+    _headers_ok(resp, "1.115")
 
 
 def test_unknown_path_and_method(api):
-    assert "no such path /v1/chassis" in error_of(api.get("/v1/chassis", status=404))
+    assert "no such path /v1/bios" in error_of(api.get("/v1/bios", status=404))
     resp = api.post_json("/v1/nodes/detail", {}, status=405)
     assert resp.headers["Allow"] == "GET"
 

@@ -758,3 +758,50 @@ def test_a_changed_report_on_a_reserved_node_stores_nothing(manager, hgx_invento
         before.traits,
     )
     assert len(db_api.list_inventory_history(uuid)) == 1
+
+
+# --- inspection rules on every stored inventory -------------------------------------------------------
+
+
+def test_inspection_rules_run_on_the_reported_inventory(conductor, hgx_inventory) -> None:
+    from agent.db import inspection_rules as db_rules
+
+    memory = {"op": "ge", "args": ["{inventory.memory.physical_mb}", 1048576]}
+    db_rules.STORE.create(
+        {
+            "priority": 10,
+            "conditions": [
+                memory,
+                {"op": "eq", "args": ["{inventory.system_vendor.manufacturer}", "{node.extra.x}"]},
+            ],
+            "actions": [{"op": "add-trait", "args": ["CUSTOM_NEVER"]}],
+        }
+    )
+    db_rules.STORE.create(
+        {
+            "priority": 50,
+            "conditions": [memory],
+            "actions": [
+                {"op": "add-trait", "args": ["CUSTOM_BIG_MEMORY"]},
+                {"op": "set-attribute", "args": ["/extra/rack", "r7"]},
+                {"op": "set-capability", "args": ["gpu", "h100"]},
+                {"op": "set-plugin-data", "args": ["/ruled", "{inventory.cpu.count}"]},
+            ],
+        }
+    )
+    answer = _lookup(conductor, hgx_inventory)
+    uuid, token = answer["node"]["uuid"], answer["agent_token"]
+    result = conductor.report_inventory({}, uuid, token, hgx_inventory, None)
+    assert "CUSTOM_BIG_MEMORY" in result["traits"] and "CUSTOM_NEVER" not in result["traits"]
+    node = db_api.get_node(uuid)
+    assert node.extra["rack"] == "r7"
+    assert node.properties["capabilities"] == "boot_mode:uefi,gpu:h100"
+    plugin = db_api.get_node_plugin_data(node.id)
+    assert plugin["ruled"] == 224 and plugin["all_interfaces"]
+    db_rules.STORE.create(
+        {"priority": 99, "conditions": [memory], "actions": [{"op": "fail", "args": ["too big"]}]}
+    )
+    changed = copy.deepcopy(hgx_inventory)
+    changed["gpus"] = changed["gpus"][:4]
+    conductor.report_inventory({}, uuid, token, changed, {"removed": {"gpus": ["0000:ba:00.0"]}})
+    assert "too big" in db_api.get_node(uuid).last_error

@@ -1,7 +1,7 @@
 """Turnover records: the signed evidence each cleaning leaves (no foreign key: it outlives the node).
 
 Revision ID: 7c3d9e2a1f60
-Revises: 5b2f0c1e9a47
+Revises: 9a4c6e2d1f03
 Create Date: 2026-12-05
 """
 
@@ -10,7 +10,7 @@ from alembic import op
 from sqlalchemy.dialects import mysql
 
 revision = "7c3d9e2a1f60"
-down_revision = "5b2f0c1e9a47"
+down_revision = "9a4c6e2d1f03"
 branch_labels = None
 depends_on = None
 
