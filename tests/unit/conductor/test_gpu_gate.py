@@ -259,3 +259,19 @@ def test_node_show_tells_the_operator_why(stack) -> None:
     assert reason in shown["maintenance_reason"] and reason in shown["last_error"]
     assert f"GPU {DEGRADED} (serial unknown): xid: Xid 48, 63, 79" in shown["maintenance_reason"]
     assert gpu_acceptance.TRAIT_QUARANTINE in api.get(f"/v1/nodes/{stack.node.uuid}/traits").json["traits"]
+
+
+def test_a_node_enrolled_before_the_gate_takes_its_oldest_inventory_as_baseline(stack) -> None:
+    _accept_first_inventory(stack, healthy_h100())
+    agent = stack.agent
+    agent.inventory = _node_with(stack, _without_gpu(healthy_h100(), 5))
+    assert agent.report_inventory()["stored"]
+    node = stack.node_now()  # as a node whose inventories were stored before the gate existed
+    info = {k: v for k, v in node.driver_internal_info.items() if k != gpu_acceptance.INFO_GPU_BASELINE}
+    db_api.update_node(node.uuid, {"driver_internal_info": info})
+    node = _clean(stack, _without_gpu(healthy_h100(), 5))
+    assert node.provision_state == states.CLEANFAIL
+    assert (
+        "GPU 0000:ab:00.0 (serial unknown): missing: GPU expected here is missing" in node.maintenance_reason
+    )
+    assert node.driver_internal_info[gpu_acceptance.INFO_GPU_BASELINE]["count"] == 8
