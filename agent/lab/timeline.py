@@ -16,6 +16,7 @@ from pathlib import Path
 _CONDUCTOR_TIME = re.compile(
     r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) .*Issued the agent token of node (\S+)"
 )
+_CONDUCTOR_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) ")
 _DHCP = re.compile(r"^(\w{3} +\d+ \d\d:\d\d:\d\d) dnsmasq-dhcp\[\d+\]: \d+ DHCPACK\(\S+\) \S+ (\S+)")
 _HTTP = re.compile(r'^(\d+\.\d+) \S+ "GET /(\S+) HTTP')
 _UPTIME_AT_LOOKUP = re.compile(r"^\[ *(\d+\.\d+)\] kiln-agent\[\d+\]: .*Lookup found node")
@@ -40,12 +41,25 @@ def _lines(path: Path) -> list[str]:
         return []
 
 
-def lookup_time(lab: Path, node_uuid: str) -> float | None:
-    """When the conductor issued ``node_uuid``'s agent token (its lookup), seconds since the epoch."""
+def lookup_time(lab: Path, node_uuid: str, after: float = 0.0) -> float | None:
+    """When the conductor issued ``node_uuid``'s agent token (its lookup) at or after ``after``."""
     for line in _lines(lab / "logs" / "kiln-conductor.log"):
         m = _CONDUCTOR_TIME.match(line)
         if m and m.group(2) == node_uuid:
-            return dt.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S.%f").timestamp()
+            when = dt.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S.%f").timestamp()
+            if when >= after:
+                return when
+    return None
+
+
+def conductor_time(lab: Path, node_uuid: str, text: str, after: float = 0.0) -> float | None:
+    """When the conductor first logged a line naming ``node_uuid`` and holding ``text``, from ``after`` on."""
+    for line in _lines(lab / "logs" / "kiln-conductor.log"):
+        m = _CONDUCTOR_LINE.match(line)
+        if m and node_uuid in line and text in line:
+            when = dt.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S.%f").timestamp()
+            if when >= after:
+                return when
     return None
 
 
