@@ -8,7 +8,7 @@ An expectation is plain JSON, passed to the agent as the step's ``expected`` arg
 
     {"count": 8, "sku": "H100_SXM5_80GB",
      "gpus": {"0000:18:00.0": {"sku", "serial", "uuid", "memory_bytes", "numa_node", "width",
-                               "speed", "nvlinks", "xgmi"}},
+                               "speed", "nvlinks", "nvlink_speed_mb_s", "xgmi"}},
      "nvswitches": ["0000:c9:00.0", ...]}
 
 Every key may be missing or null: only what is known is checked. A finding names the check, the
@@ -58,6 +58,23 @@ def _active_nvlinks(gpu: dict) -> int | None:
     return sum(1 for link in _dicts(links) if link.get("active") is True) if isinstance(links, list) else None
 
 
+def _nvlink_speed(gpu: dict) -> int | None:
+    """The slowest active NVLink's speed (MB/s); None when none is known."""
+    links = (gpu.get("health") or {}).get("nvlinks")
+    speeds = [_int(link.get("speed_mb_s")) for link in _dicts(links) if link.get("active") is True]
+    known = [v for v in speeds if v is not None]
+    return min(known) if known else None
+
+
+def unchecked(inventory: dict) -> list[str]:
+    """The GPUs whose ECC, row remap and NVLink state could not be read (NVIDIA without NVML)."""
+    return [
+        f"GPU {g.get('pci_address')}: ECC, row remapping and NVLink not checked (NVML not available)"
+        for g in physical_gpus(inventory)
+        if g.get("vendor_id") == "0x10de" and not (g.get("health") or {}).get("nvml")
+    ]
+
+
 def _xgmi_links(gpu: dict) -> int | None:
     links = (gpu.get("health") or {}).get("xgmi_links")
     return len(_dicts(links)) if isinstance(links, list) else None
@@ -78,6 +95,7 @@ def expectation_from_inventory(inventory: dict) -> dict[str, Any]:
             "width": _int(pcie.get("max_width")),
             "speed": pcie.get("max_speed") if isinstance(pcie.get("max_speed"), str) else None,
             "nvlinks": _active_nvlinks(gpu),
+            "nvlink_speed_mb_s": _nvlink_speed(gpu),
             "xgmi": _xgmi_links(gpu),
         }
     switches = sorted(
@@ -120,6 +138,7 @@ def check_gpus(inventory: dict, expected: dict | None, xids: list[int]) -> list[
             want["sku"] = expected["sku"]
         out.extend(_compare(gpu, want))
         out.extend(_health(gpu, set(xids)))
+    out.extend(_unmatched_xids(inventory, set(xids)))
     have = {s.get("address") for s in _dicts(inventory.get("nvswitches"))}
     for address in expected.get("nvswitches") or []:
         if address not in have:
@@ -162,6 +181,17 @@ def _compare(gpu: dict, want: dict) -> list[dict[str, Any]]:
     links = _active_nvlinks(gpu)
     if _int(want.get("nvlinks")) is not None and links is not None and links < want["nvlinks"]:
         out.append(_finding("nvlink", gpu, f"{links} NVLink link(s) active, expected {want['nvlinks']}"))
+    speed = _nvlink_speed(gpu)
+    if (
+        _int(want.get("nvlink_speed_mb_s")) is not None
+        and speed is not None
+        and speed < want["nvlink_speed_mb_s"]
+    ):
+        out.append(
+            _finding(
+                "nvlink", gpu, f"an NVLink link runs at {speed} MB/s, expected {want['nvlink_speed_mb_s']}"
+            )
+        )
     xgmi = _xgmi_links(gpu)
     if _int(want.get("xgmi")) is not None and xgmi is not None and xgmi < want["xgmi"]:
         out.append(_finding("xgmi", gpu, f"{xgmi} XGMI link(s) to peer GPUs, expected {want['xgmi']}"))
@@ -195,6 +225,20 @@ def _health(gpu: dict, xids: set[int]) -> list[dict[str, Any]]:
             _finding("xid", gpu, f"Xid {', '.join(map(str, seen))} in the kernel log since the last boot")
         )
     return out
+
+
+def _unmatched_xids(inventory: dict, xids: set[int]) -> list[dict[str, Any]]:
+    """Listed Xids of a PCI address that is no GPU now (a GPU that fell off the bus is no longer found)."""
+    log = inventory.get("kernel_log") if isinstance(inventory.get("kernel_log"), dict) else {}
+    by_address: dict[str, set[int]] = {}
+    for event in _dicts(log.get("unmatched_xids")):
+        if event.get("xid") in xids and isinstance(event.get("pci_address"), str):
+            by_address.setdefault(event["pci_address"], set()).add(event["xid"])
+    return [
+        _finding("xid", None, f"Xid {', '.join(map(str, sorted(n)))} in the kernel log since the last boot "
+                 "(no GPU is found at this address now)", address)
+        for address, n in sorted(by_address.items())
+    ]  # fmt: skip
 
 
 def describe(findings: list[dict[str, Any]]) -> str:

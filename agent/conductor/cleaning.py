@@ -82,7 +82,7 @@ def start_clean(task, clean_steps: Any = None, disable_ramdisk: bool | None = No
     """
     steps = check_steps(clean_steps, "clean_steps", task.node.uuid, required=True)
     known = check_manual_steps(task.node.uuid, steps)
-    gpu_acceptance.gate_steps(task.node, known, manual=True)  # bad verify_gpus arguments: refused now
+    gpu_acceptance.gate_steps(task, known, manual=True)  # bad verify_gpus arguments: refused now
     if disable_ramdisk:
         names = ", ".join(f"deploy.{s['step']}" for s in known)
         raise exception.InvalidParameterValue(
@@ -109,9 +109,9 @@ def do_node_clean(task, clean_steps: list[dict[str, Any]] | None = None) -> None
     agent_commands.update_internal(task, **turnover.note_start(node))
     try:
         if manual:
-            steps = gpu_acceptance.gate_steps(node, check_manual_steps(node.uuid, clean_steps), manual)
+            steps = gpu_acceptance.gate_steps(task, check_manual_steps(node.uuid, clean_steps), manual)
         elif automated_clean_enabled(node):
-            steps = gpu_acceptance.gate_steps(node, automated_steps(), manual)
+            steps = gpu_acceptance.gate_steps(task, automated_steps(), manual)
         else:
             LOG.info("Node %s: automated cleaning is disabled; skipping it", node.uuid)
             steps = []

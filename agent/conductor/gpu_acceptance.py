@@ -5,10 +5,13 @@ clean step, on the GPUs the agent reads in the boot it cleans in. The conductor 
 the node should have, as the step's ``expected`` argument:
 
 - the node's **first accepted inventory**: when an inventory is stored and the node has no
-  baseline yet, its GPUs (per PCI address: SKU, serial, memory, NUMA node, PCIe link maximum,
-  active NVLinks) and NVSwitches are kept in driver_internal_info ``kiln_gpu_baseline``;
-- the node's **properties** ``gpu_count`` and ``gpu_sku`` (a catalogue SKU trait name such as
-  ``H100_SXM5_80GB``), set by the operator, which override the baseline's count and SKUs.
+  baseline yet (or, for a node enrolled before the gate existed, the oldest inventory kept in
+  its history when the gate first runs), its GPUs (per PCI address: SKU, serial, memory, NUMA
+  node, PCIe link maximum, active NVLinks) and NVSwitches are kept in driver_internal_info
+  ``kiln_gpu_baseline``;
+- the node's **properties** ``gpu_count`` and ``gpu_sku`` (a catalogue SKU such as
+  ``H100_SXM5_80GB``, or its trait ``CUSTOM_GPU_H100_SXM5_80GB``), set by the operator, which
+  override the baseline's count and SKUs.
 
 A manual ``verify_gpus`` with ``{"update_baseline": true}`` checks against the properties only
 and, when it passes, keeps the GPUs found as the new baseline (after a GPU was replaced).
@@ -31,6 +34,7 @@ from oslo_log import log as logging
 from agent.common import exception, gpu_gate
 from agent.common.config import CONF
 from agent.db import api as db_api
+from agent.db import inventory as db_inventory
 
 LOG = logging.getLogger(__name__)
 
@@ -40,6 +44,8 @@ INFO_GPU_BASELINE = "kiln_gpu_baseline"
 TRAIT_QUARANTINE = "CUSTOM_GPU_QUARANTINE"
 #: Manual verify_gpus argument: check against the properties only, then keep the GPUs found as the baseline.
 UPDATE_ARG = "update_baseline"
+#: gpu_sku may be given as the trait Kiln derives (CUSTOM_GPU_H100_SXM5_80GB) or as the SKU alone.
+SKU_TRAIT_PREFIX = "CUSTOM_GPU_"
 #: maintenance_reason is text; a node with many failing GPUs still gets a readable reason.
 MAX_REASON = 4000
 
@@ -74,11 +80,28 @@ def expectation(node: Any, use_baseline: bool = True) -> dict[str, Any] | None:
                 err=f"Node {node.uuid}: property gpu_sku must name a GPU SKU (e.g. H100_SXM5_80GB), "
                 f"not {sku!r}."
             )
-        expected["sku"] = sku.strip().upper()
+        expected["sku"] = sku.strip().upper().removeprefix(SKU_TRAIT_PREFIX)
     return expected or None
 
 
-def gate_steps(node: Any, steps: list[dict[str, Any]], manual: bool) -> list[dict[str, Any]]:
+def ensure_baseline(task) -> None:
+    """Give a node without a baseline (enrolled before the gate existed) its oldest stored inventory's."""
+    if isinstance((task.node.driver_internal_info or {}).get(INFO_GPU_BASELINE), dict):
+        return
+    history = [
+        h for h in db_inventory.list_inventory_history(task.node.id) if isinstance(h["inventory"], dict)
+    ]
+    if not history:
+        return
+    info = dict(task.node.driver_internal_info or {})
+    record_baseline(info, history[-1]["inventory"])  # newest first: the last is the first accepted
+    task.update_node({"driver_internal_info": info})
+    LOG.info(
+        "Node %s: GPU baseline taken from its inventory of %s", task.node.uuid, history[-1]["created_at"]
+    )
+
+
+def gate_steps(task, steps: list[dict[str, Any]], manual: bool) -> list[dict[str, Any]]:
     """``steps`` with verify_gpus added (automated cleaning, when enabled) and its arguments filled.
 
     Automated steps are returned highest priority first, as Ironic runs them.
@@ -87,6 +110,9 @@ def gate_steps(node: Any, steps: list[dict[str, Any]], manual: bool) -> list[dic
     priority = CONF.deploy.verify_gpus_priority
     if not manual and priority > 0 and not any(s["step"] == STEP for s in out):
         out.append({"step": STEP, "priority": priority, "interface": "deploy", "args": {}})
+    if any(s["step"] == STEP for s in out):
+        ensure_baseline(task)
+    node = task.node
     for step in out:
         if step["step"] == STEP:
             args = dict(step.get("args") or {})
@@ -107,7 +133,10 @@ def gate_steps(node: Any, steps: list[dict[str, Any]], manual: bool) -> list[dic
 
 def step_passed(task, step: dict[str, Any], result: dict[str, Any]) -> None:
     """After clean ``step`` passed: a verify_gpus with update_baseline keeps the GPUs found as baseline."""
-    observed = ((result or {}).get("result") or {}).get("observed")
+    output = (result or {}).get("result") or {}
+    if step.get("step") == STEP and output.get("unchecked"):
+        LOG.warning("Node %s passed the GPU gate partly: %s", task.node.uuid, "; ".join(output["unchecked"]))
+    observed = output.get("observed")
     if (
         step.get("step") != STEP
         or not (step.get("args") or {}).get(UPDATE_ARG)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import functools
 import os
+import shutil
 
 import pytest
 
@@ -167,3 +168,51 @@ def test_a_slower_link_at_full_width_is_degraded(speed) -> None:
     expected = gpu_gate.expectation_from_inventory(inv)
     inv["gpus"][4]["pcie"]["current_speed"] = speed
     assert checks(gpu_gate.check_gpus(inv, expected, XIDS)) == [("pcie_link", inv["gpus"][4]["pci_address"])]
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    """Hard-link (the copy is only pruned, never written), or copy across filesystems."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def test_xids_of_a_gpu_no_longer_found_still_fail(tmp_path) -> None:
+    """GPU 6 fell off the bus (its Xid 79): its PCI function is gone from the tree, its Xids stay."""
+    tree = str(tmp_path / "hgx-h100")
+    shutil.copytree(os.path.join(FIXTURES, "hgx-h100"), tree, symlinks=True, copy_function=_link_or_copy)
+    device = os.path.realpath(os.path.join(tree, "sys/bus/pci/devices", DEGRADED))
+    shutil.rmtree(device)
+    for link in ("sys/bus/pci/devices", "sys/bus/pci/drivers/nvidia", "sys/kernel/iommu_groups/70/devices"):
+        os.unlink(os.path.join(tree, link, DEGRADED))
+    inv = collect(tree, use_nvml=False)
+    assert DEGRADED not in [g["pci_address"] for g in inv["gpus"]]
+    findings = gpu_gate.check_gpus(inv, gpu_gate.expectation_from_inventory(healthy_h100()), XIDS)
+    assert checks(findings) == [("missing", DEGRADED), ("xid", DEGRADED)]
+    assert findings[1]["message"].startswith("Xid 48, 63, 79 in the kernel log since the last boot (no GPU")
+    assert checks(gpu_gate.check_gpus(inv, None, XIDS)) == [("xid", DEGRADED)]  # no baseline: still caught
+
+
+class SlowLinkNvml(FakeNvml):
+    """The stand-in whose NVLinks all run at half speed (NVLink field 164: MB/s per link)."""
+
+    def nvmlDeviceGetFieldValues(self, handle, fields):
+        (value,) = super().nvmlDeviceGetFieldValues(handle, fields)
+        if fields[0][0] == 164:
+            value.value.uiVal //= 2
+        return [value]
+
+
+def test_a_slower_nvlink_fails_and_gpus_without_nvml_are_named_unchecked() -> None:
+    expected = gpu_gate.expectation_from_inventory(with_nvml(healthy_h100(), EccNvml()))
+    assert expected["gpus"]["0000:18:00.0"]["nvlink_speed_mb_s"] == 26562
+    slow = with_nvml(healthy_h100(), SlowLinkNvml())
+    found = [f for f in gpu_gate.check_gpus(slow, expected, XIDS) if f["check"] == "nvlink"]
+    assert [f["message"] for f in found] == ["an NVLink link runs at 13281 MB/s, expected 26562"]
+    unchecked = gpu_gate.unchecked(slow)
+    assert len(unchecked) == 7 and not any("0000:18:00.0" in u for u in unchecked)  # only GPU 0 had NVML
+    assert unchecked[0] == (
+        "GPU 0000:2a:00.0: ECC, row remapping and NVLink not checked (NVML not available)"
+    )
+    assert gpu_gate.unchecked(inventory("mi300x")) == []  # amdgpu's RAS needs no NVML

@@ -11,11 +11,14 @@ import copy
 import time
 
 import pytest
+import webtest
 from oslo_config import cfg
 from oslo_messaging.rpc.dispatcher import ExpectedException
 
+from agent.api import app as api_app
 from agent.common import exception, states
-from agent.conductor import cleaning, gpu_acceptance
+from agent.conductor import cleaning, gpu_acceptance, hash_ring
+from agent.conductor import rpcapi as conductor_rpcapi
 from agent.db import api as db_api
 from tests.unit.common.test_gpu_gate import DEGRADED, EccNvml, FakeNvml, healthy_h100, inventory, with_nvml
 from tests.unit.conductor.deploy_stack import Stack
@@ -216,3 +219,59 @@ def test_update_baseline_must_be_a_boolean(stack) -> None:
     assert isinstance(err.value.exc_info[1], exception.InvalidParameterValue)
     assert "verify_gpus: args.update_baseline must be true or false" in str(err.value.exc_info[1])
     assert stack.node_now().provision_state == states.MANAGEABLE
+
+
+@pytest.mark.usefixtures("db")
+@pytest.mark.parametrize(
+    ("props", "wanted"),
+    [
+        ({}, None),
+        ({"gpu_count": 8}, {"count": 8}),
+        ({"gpu_count": "4", "gpu_sku": "CUSTOM_GPU_H100_SXM5_80GB"}, {"count": 4, "sku": "H100_SXM5_80GB"}),
+        ({"gpu_sku": " h200_sxm5_141gb "}, {"sku": "H200_SXM5_141GB"}),
+    ],
+)
+def test_expectation_from_properties_alone(props, wanted) -> None:
+    node = db_api.create_node({"driver": "fake-hardware", "properties": props})
+    assert gpu_acceptance.expectation(db_api.get_node(node.uuid)) == wanted
+
+
+@pytest.mark.usefixtures("db")
+@pytest.mark.parametrize(("props", "named"), [({"gpu_count": -1}, "gpu_count"), ({"gpu_sku": ""}, "gpu_sku")])
+def test_bad_gpu_properties_are_named(props, named) -> None:
+    node = db_api.create_node({"driver": "fake-hardware", "properties": props})
+    with pytest.raises(exception.InvalidParameterValue, match=f"Node {node.uuid}: property {named} must"):
+        gpu_acceptance.expectation(db_api.get_node(node.uuid))
+
+
+def test_node_show_tells_the_operator_why(stack) -> None:
+    """`baremetal node show` (GET /v1/nodes/{node} through the real API and conductor RPC)."""
+    _accept_first_inventory(stack, healthy_h100())
+    _clean(stack, inventory("hgx-h100"))
+    client = conductor_rpcapi.ConductorAPI(
+        transport=stack.transport, timeout=10, ring=hash_ring.HashRingManager(reset_interval=0)
+    )
+    api = webtest.TestApp(api_app.build_app(client, auth_strategy="noauth"))
+    api.extra_environ = {"HTTP_X_OPENSTACK_IRONIC_API_VERSION": "latest"}
+    shown = api.get(f"/v1/nodes/{stack.node.uuid}").json
+    assert shown["provision_state"] == states.CLEANFAIL and shown["maintenance"] is True
+    reason = f"GPU {DEGRADED} (serial unknown): pcie_link: PCIe link runs x8 at 32.0 GT/s PCIe, expected x16"
+    assert reason in shown["maintenance_reason"] and reason in shown["last_error"]
+    assert f"GPU {DEGRADED} (serial unknown): xid: Xid 48, 63, 79" in shown["maintenance_reason"]
+    assert gpu_acceptance.TRAIT_QUARANTINE in api.get(f"/v1/nodes/{stack.node.uuid}/traits").json["traits"]
+
+
+def test_a_node_enrolled_before_the_gate_takes_its_oldest_inventory_as_baseline(stack) -> None:
+    _accept_first_inventory(stack, healthy_h100())
+    agent = stack.agent
+    agent.inventory = _node_with(stack, _without_gpu(healthy_h100(), 5))
+    assert agent.report_inventory()["stored"]
+    node = stack.node_now()  # as a node whose inventories were stored before the gate existed
+    info = {k: v for k, v in node.driver_internal_info.items() if k != gpu_acceptance.INFO_GPU_BASELINE}
+    db_api.update_node(node.uuid, {"driver_internal_info": info})
+    node = _clean(stack, _without_gpu(healthy_h100(), 5))
+    assert node.provision_state == states.CLEANFAIL
+    assert (
+        "GPU 0000:ab:00.0 (serial unknown): missing: GPU expected here is missing" in node.maintenance_reason
+    )
+    assert node.driver_internal_info[gpu_acceptance.INFO_GPU_BASELINE]["count"] == 8

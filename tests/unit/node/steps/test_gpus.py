@@ -48,6 +48,10 @@ def test_a_passed_gate_reports_what_it_found(conf) -> None:
     ("args", "named"),
     [
         ({"expected": [8]}, "args.expected must be an object"),
+        ({"expected": {"gpus": ["0000:18:00.0"]}}, "args.expected.gpus must map PCI addresses to objects"),
+        ({"expected": {"gpus": {"0000:18:00.0": 1}}}, "args.expected.gpus must map PCI addresses to objects"),
+        ({"expected": {"nvswitches": "0000:c9:00.0"}}, "args.expected.nvswitches must be a list"),
+        ({"expected": {"count": "8"}}, "args.expected.count must be a whole number of GPUs"),
         ({"xids": "48,79"}, "args.xids must be a list of Xid numbers"),
         ({"xids": [48, True]}, "args.xids must be a list of Xid numbers"),
     ],
