@@ -139,7 +139,11 @@ def transport(cluster):
 
 def _discovered_node():
     node = db_api.get_node_by_system_uuid(HGX_SYSTEM_UUID)
-    return node if db_api.get_node_inventory(node.id) else None
+    if not db_api.get_node_inventory(node.id):
+        return None
+    # Read the node again: the report stores inventory and node fields in one transaction, which
+    # may have committed between the two reads above.
+    return db_api.get_node(node.uuid)
 
 
 def _history(node) -> list[dict]:
