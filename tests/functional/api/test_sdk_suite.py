@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-#: Tests of openstacksdk.tests.functional.baremetal that must pass; raised with every step
-#: towards Ironic 39's 94 of 96. Measured: 94. One below it, because the sdk gives each test 5 s
-#: (OS_TEST_TIMEOUT) and TestBareMetalAllocation.test_allocation_negative_failure has overrun it
-#: on a loaded machine.
-PASS_FLOOR = 93
+#: Tests of openstacksdk.tests.functional.baremetal that must pass: Ironic 39's 94 of 96.
+#: Measured: 95 (only TestNodeRetired.test_retired_in_available fails: the sdk retries Kiln's 409
+#: with back-off past its 5 s per-test limit). 94 leaves room for one overrun on a loaded machine
+#: (TestBareMetalAllocation.test_allocation_negative_failure has overrun it once).
+PASS_FLOOR = 94
 
 _CLOUDS = ("devstack", "devstack-alt", "devstack-admin", "devstack-system-admin")
 
