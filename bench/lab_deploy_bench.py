@@ -145,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     state = lab.up(args.vms, args.firmware)
     try:
         image = image_builder.build(state.directory / "http")
+        image_mib = image.size / 2**20  # the file goes with the lab
         sdk = nodes.connection(state)
         uuids = []
         for node in state.info["nodes"]:
@@ -161,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not args.keep:
             lab.down(state.directory)
-    print(f"image: {image.size / 2**20:.1f} MiB qcow2")
+    print(f"image: {image_mib:.1f} MiB qcow2")
     print(f"wall time, 1 VM: {one:.1f} s")
     print(
         f"wall time, {args.vms} VMs at once: {many:.1f} s; "
