@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 HTTP_PORT = 8080
 API_PORT = 6385
 IPXE_DIR = "/usr/lib/ipxe"
-KERNEL_PARAMS = "console=ttyS0 systemd.journald.forward_to_console=1 systemd.show_status=1"
+KERNEL_PARAMS = "console=ttyS0 no_timer_check systemd.journald.forward_to_console=1 systemd.show_status=1"
 
 
 def paths(state: State) -> dict[str, Path]:
