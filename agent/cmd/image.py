@@ -20,17 +20,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command; 0 on success, 1 when the build failed (the message names the step)."""
-    args = build_parser().parse_args(argv)
-    try:
-        result = builder.build(args.output, args.cache_dir, args.mirror, args.force)
-    except builder.BuildError as exc:
-        print(f"kiln-image: {exc}", file=sys.stderr)
-        return 1
-    how = "from the cache" if result.cached else "built"
-    print(f"image:  {result.image} ({result.size / MIB:.1f} MiB qcow2)")
-    print(f"sha256: {result.sha256} (also in {result.image.name}.sha256)")
-    print(f"{how} in {result.seconds:.1f} s (cache key {result.key})")
-    return 0
+    return ramdisk.run_build(
+        "kiln-image",
+        build_parser().parse_args(argv),
+        builder.build,
+        builder.BuildError,
+        lambda result: [
+            f"image:  {result.image} ({result.size / MIB:.1f} MiB qcow2)",
+            f"sha256: {result.sha256} (also in {result.image.name}.sha256)",
+        ],
+    )
 
 
 if __name__ == "__main__":

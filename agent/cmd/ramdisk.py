@@ -30,19 +30,35 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the command; 0 on success, 1 when the build failed (the message names the step)."""
-    args = build_parser().parse_args(argv)
+def run_build(prog: str, args: argparse.Namespace, build, error: type[Exception], report) -> int:
+    """Build with ``build(output, cache_dir, mirror, force)``; print ``report(result)`` lines and the timing.
+
+    0 on success; 1, naming the failed step, when ``build`` raises ``error``.
+    """
     try:
-        result = builder.build(args.output, args.cache_dir, args.mirror, args.force)
-    except builder.BuildError as exc:
-        print(f"kiln-ramdisk: {exc}", file=sys.stderr)
+        result = build(args.output, args.cache_dir, args.mirror, args.force)
+    except error as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
         return 1
+    for line in report(result):
+        print(line)
     how = "from the cache" if result.cached else "built"
-    print(f"kernel:    {result.kernel} ({result.kernel.stat().st_size / MIB:.1f} MiB)")
-    print(f"initramfs: {result.initramfs} ({result.initramfs_bytes / MIB:.1f} MiB zstd)")
     print(f"{how} in {result.seconds:.1f} s (cache key {result.key})")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command; 0 on success, 1 when the build failed (the message names the step)."""
+    return run_build(
+        "kiln-ramdisk",
+        build_parser().parse_args(argv),
+        builder.build,
+        builder.BuildError,
+        lambda result: [
+            f"kernel:    {result.kernel} ({result.kernel.stat().st_size / MIB:.1f} MiB)",
+            f"initramfs: {result.initramfs} ({result.initramfs_bytes / MIB:.1f} MiB zstd)",
+        ],
+    )
 
 
 if __name__ == "__main__":
