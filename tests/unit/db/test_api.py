@@ -266,17 +266,19 @@ class TestTraits:
         assert values["driver"] == "fake-hardware"
 
 
-def _reserve_in_process(url, tag, ident, barrier, results) -> None:
-    """Child process: wait for the sibling, then try to reserve the node."""
+def _reserve_in_process(url, tag, idents, barrier, results) -> None:
+    """Child process: for each node in turn, wait for the sibling, then try to reserve it."""
     api.configure(url)
-    barrier.wait(timeout=60)
     try:
-        node = api.reserve_node(tag, ident)
-        results.put((tag, "won", node.reservation))
-    except exception.NodeLocked as exc:
-        results.put((tag, "locked", exc.kwargs["host"]))
-    except Exception as exc:  # reported to the parent, which fails the test
-        results.put((tag, "error", repr(exc)))
+        for round_no, ident in enumerate(idents):
+            barrier.wait(timeout=60)
+            try:
+                node = api.reserve_node(tag, ident)
+                results.put((round_no, tag, "won", node.reservation))
+            except exception.NodeLocked as exc:
+                results.put((round_no, tag, "locked", exc.kwargs["host"]))
+            except Exception as exc:  # reported to the parent, which fails the test
+                results.put((round_no, tag, "error", repr(exc)))
     finally:
         api.dispose()
 
@@ -329,23 +331,25 @@ class TestReservations:
     def test_two_processes_race(self, db, db_url):
         """Two processes reserve the same node at once, several times: exactly one wins each time."""
         ctx = multiprocessing.get_context("spawn")
-        for round_no in range(3):
-            node = _node(name=f"race-{round_no}")
-            barrier, results = ctx.Barrier(2), ctx.Queue()
-            procs = [
-                ctx.Process(target=_reserve_in_process, args=(db_url, tag, node.uuid, barrier, results))
-                for tag in ("cond-a", "cond-b")
-            ]
-            for proc in procs:
-                proc.start()
-            outcome = sorted(results.get(timeout=120) for _ in procs)
-            for proc in procs:
-                proc.join(timeout=60)
-                assert proc.exitcode == 0
-            statuses = sorted(status for _tag, status, _holder in outcome)
-            assert statuses == ["locked", "won"], outcome
-            winner = next(tag for tag, status, _ in outcome if status == "won")
-            loser_saw = next(holder for _, status, holder in outcome if status == "locked")
+        nodes = [_node(name=f"race-{round_no}") for round_no in range(3)]
+        barrier, results = ctx.Barrier(2), ctx.Queue()  # the barrier starts each round afresh
+        idents = [node.uuid for node in nodes]
+        procs = [
+            ctx.Process(target=_reserve_in_process, args=(db_url, tag, idents, barrier, results))
+            for tag in ("cond-a", "cond-b")
+        ]
+        for proc in procs:
+            proc.start()
+        outcome = [results.get(timeout=120) for _ in range(len(procs) * len(nodes))]
+        for proc in procs:
+            proc.join(timeout=60)
+            assert proc.exitcode == 0
+        for round_no, node in enumerate(nodes):
+            seen = [(tag, status, holder) for r, tag, status, holder in outcome if r == round_no]
+            statuses = sorted(status for _tag, status, _holder in seen)
+            assert statuses == ["locked", "won"], seen
+            winner = next(tag for tag, status, _ in seen if status == "won")
+            loser_saw = next(holder for _, status, holder in seen if status == "locked")
             assert loser_saw == winner
             assert api.get_node(node.uuid).reservation == winner
 
