@@ -83,6 +83,14 @@ def feature_version(req: ApiRequest, minor: int, feature: str) -> None:
         )
 
 
+def detail_query(req: ApiRequest) -> bool:
+    """A list request's ?detail= (1.43+): its boolean, False when absent."""
+    if "detail" not in req.GET:
+        return False
+    feature_version(req, versions.DETAIL_QUERY, "The detail query parameter")
+    return bool(parse_bool(req.GET["detail"], "detail"))
+
+
 def parse_bool(value: str | None, name: str) -> bool | None:
     """Parse a boolean query parameter; 400 when it is not one."""
     if value is None:

@@ -95,3 +95,26 @@ def allocation_uuids(node_ids: Iterable[int]) -> dict[int, str]:
             )
             found.update(rows.all())
     return found
+
+
+def visible_rows(req: base.ApiRequest, rows: list, node: Any, uuids: dict[int, str]) -> list:
+    """``rows`` (each with a node_id) whose node the caller may see; all of them for an admin or ``node``."""
+    if node is not None or scope(req) is None:
+        return rows
+    allowed = {n.id for n in list_nodes(req, {"uuid_in": list(uuids.values())})}
+    return [r for r in rows if r.node_id in allowed]
+
+
+def page(req: base.ApiRequest, lister: Any, node: Any, filters: dict, limit: int | None, sort: tuple) -> list:
+    """One page of ``lister``'s rows (of ``node`` when given) by marker and sort; 400 naming what is wrong."""
+    try:
+        return lister(
+            node_id=node.id if node is not None else None,
+            filters=filters,
+            limit=limit,
+            marker=req.GET.get("marker"),
+            sort_key=sort[0],
+            sort_dir=sort[1],
+        )
+    except exception.InvalidParameterValue as exc:
+        raise errors.HTTPBadRequest(str(exc)) from None

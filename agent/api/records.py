@@ -104,12 +104,8 @@ def list_rows(req: base.ApiRequest, spec: Spec, detail: bool, path: str, node: A
     """GET the collection (of ``node`` when given)."""
     base.require_version(req, spec.minor)
     if "detail" in req.GET and not path.endswith("/detail"):
-        detail = bool(base.parse_bool(req.GET["detail"], "detail"))
-    if detail and "fields" in req.GET:
-        raise errors.HTTPBadRequest("Can not specify ?detail=True and fields in the same request.")
-    fields = views.check_fields(req, spec.fields)
-    if fields is None and not detail:
-        fields = list(spec.list_fields)
+        detail = base.detail_query(req)
+    fields = views.list_fields(req, detail, spec.fields, spec.list_fields)
     limit = base.parse_limit(req)
     sort_key, sort_dir = base.parse_sort(req, spec.sort_keys())
     if spec.has_node and node is None and req.GET.get("node"):
@@ -130,10 +126,7 @@ def list_rows(req: base.ApiRequest, spec: Spec, detail: bool, path: str, node: A
     uuids: dict[int, str] = {}
     if spec.has_node:
         uuids = dbread.node_uuids(r.node_id for r in rows)
-        project = dbread.scope(req)
-        if project is not None and node is None:
-            allowed = {n.id for n in dbread.list_nodes(req, {"uuid_in": list(uuids.values())})}
-            rows = [r for r in rows if r.node_id in allowed]
+        rows = dbread.visible_rows(req, rows, node, uuids)
     items = [render(req, spec, r, fields, uuids.get(getattr(r, "node_id", None))) for r in rows]
     last = rows[-1].uuid if rows else None
     return base.json_response(base.collection(req, spec.key, items, last, limit, path))

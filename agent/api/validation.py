@@ -125,6 +125,23 @@ def check_trait(trait: Any, where: str) -> str:
     return trait
 
 
+def patched_fields(req: Any, what: str, doc: dict, patched: dict, writable: dict, fixed=()) -> dict:
+    """The writable fields a JSON Patch changed (at the request's version), each checked.
+
+    A removed object field becomes {}; ``fixed`` fields may not be set to null.
+    """
+    changed: dict[str, Any] = {}
+    for field, (minor, kind) in writable.items():
+        if field == "uuid" or not req.at_least(minor):
+            continue
+        new = patched.get(field)
+        if new != doc.get(field):
+            if kind == OBJECT and new is None:
+                new = {}
+            changed[field] = check_value(what, field, kind, new, nullable=field not in fixed)
+    return changed
+
+
 def apply_patch(
     req: base.ApiRequest,
     what: str,

@@ -278,6 +278,16 @@ def allocation_view(
     return _select(full, visible(ALLOCATION_FIELDS, req), fields)
 
 
+def list_fields(req: base.ApiRequest, detail: bool, table: dict[str, int], listed) -> list[str] | None:
+    """The fields a list shows: fields=, else every field with detail, else ``listed``."""
+    if detail and "fields" in req.GET:
+        raise errors.HTTPBadRequest("Can not specify ?detail=True and fields in the same request.")
+    fields = check_fields(req, table)
+    if fields is None and not detail:
+        fields = list(listed)
+    return fields
+
+
 def check_fields(req: base.ApiRequest, table: dict[str, int]) -> list[str] | None:
     """Return fields= for a resource; 406 for a field newer than the version, 400 for an unknown one."""
     fields = base.parse_fields(req, set(table))

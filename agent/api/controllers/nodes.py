@@ -160,11 +160,7 @@ def list_filtered(req: base.ApiRequest, detail: bool, path: str, filters: dict) 
 
 def list_nodes(req: base.ApiRequest) -> webob.Response:
     """GET /v1/nodes (detail=True from 1.43)."""
-    detail = False
-    if "detail" in req.GET:
-        base.feature_version(req, versions.DETAIL_QUERY, "The detail query parameter")
-        detail = bool(base.parse_bool(req.GET["detail"], "detail"))
-    return _list(req, detail, "nodes")
+    return _list(req, base.detail_query(req), "nodes")
 
 
 def list_nodes_detail(req: base.ApiRequest) -> webob.Response:
@@ -249,15 +245,7 @@ def patch_node(req: base.ApiRequest, node_ident: str) -> webob.Response:
     unknown = sorted(set(patched) - set(doc))
     if unknown:
         raise errors.HTTPBadRequest(f"Unknown node field(s) in the patch: {', '.join(unknown)}.")
-    changed: dict[str, Any] = {}
-    for field, (minor, kind) in WRITABLE.items():
-        if not req.at_least(minor) or field == "uuid":
-            continue
-        new = patched.get(field)
-        if new != doc.get(field):
-            if kind == OBJECT and new is None:
-                new = {}
-            changed[field] = validation.check_value("Node", field, kind, new, nullable=field != "driver")
+    changed = validation.patched_fields(req, "Node", doc, patched, WRITABLE, fixed=("driver",))
     if "uuid" in patched and patched["uuid"] != doc["uuid"]:
         raise errors.HTTPBadRequest("'/uuid' is an internal attribute and can not be updated")
     if "driver_info" in changed:

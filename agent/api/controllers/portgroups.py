@@ -53,11 +53,7 @@ def visible_portgroup(req: base.ApiRequest, ident: str) -> tuple[Any, Any]:
 def list_for(req: base.ApiRequest, node: Any | None, detail: bool, path: str) -> webob.Response:
     """List portgroups (of ``node`` when given) with fields=, paging, sorting and the address filter."""
     base.require_version(req, versions.PORTGROUPS)
-    if detail and "fields" in req.GET:
-        raise errors.HTTPBadRequest("Can not specify ?detail=True and fields in the same request.")
-    fields = views.check_fields(req, views.PORTGROUP_FIELDS)
-    if fields is None and not detail:
-        fields = list(views.PORTGROUP_LIST_FIELDS)
+    fields = views.list_fields(req, detail, views.PORTGROUP_FIELDS, views.PORTGROUP_LIST_FIELDS)
     limit = base.parse_limit(req)
     sort_key, sort_dir = base.parse_sort(req, SORT_KEYS)
     node_filter = req.GET.get("node")
@@ -68,22 +64,9 @@ def list_for(req: base.ApiRequest, node: Any | None, detail: bool, path: str) ->
         if node is not None:
             raise errors.HTTPBadRequest("Filtering by node and address simultaneously is not supported.")
         filters["address"] = req.GET["address"]
-    try:
-        rows = db_api.list_portgroups(
-            node_id=node.id if node is not None else None,
-            filters=filters,
-            limit=limit,
-            marker=req.GET.get("marker"),
-            sort_key=sort_key,
-            sort_dir=sort_dir,
-        )
-    except exception.InvalidParameterValue as exc:
-        raise errors.HTTPBadRequest(str(exc)) from None
+    rows = dbread.page(req, db_api.list_portgroups, node, filters, limit, (sort_key, sort_dir))
     uuids = dbread.node_uuids(p.node_id for p in rows)
-    project = dbread.scope(req)
-    if project is not None and node is None:
-        nodes = {n.id for n in dbread.list_nodes(req, {"uuid_in": list(uuids.values())})}
-        rows = [p for p in rows if p.node_id in nodes]
+    rows = dbread.visible_rows(req, rows, node, uuids)
     items = [_render(req, p, uuids.get(p.node_id), fields) for p in rows]
     last = rows[-1].uuid if rows else None
     return base.json_response(base.collection(req, "portgroups", items, last, limit, path))
@@ -91,11 +74,7 @@ def list_for(req: base.ApiRequest, node: Any | None, detail: bool, path: str) ->
 
 def list_portgroups(req: base.ApiRequest) -> webob.Response:
     """GET /v1/portgroups."""
-    detail = False
-    if "detail" in req.GET:
-        base.feature_version(req, versions.DETAIL_QUERY, "The detail query parameter")
-        detail = bool(base.parse_bool(req.GET["detail"], "detail"))
-    return list_for(req, None, detail, "portgroups")
+    return list_for(req, None, base.detail_query(req), "portgroups")
 
 
 def list_portgroups_detail(req: base.ApiRequest) -> webob.Response:
@@ -158,15 +137,7 @@ def patch_portgroup(req: base.ApiRequest, portgroup_ident: str) -> webob.Respons
     patch = base.json_body(req)
     doc = _render(req, pg, node.uuid)
     patched = validation.apply_patch(req, "portgroup", doc, patch, READONLY, MANDATORY)
-    changed: dict[str, Any] = {}
-    for field, (minor, kind) in WRITABLE.items():
-        if field == "uuid" or not req.at_least(minor):
-            continue
-        new = patched.get(field)
-        if new != doc.get(field):
-            if kind == OBJECT and new is None:
-                new = {}
-            changed[field] = validation.check_value("Portgroup", field, kind, new)
+    changed = validation.patched_fields(req, "Portgroup", doc, patched, WRITABLE)
     changed = _check_values(changed)
     if "node_uuid" in changed:
         changed["node_id"] = _node_for_write(req, changed.pop("node_uuid")).id

@@ -56,11 +56,7 @@ def list_for(
     req: base.ApiRequest, node: Any | None, detail: bool, path: str, portgroup: Any | None = None
 ) -> webob.Response:
     """List ports (of ``node`` or ``portgroup`` when given) with fields=, paging, sorting and filters."""
-    if detail and "fields" in req.GET:
-        raise errors.HTTPBadRequest("Can not specify ?detail=True and fields in the same request.")
-    fields = views.check_fields(req, views.PORT_FIELDS)
-    if fields is None and not detail:
-        fields = list(views.PORT_LIST_FIELDS)
+    fields = views.list_fields(req, detail, views.PORT_FIELDS, views.PORT_LIST_FIELDS)
     limit = base.parse_limit(req)
     sort_key, sort_dir = base.parse_sort(req, SORT_KEYS)
     filters: dict[str, Any] = {}
@@ -76,22 +72,10 @@ def list_for(
     node_filter = req.GET.get("node") or req.GET.get("node_uuid")
     if node is None and node_filter:
         node = dbread.get_node(req, node_filter)
-    project = dbread.scope(req)
-    try:
-        rows = db_api.list_ports(
-            node_id=node.id if node is not None else None,
-            filters=filters,
-            limit=limit,
-            marker=req.GET.get("marker"),
-            sort_key=sort_key,
-            sort_dir=sort_dir,
-        )
-    except exception.InvalidParameterValue as exc:
-        raise errors.HTTPBadRequest(str(exc)) from None
+    dbread.scope(req)  # 403 before any read for a caller with neither a project nor the admin role
+    rows = dbread.page(req, db_api.list_ports, node, filters, limit, (sort_key, sort_dir))
     uuids = dbread.node_uuids(p.node_id for p in rows)
-    if project is not None and node is None:
-        nodes = {n.id: n for n in dbread.list_nodes(req, {"uuid_in": list(uuids.values())})}
-        rows = [p for p in rows if p.node_id in nodes]
+    rows = dbread.visible_rows(req, rows, node, uuids)
     pg_uuids = db_api.portgroup_uuids([p.portgroup_id for p in rows])
     items = [_render(req, p, uuids.get(p.node_id), fields, pg_uuids) for p in rows]
     last = rows[-1].uuid if rows else None
@@ -107,11 +91,7 @@ def _portgroup_in_query(req: base.ApiRequest, ident: str) -> Any:
 
 def list_ports(req: base.ApiRequest) -> webob.Response:
     """GET /v1/ports (detail=True from 1.43)."""
-    detail = False
-    if "detail" in req.GET:
-        base.feature_version(req, versions.DETAIL_QUERY, "The detail query parameter")
-        detail = bool(base.parse_bool(req.GET["detail"], "detail"))
-    return list_for(req, None, detail, "ports")
+    return list_for(req, None, base.detail_query(req), "ports")
 
 
 def list_ports_detail(req: base.ApiRequest) -> webob.Response:
@@ -208,15 +188,7 @@ def patch_port(req: base.ApiRequest, port_ident: str) -> webob.Response:
     patch = base.json_body(req)
     doc = _render(req, port, node.uuid if node else None)
     patched = validation.apply_patch(req, "port", doc, patch, READONLY, MANDATORY)
-    changed: dict[str, Any] = {}
-    for field, (minor, kind) in WRITABLE.items():
-        if field == "uuid" or not req.at_least(minor):
-            continue
-        new = patched.get(field)
-        if new != doc.get(field):
-            if kind == OBJECT and new is None:
-                new = {}
-            changed[field] = validation.check_value("Port", field, kind, new)
+    changed = validation.patched_fields(req, "Port", doc, patched, WRITABLE)
     changed = _check_port_values(changed)
     if "node_uuid" in changed:
         new_node = _node_for_write(req, changed.pop("node_uuid"))
