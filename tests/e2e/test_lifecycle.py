@@ -225,7 +225,9 @@ def _check_inventory(bm: Operator, name: str, node: dict) -> None:
     assert inventory["cpu"]["count"] == dom["vcpus"]
     assert inventory["memory"]["physical_mb"] == dom["memory_mib"]
     assert [(d["name"], d["size"]) for d in inventory["disks"]] == [("/dev/vda", disk_bytes)]
-    assert dom["mac"] in [nic["mac_address"] for nic in inventory["nics"]]
+    # Ironic's format, as clients read it (interfaces), with Kiln's own model beside it
+    assert dom["mac"] in [nic["mac_address"] for nic in inventory["interfaces"]]
+    assert dom["mac"] in [nic["mac_address"] for nic in inventory["kiln"]["nics"]]
 
 
 def _deploy_and_check(bm: Operator, name: str, node: dict, index: int, extra: list[str]) -> None:
