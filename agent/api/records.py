@@ -104,7 +104,8 @@ def list_rows(req: base.ApiRequest, spec: Spec, detail: bool, path: str, node: A
     """GET the collection (of ``node`` when given)."""
     base.require_version(req, spec.minor)
     if "detail" in req.GET and not path.endswith("/detail"):
-        detail = base.detail_query(req)
+        # The record resources take ?detail= from their own first version on, not only from 1.43.
+        detail = bool(base.parse_bool(req.GET["detail"], "detail"))
     fields = views.list_fields(req, detail, spec.fields, spec.list_fields)
     limit = base.parse_limit(req)
     sort_key, sort_dir = base.parse_sort(req, spec.sort_keys())

@@ -59,6 +59,12 @@ def test_volume_connectors_and_targets(api):
     assert "boot_index" in error_of(resp)
     mine = api.get(f"/v1/nodes/{node['uuid']}/volume/targets").json["targets"]
     assert [t["uuid"] for t in mine] == [made["uuid"]]
+    # The volume resources take ?detail= from 1.32 on, as openstacksdk sends it, not only from 1.43.
+    at_132 = {"X-OpenStack-Ironic-API-Version": "1.32"}
+    listed = api.get("/v1/volume/targets?detail=True", headers=at_132).json["targets"]
+    assert listed[0]["volume_id"] == "v1" and "properties" in listed[0]
+    brief = api.get("/v1/volume/targets?detail=False", headers=at_132).json["targets"]
+    assert "properties" not in brief[0]
     assert api.get("/v1/volume/connectors", headers={"X-OpenStack-Ironic-API-Version": "1.31"}, status=404)
     api.delete(f"/v1/volume/connectors/{conn['uuid']}", status=204)
     api.get(f"/v1/volume/connectors/{conn['uuid']}", status=404)
