@@ -5,8 +5,9 @@ vm1: OVMF UEFI, IPMI (virtualbmc), configdrive as a URL in instance_info, image 
 URL of a checksum file. Both, at once: enroll, manage, inspect (compared with libvirt), provide
 (automated cleaning erases the disk file), deploy the test OS (its console shows the hostname and
 address from the configdrive; the lab network sees that address at the VM's MAC), undeploy
-(cleaning again), deploy again. vm1 first fails a deploy on a wrong checksum and is recovered;
-vm0 ends with a deploy whose ramdisk never calls back and hits the callback timeout.
+(cleaning again), deploy again. vm1 first fails a deploy on a wrong checksum and is recovered, and
+ends with a rebuild that brings a new configdrive (new hostname and address, still one config-2
+partition on the disk); vm0 ends with a deploy whose ramdisk never calls back and hits the callback timeout.
 """
 
 from __future__ import annotations
@@ -153,9 +154,45 @@ def _address_is_at(ip: str, mac: str) -> bool:
     return False
 
 
-def _configdrive(node_uuid: str, index: int, mac: str) -> dict:
+def _config_partitions(path: str) -> int:
+    """How many partitions of the qcow2 disk hold a filesystem labelled config-2 (a raw copy, read-only)."""
+    raw = Path(path).with_name(Path(path).name + ".check.raw")
+    try:
+        subprocess.run(
+            ["qemu-img", "convert", "-U", "-O", "raw", path, str(raw)], capture_output=True, check=True
+        )
+        table = json.loads(
+            subprocess.run(["sfdisk", "--json", str(raw)], capture_output=True, check=True).stdout
+        )
+        sector = int(table["partitiontable"].get("sectorsize", 512))
+        labels = [
+            subprocess.run(
+                [
+                    "blkid",
+                    "-p",
+                    "-o",
+                    "value",
+                    "-s",
+                    "LABEL",
+                    "-O",
+                    str(int(part["start"]) * sector),
+                    str(raw),
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout.strip()
+            for part in table["partitiontable"].get("partitions", [])
+        ]
+    finally:
+        raw.unlink(missing_ok=True)
+    return sum(1 for label in labels if label.lower() == "config-2")
+
+
+def _configdrive(node_uuid: str, index: int, mac: str, hostname: str = "", last_octet: int = 0) -> dict:
+    hostname = hostname or f"kiln-os-{index}"
     return {
-        "meta_data": {"uuid": node_uuid, "hostname": f"kiln-os-{index}", "name": f"kiln-os-{index}"},
+        "meta_data": {"uuid": node_uuid, "hostname": hostname, "name": hostname},
         "network_data": {
             "links": [{"id": "eth0", "type": "phy", "ethernet_mac_address": mac, "mtu": 1500}],
             "networks": [
@@ -163,7 +200,7 @@ def _configdrive(node_uuid: str, index: int, mac: str) -> dict:
                     "id": "lab",
                     "link": "eth0",
                     "type": "ipv4",
-                    "ip_address": f"10.99.0.{50 + index}",
+                    "ip_address": f"10.99.0.{last_octet or 50 + index}",
                     "netmask": "255.255.255.0",
                     "network_id": "lab",
                 }
@@ -297,6 +334,19 @@ def _lifecycle(bm: Operator, lab, index: int, driver: str, log: dict) -> None:
     instance(checksum)
     _deploy_and_check(bm, name, node, index, drive)
     step("active again, OS up")
+
+    if index == 1:  # rebuild with a new configdrive: the new hostname and address, one config-2 partition
+        before = len(_os_ups(node["console"]))
+        renewed = _configdrive(uuid, index, node["mac"], hostname="kiln-os-1-rebuilt", last_octet=61)
+        bm("node", "rebuild", name, "--config-drive", json.dumps(renewed), "--wait", str(WAIT))
+        hostname, addresses = _wait_os_up(node["console"], before)
+        assert hostname == "kiln-os-1-rebuilt"
+        assert "=10.99.0.61/24" in addresses, addresses
+        assert _address_is_at("10.99.0.61", node["mac"])
+        assert _config_partitions(disk) == 1, (
+            f"{disk} holds more than one config-2 partition after the rebuild"
+        )
+        step("rebuilt with a new configdrive, OS up")
 
     if index == 0:  # a ramdisk that never calls back: the deploy fails on the callback timeout
         bm("node", "undeploy", name, "--wait", str(WAIT))
