@@ -7,6 +7,7 @@ API's authentication and is served to administrators only, unless [api]metrics_a
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 
@@ -78,6 +79,15 @@ class MetricsMiddleware:
                 environ.get(ROUTE_KEY, NO_ROUTE),
                 status[-1].split(" ", 1)[0] if status else "500",
             ).observe(time.perf_counter() - started)
+
+
+def warm_up() -> threading.Thread | None:
+    """Read the fleet once in the background, so the first scrape finds every node's GPUs read already."""
+    if not CONF.api.metrics_enabled:
+        return None
+    thread = threading.Thread(target=lambda: list(FLEET.collect()), name="kiln-metrics-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def wrap(app: Callable, strategy: str, on_error: Callable) -> Callable:

@@ -18,11 +18,13 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from oslo_log import log as logging
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 
 from agent.common import states
 from agent.metrics import multiproc
 
+LOG = logging.getLogger(__name__)
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 #: Provision states an operation passes through, and the operation they belong to.
@@ -97,7 +99,16 @@ def _aware(value: datetime.datetime) -> datetime.datetime:
 def provision_transition(
     previous: str | None, new: str | None, entered_at: datetime.datetime | None, now: datetime.datetime
 ) -> None:
-    """Observe a node leaving ``previous`` (entered at ``entered_at``) for ``new``."""
+    """Observe a node leaving ``previous`` (entered at ``entered_at``) for ``new``; never raises."""
+    try:
+        _observe_transition(previous, new, entered_at, now)
+    except Exception:  # noqa: BLE001 - a metric must never stop a node from moving on
+        LOG.exception("Recording the move of a node from %s to %s in the metrics failed", previous, new)
+
+
+def _observe_transition(
+    previous: str | None, new: str | None, entered_at: datetime.datetime | None, now: datetime.datetime
+) -> None:
     operation = PHASE_OPERATION.get(previous or "")
     failed = new in FAILED_OPERATION
     if operation is not None and entered_at is not None:
