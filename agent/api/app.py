@@ -10,7 +10,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 from oslo_utils import uuidutils
 
-from agent.api import auth, base, errors, router, versions
+from agent.api import auth, base, errors, metrics, router, versions
 from agent.api.controllers import (
     allocations,
     chassis,
@@ -88,7 +88,8 @@ class ApiApp:
             if path != "/":
                 raise
             req.version = versions.MIN_VERSION
-        handler, params = self.router.match(req.method, path)
+        handler, params, template = self.router.match_route(req.method, path)
+        req.environ[metrics.ROUTE_KEY] = template
         return handler(req, **params)
 
     def __call__(self, environ: dict, start_response: Callable):
@@ -137,4 +138,5 @@ def build_app(rpcapi=None, auth_strategy: str | None = None) -> Callable:
 
         rpcapi = conductor_rpcapi.ConductorAPI(timeout=CONF.api.rpc_timeout)
     app = ApiApp(rpcapi)
-    return auth.wrap(app, auth_strategy or CONF.auth_strategy, app.error_app)
+    strategy = auth_strategy or CONF.auth_strategy
+    return metrics.wrap(auth.wrap(app, strategy, app.error_app), strategy, app.error_app)

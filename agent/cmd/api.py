@@ -37,12 +37,14 @@ def main(argv: list[str] | None = None) -> int:
     log.register_options(CONF)
     config.parse_args(sys.argv[1:] if argv is None else argv)
     log.setup(CONF, "kiln-api")
+    from agent.api import metrics
     from agent.common import rpc
     from agent.db import api as db_api
 
     db_api.configure()
     rpc.init()
     server = make_server()
+    metrics.warm_up()
     stopping = threading.Event()
 
     def _stop(signum, _frame) -> None:

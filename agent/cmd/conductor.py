@@ -32,6 +32,13 @@ def main(argv: list[str] | None = None) -> int:
     log.register_options(CONF)
     config.parse_args(sys.argv[1:] if argv is None else argv)
     log.setup(CONF, "kiln-conductor")
+    metrics_files = None
+    if CONF.conductor.metrics_port:
+        # Before anything imports prometheus_client: the forked heartbeat process's values must be
+        # written where this process's endpoint adds them up.
+        from agent.metrics import multiproc
+
+        metrics_files = multiproc.prepare(CONF.conductor.metrics_dir)
 
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -46,21 +53,60 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
+    from agent.common import rpc
+    from agent.metrics import conductor as conductor_metrics
+
+    metrics_server = None
     try:
+        if metrics_files is not None:
+            rpc.add_server_hook(conductor_metrics.instrument_rpc_server)
         db_api.configure()
         service = ConductorService(CONF)
         service.start()
-        freeze_startup_objects()
     except (cfg.Error, ValueError, OSError, SchemaOutOfDate, SQLAlchemyError) as exc:
         LOG.error("kiln-conductor cannot start: %s", exc)
+        _stop_metrics(None, metrics_files)
         return 2
+    if metrics_files is not None:
+        # After start: the heartbeat process is forked by then and inherits no listening socket.
+        try:
+            metrics_server = conductor_metrics.serve(CONF.conductor.metrics_port, CONF.conductor.metrics_host)
+        except OSError as exc:
+            LOG.error(
+                "kiln-conductor cannot serve metrics on %s:%s: %s; change [conductor]metrics_port",
+                CONF.conductor.metrics_host,
+                CONF.conductor.metrics_port,
+                exc,
+            )
+            service.stop()
+            db_api.dispose()
+            _stop_metrics(None, metrics_files)
+            return 2
+        LOG.info(
+            "kiln-conductor metrics on http://%s:%s/metrics",
+            CONF.conductor.metrics_host,
+            CONF.conductor.metrics_port,
+        )
+    freeze_startup_objects()
     try:
         while not stop.wait(1.0):
             pass
     finally:
         service.stop()
         db_api.dispose()
+        _stop_metrics(metrics_server, metrics_files)
     return 0
+
+
+def _stop_metrics(server, files: tuple[str, bool] | None) -> None:
+    """Stop the metrics endpoint and remove the metric files' directory if it was made for this run."""
+    if server is not None:
+        server.shutdown()
+        server.server_close()
+    if files is not None:
+        from agent.metrics import multiproc
+
+        multiproc.cleanup(*files)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Callable
 from concurrent import futures
 
 import oslo_messaging as messaging
@@ -34,6 +35,8 @@ _RABBIT_DEFAULTS = {"heartbeat_timeout_threshold": 6, "kombu_reconnect_delay": 0
 
 _lock = threading.Lock()
 _TRANSPORT: messaging.Transport | None = None
+#: Called on each server get_server makes (kiln-conductor adds its metrics' timing here).
+_SERVER_HOOKS: list[Callable] = []
 
 
 def set_defaults(conf: cfg.ConfigOpts = CONF) -> None:
@@ -113,7 +116,21 @@ def get_server(
         rpc_server._executor_cls = functools.partial(
             futures.ThreadPoolExecutor, thread_name_prefix=f"rpc-{topic}"
         )
+    for hook in _SERVER_HOOKS:
+        hook(rpc_server, endpoints)
     return rpc_server
+
+
+def add_server_hook(hook: Callable[[messaging.rpc.server.RPCServer, list], None]) -> None:
+    """Have ``hook(server, endpoints)`` called on every RPC server get_server makes from now on."""
+    if hook not in _SERVER_HOOKS:
+        _SERVER_HOOKS.append(hook)
+
+
+def remove_server_hook(hook: Callable) -> None:
+    """Undo ``add_server_hook``."""
+    if hook in _SERVER_HOOKS:
+        _SERVER_HOOKS.remove(hook)
 
 
 def stop_server(server: messaging.rpc.server.RPCServer, timeout: float) -> bool:

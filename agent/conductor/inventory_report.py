@@ -28,6 +28,7 @@ from agent.db import api as db_api
 from agent.db import inventory as db_inventory
 from agent.inventory import lldp
 from agent.inventory.schema import validate_inventory
+from agent.metrics import conductor as metrics
 
 LOG = logging.getLogger(__name__)
 
@@ -175,6 +176,7 @@ def receive_report(ctxt: dict, host: str, node: Any, inventory: Any, changes: An
                 if node is None:
                     raise exception.NodeNotFound(node=uuid) from None
         found = list(stored["traits"])
+    metrics.inventory_changes(changes)
     LOG.info("Stored the inventory of node %s (%s)", node.uuid, "with changes" if changes else "full report")
     return {"stored": True, "traits": found}
 

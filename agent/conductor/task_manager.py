@@ -25,6 +25,7 @@ from agent.common import exception, states
 from agent.common.config import CONF
 from agent.conductor.drivers import driver_factory
 from agent.db import api as db_api
+from agent.metrics import conductor as metrics
 
 LOG = logging.getLogger(__name__)
 
@@ -231,7 +232,9 @@ class TaskManager:
         elif not failing:
             values["last_error"] = None
         prev = (current, self.node.target_provision_state)
+        entered_at = self.node.provision_updated_at
         self.update_node(values)
+        metrics.provision_transition(current, new_state, entered_at, self.node.provision_updated_at)
         LOG.info(
             "Node %s moved from %s to %s (event %s, target %s)",
             self.node.uuid,

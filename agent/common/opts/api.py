@@ -27,4 +27,17 @@ OPTS = [
         min=1,
         help="Seconds the API waits for a conductor to answer a call before answering 503.",
     ),
+    cfg.BoolOpt(
+        "metrics_enabled",
+        default=True,
+        help="Serve Prometheus metrics of the fleet (nodes, GPUs, heartbeat ages) and of the API's "
+        "requests at /metrics.",
+    ),
+    cfg.BoolOpt(
+        "metrics_auth",
+        default=True,
+        help="Serve /metrics only to administrators authenticated as [DEFAULT]auth_strategy says, as "
+        "the API. False serves it to anyone who reaches kiln-api (a Prometheus without credentials; "
+        "firewall the port instead).",
+    ),
 ]

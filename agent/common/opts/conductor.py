@@ -161,4 +161,19 @@ OPTS = [
         min=0,
         help="Seconds between power state syncs with the BMC; 0 disables.",
     ),
+    cfg.PortOpt(
+        "metrics_port",
+        default=0,
+        help="TCP port on which kiln-conductor serves its Prometheus metrics (provision phase durations, "
+        "failures, RPC handling times, inventory drift) at /metrics; 0 serves none. The fleet itself "
+        "(nodes, GPUs, heartbeat ages) is served by kiln-api at /metrics.",
+    ),
+    cfg.HostAddressOpt(
+        "metrics_host", default="0.0.0.0", help="Address kiln-conductor's metrics endpoint listens on."
+    ),
+    cfg.StrOpt(
+        "metrics_dir",
+        help="Directory where kiln-conductor and its heartbeat process write their metric values for the "
+        "endpoint to add up (emptied at start); unset: a new temporary directory, removed at stop.",
+    ),
 ]
