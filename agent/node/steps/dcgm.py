@@ -113,7 +113,7 @@ def parse(doc: dict, gpus: list[dict], level: int) -> dict[str, Any]:
             f"keys {sorted(doc)}"
         )
     if isinstance(root.get("runtime_error"), str) and root["runtime_error"].strip():
-        raise StepError(f"dcgmi diag -r {level} could not run: {root['runtime_error'].strip()}")
+        raise StepError(f"dcgmi diag -r {level} -j could not run: {root['runtime_error'].strip()}")
     serials = _serials(doc, root)
     tests, findings, warnings = [], [], []
     for category in root.get("test_categories") or []:
