@@ -134,6 +134,11 @@ def burnin_gpus(ctx: StepContext, args: dict) -> dict[str, Any]:
             "findings": [],
             "note": "no GPUs to burn in",
         }
+    if not ctx.live:
+        raise StepError(
+            f"cannot burn in {len(gpus)} GPU(s): the inventory describes another machine (a captured tree or "
+            "simulated node); a burn-in here would load this machine's GPUs instead"
+        )
     dcgmi = shutil.which("dcgmi")
     if dcgmi:
         result = dcgm.run_diag(dcgmi, dcgm.level_for(duration), gpus)

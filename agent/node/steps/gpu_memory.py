@@ -23,6 +23,7 @@ from agent.node.steps.context import StepContext
 STEP = "clear_gpu_memory"
 METHOD = "gpu-reset (nvidia-smi --gpu-reset)"
 RESET_TIMEOUT_S = 120
+NOT_LIVE = "not reset: the inventory describes another machine (a captured tree or simulated node)"
 
 
 def load_nvml() -> tuple[Any | None, str | None]:
@@ -138,6 +139,9 @@ def clear(gpus: list[dict], nvml: Any | None, nvml_why: str | None, smi: str | N
 def clear_gpu_memory(ctx: StepContext, args: dict) -> dict[str, Any]:
     """Reset the node's GPUs to clear their memory; result ``gpus``: per GPU cleared, method or why not."""
     gpus = gpu_gate.physical_gpus(ctx.inventory() or {})
+    if not ctx.live:
+        why = NOT_LIVE
+        return {"cleared": False, "gpus": [_entry(g, False, None, why) for g in gpus]}
     has_nvidia = any(g.get("vendor_id") == "0x10de" for g in gpus)
     nvml, why = load_nvml() if has_nvidia else (None, None)
     entries = clear(gpus, nvml, why, shutil.which("nvidia-smi"))

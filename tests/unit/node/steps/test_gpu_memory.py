@@ -124,3 +124,9 @@ def test_other_vendors_and_gpu_less_nodes(conf) -> None:
         "cleared": False,
         "gpus": [],
     }
+
+
+def test_a_simulated_node_never_resets_this_machines_gpus(conf, smi) -> None:
+    out = gpu_memory.clear_gpu_memory(StepContext(conf, lambda: inventory("hgx-h100"), live=False), {})
+    assert {e["why_not"] for e in out["gpus"]} == {gpu_memory.NOT_LIVE} and len(out["gpus"]) == 8
+    assert not smi.exists()
