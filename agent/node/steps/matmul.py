@@ -87,7 +87,7 @@ def burn(
         "precision": "fp32",
         "matmuls": count,
         "seconds": round(elapsed, 3),
-        "tflops": round(2.0 * size**3 * count / elapsed / 1e12, 4),
+        "tflops": float(f"{2.0 * size**3 * count / elapsed / 1e12:.4g}"),
         "checked": sum(x["checked"] for x in checks),
         "mismatches": sum(x["mismatches"] for x in checks),
         "max_error": max((x["max_error"] for x in checks if x["max_error"] is not None), default=None),
