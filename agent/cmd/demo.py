@@ -43,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-host", action="store_true", help="do not run an agent for this host")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for every node")
+    parser.add_argument(
+        "--no-gate",
+        action="store_true",
+        help="skip the GPU acceptance gate (automated cleaning of the hgx-h100, mi300x, h200-vm and "
+        "storage-sas trees)",
+    )
     parser.add_argument("--deploy", action="store_true", help="then deploy one simulated node (issue 5)")
     parser.add_argument("--keep", action="store_true", help="keep the demo's nodes in --database-url")
     parser.add_argument("-v", "--verbose", action="store_true", help="show the services' INFO logs")
@@ -60,6 +66,7 @@ def options_from(argv: list[str] | None) -> DemoOptions:
         host=not args.no_host,
         timeout=args.timeout,
         deploy=args.deploy,
+        gate=not args.no_gate,
         keep=args.keep,
     )
 

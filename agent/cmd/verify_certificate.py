@@ -58,10 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     except evidence.VerifyError as exc:
         print(f"INVALID: {args.record}: {exc}", file=sys.stderr)
         return 1
-    disks = ", ".join(f"{d['disk']} ({d['method']})" for d in record.get("disks") or []) or "none"
-    print(f"valid: node {record.get('node_uuid')}, cleaning {record.get('outcome')}")
-    print(f"  from {record.get('started_at')} to {record.get('ended_at')}; disks wiped: {disks}")
-    print(f"  GPU memory cleared: {(record.get('gpu_memory') or {}).get('cleared')}")
+    lines = evidence.summary(record)
+    print(f"valid: {lines[0]}")
+    print("\n".join(lines[1:]))
     return 0
 
 

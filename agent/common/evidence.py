@@ -64,6 +64,24 @@ def verify(document: dict[str, Any], public: ed25519.Ed25519PublicKey) -> dict[s
     return record
 
 
+def summary(record: dict[str, Any]) -> list[str]:
+    """A verified record in a few lines for people: outcome, times, disks, GPU memory per GPU."""
+    disks = ", ".join(f"{d.get('disk')} ({d.get('method')})" for d in record.get("disks") or []) or "none"
+    memory = record.get("gpu_memory") or {}
+    lines = [
+        f"node {record.get('node_uuid')}, cleaning {record.get('outcome')}",
+        f"  from {record.get('started_at')} to {record.get('ended_at')}; disks wiped: {disks}",
+        f"  GPU memory cleared: {memory.get('cleared')}"
+        + (f" ({memory['why']})" if memory.get("why") else ""),
+    ]
+    for gpu in record.get("gpus") or []:
+        how = (
+            f"cleared by {gpu.get('method')}" if gpu.get("cleared") else f"not cleared: {gpu.get('why_not')}"
+        )
+        lines.append(f"    GPU {gpu.get('pci_address')} (serial {gpu.get('serial') or 'unknown'}): {how}")
+    return lines
+
+
 def served(row: Any) -> dict[str, Any]:
     """A stored record as the API serves it: the signed text, its parsed content, the signature."""
     created = row.created_at.isoformat() if isinstance(row.created_at, datetime.datetime) else None

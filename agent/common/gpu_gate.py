@@ -23,7 +23,7 @@ from typing import Any
 #: Every check a finding may name.
 CHECKS = (
     "missing", "new", "count", "sku", "memory", "numa", "pcie_link", "nvlink", "xgmi", "nvswitch", "ecc",
-    "row_remap", "xid",
+    "row_remap", "xid", "burnin",
 )  # fmt: skip
 
 _SPEED_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)")

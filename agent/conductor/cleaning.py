@@ -27,7 +27,13 @@ from agent.conductor import agent_commands, failures, gpu_acceptance, turnover
 LOG = logging.getLogger(__name__)
 
 
-AGENT_CLEAN_STEPS = ("erase_devices", "erase_devices_metadata", gpu_acceptance.STEP)
+AGENT_CLEAN_STEPS = (
+    "erase_devices",
+    "erase_devices_metadata",
+    gpu_acceptance.STEP,
+    gpu_acceptance.BURNIN_STEP,
+    gpu_acceptance.CLEAR_STEP,
+)
 STEPS_KEY = "clean_steps"
 INDEX_KEY = "clean_step_index"
 STEP_KEY = "clean_step"

@@ -19,6 +19,10 @@ and, when it passes, keeps the GPUs found as the new baseline (after a GPU was r
 Traits are not an expectation: Kiln rewrites its GPU traits from every inventory, so they
 follow the hardware rather than say what it should be.
 
+``burnin_gpus`` (off by default, ``[deploy]burnin_gpus_priority``) loads the GPUs for a duration;
+its findings quarantine the node the same way. ``clear_gpu_memory`` resets the GPUs for the
+turnover record.
+
 A node that fails the gate is **quarantined**: cleaning fails (``clean failed``), maintenance is
 set with a reason naming each GPU (PCI address, serial) and check, and the node gets the trait
 CUSTOM_GPU_QUARANTINE, which Kiln never removes: allocations skip such a node until an operator
@@ -39,6 +43,11 @@ from agent.db import inventory as db_inventory
 LOG = logging.getLogger(__name__)
 
 STEP = "verify_gpus"
+#: The GPU burn-in (agent.node.steps.burnin) and the GPU memory reset (agent.node.steps.gpu_memory).
+BURNIN_STEP = "burnin_gpus"
+CLEAR_STEP = "clear_gpu_memory"
+#: Failed steps whose findings quarantine the node, and how the reason begins.
+QUARANTINE_STEPS = {STEP: "GPU acceptance gate failed", BURNIN_STEP: "GPU burn-in failed"}
 #: driver_internal_info key: the GPUs of the node's first accepted inventory.
 INFO_GPU_BASELINE = "kiln_gpu_baseline"
 TRAIT_QUARANTINE = "CUSTOM_GPU_QUARANTINE"
@@ -102,14 +111,25 @@ def ensure_baseline(task) -> None:
 
 
 def gate_steps(task, steps: list[dict[str, Any]], manual: bool) -> list[dict[str, Any]]:
-    """``steps`` with verify_gpus added (automated cleaning, when enabled) and its arguments filled.
+    """``steps`` with the GPU steps added (automated cleaning, those enabled) and their arguments filled.
+
+    verify_gpus, burnin_gpus and clear_gpu_memory join automated cleaning when their
+    ``[deploy]*_priority`` is above 0; manual cleaning runs them when asked.
 
     Automated steps are returned highest priority first, as Ironic runs them.
     """
     out = [dict(s) for s in steps]
-    priority = CONF.deploy.verify_gpus_priority
-    if not manual and priority > 0 and not any(s["step"] == STEP for s in out):
-        out.append({"step": STEP, "priority": priority, "interface": "deploy", "args": {}})
+    if not manual:
+        for name, priority in (
+            (STEP, CONF.deploy.verify_gpus_priority),
+            (BURNIN_STEP, CONF.deploy.burnin_gpus_priority),
+            (CLEAR_STEP, CONF.deploy.clear_gpu_memory_priority),
+        ):
+            if priority > 0 and not any(s["step"] == name for s in out):
+                out.append({"step": name, "priority": priority, "interface": "deploy", "args": {}})
+    for step in out:
+        if step["step"] == BURNIN_STEP:
+            step["args"] = _burnin_args(task.node, step.get("args") or {})
     if any(s["step"] == STEP for s in out):
         ensure_baseline(task)
     node = task.node
@@ -128,6 +148,21 @@ def gate_steps(task, steps: list[dict[str, Any]], manual: bool) -> list[dict[str
             step["args"] = args
     if not manual:
         out.sort(key=lambda s: -int(s.get("priority") or 0))
+    return out
+
+
+def _burnin_args(node: Any, args: dict[str, Any]) -> dict[str, Any]:
+    """burnin_gpus's arguments with the configured defaults; a bad duration or fraction is refused now."""
+    out = dict(args)
+    out.setdefault("duration", CONF.deploy.burnin_gpus_duration)
+    out.setdefault("min_throughput", CONF.deploy.burnin_gpus_min_throughput)
+    for key, high in (("duration", 7 * 24 * 3600), ("min_throughput", 1)):
+        value = out[key]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= high:
+            raise exception.InvalidParameterValue(
+                err=f"Node {node.uuid}: clean step {BURNIN_STEP}: args.{key} must be a number above 0 and "
+                f"at most {high}, not {value!r}."
+            )
     return out
 
 
@@ -152,15 +187,15 @@ def step_passed(task, step: dict[str, Any], result: dict[str, Any]) -> None:
 
 
 def quarantine(task, step: str, result: dict[str, Any]) -> bool:
-    """After a failed ``verify_gpus`` with findings: maintenance on, its reason, the quarantine trait.
+    """After a failed ``verify_gpus`` or ``burnin_gpus`` with findings: maintenance on, its reason, the trait.
 
     Returns whether the node was quarantined (other failures, e.g. bad arguments, are not the GPUs'
     fault and only fail cleaning).
     """
-    findings = ((result or {}).get("result") or {}).get("findings") if step == STEP else None
+    findings = ((result or {}).get("result") or {}).get("findings") if step in QUARANTINE_STEPS else None
     if not findings or not isinstance(findings, list):
         return False
-    reason = f"GPU acceptance gate failed: {gpu_gate.describe(findings)}"
+    reason = f"{QUARANTINE_STEPS[step]}: {gpu_gate.describe(findings)}"
     if len(reason) > MAX_REASON:
         reason = reason[: MAX_REASON - 3] + "..."
     db_api.add_node_trait(task.node.id, TRAIT_QUARANTINE)

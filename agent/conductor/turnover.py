@@ -2,7 +2,8 @@
 
 The record says which disks were wiped and how (NVMe crypto or user-data erase, discard with
 verification, zero pass; or the partition tables and signatures removed), with the verification
-samples; whether GPU memory was cleared, or why not; the owner and lessee before; and when the
+samples; whether GPU memory was cleared, and in ``gpus`` per GPU (PCI address, serial) whether it
+was reset and how, or why not; the owner and lessee before; and when the
 cleaning began and ended. Its canonical JSON text is signed with the conductor's ed25519 key
 ([turnover]signing_key_file) and stored, text and signature, in ``turnover_records``. Anyone holding
 the public key checks a record offline with ``kiln-verify-certificate`` (agent.common.evidence).
@@ -29,6 +30,8 @@ STARTED_KEY = "turnover_started_at"
 BEFORE_KEY = "turnover_before"
 ERASE_STEPS = ("erase_devices", "erase_devices_metadata")
 GPU_STEP = "clear_gpu_memory"
+#: What the record keeps of each GPU from the clear_gpu_memory result.
+GPU_KEYS = ("pci_address", "serial", "cleared", "method", "why_not")
 
 
 def key_path() -> str:
@@ -88,16 +91,29 @@ def _disks(results: dict[str, dict]) -> list[dict[str, Any]]:
     return disks
 
 
-def _gpu_memory(results: dict[str, dict]) -> dict[str, Any]:
+def _gpus(results: dict[str, dict]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The GPU memory summary and, per GPU, whether its memory was cleared, how, or why not."""
     outcome = results.get(GPU_STEP)
     if outcome is None:
-        return {"cleared": False, "why": f"no {GPU_STEP} step ran in this cleaning"}
-    return {"cleared": bool(outcome.get("cleared")), **{k: v for k, v in outcome.items() if k != "cleared"}}
+        return {"cleared": False, "why": f"no {GPU_STEP} step ran in this cleaning"}, []
+    gpus = [
+        {key: entry.get(key) for key in GPU_KEYS}
+        for entry in outcome.get("gpus") or []
+        if isinstance(entry, dict)
+    ]
+    if not gpus:
+        return {"cleared": False, "why": "the node has no GPUs"}, []
+    left = [g for g in gpus if g.get("cleared") is not True]
+    summary: dict[str, Any] = {"cleared": not left, "gpu_count": len(gpus)}
+    if left:
+        summary["why"] = f"{len(left)} of {len(gpus)} GPU(s) not cleared (see gpus)"
+    return summary, gpus
 
 
 def build(node: Any, results: dict[str, dict], manual: bool, outcome: str) -> dict[str, Any]:
     """The record of the cleaning that just ended on ``node`` from its agent steps' ``results``."""
     info = node.driver_internal_info or {}
+    gpu_memory, gpus = _gpus(results)
     return {
         "format": evidence.FORMAT,
         "node_uuid": node.uuid,
@@ -107,7 +123,8 @@ def build(node: Any, results: dict[str, dict], manual: bool, outcome: str) -> di
         "ended_at": utils.utcnow().isoformat(),
         "before": info.get(BEFORE_KEY) or {"owner": None, "lessee": None},
         "disks": _disks(results),
-        "gpu_memory": _gpu_memory(results),
+        "gpu_memory": gpu_memory,
+        "gpus": gpus,
     }
 
 

@@ -63,7 +63,7 @@ class RamdiskAgent:
         if answer.get("node", {}).get("uuid") != node_uuid or not token:
             raise RuntimeError(f"the ramdisk of node {node_uuid} got no agent token at lookup: {answer!r}")
         self.runner = StepRunner(
-            StepContext(CONF, lambda: inventory, node_uuid=node_uuid), report=self._report
+            StepContext(CONF, lambda: inventory, node_uuid=node_uuid, live=False), report=self._report
         )
         endpoint = AgentEndpoint(node_uuid, lambda: token, lambda: inventory, runner=self.runner)
         self.server = rpc.get_server(transport, rpc.AGENT_TOPIC, node_uuid, [endpoint])

@@ -36,6 +36,7 @@ class DemoOptions:
     timeout: float = 30.0
     deploy: bool = False
     keep: bool = False
+    gate: bool = True
 
 
 @dataclass
@@ -184,6 +185,8 @@ class Demo:
             self._start_agents(transport, tmp.name)
             ok = self._wait()
             self._print_fleet()
+            if ok and self.options.gate:
+                ok = self._gate()
             if ok and self.options.deploy:
                 ok = self._deploy()
             return 0 if ok else 1
@@ -295,6 +298,11 @@ class Demo:
         self.say(f"Fleet: {reported} of {len(self.nodes)} nodes reported in {took:.1f} s")
         self.say(fleet.render(rows))
         self.say()
+
+    def _gate(self) -> bool:
+        from agent.demo import gate
+
+        return gate.run(self)
 
     def _deploy(self) -> bool:
         from agent.demo import deploy

@@ -142,3 +142,11 @@ def describe(
     vendor = vendor_name(vendor_id) or vendor
     name = short_name(device) if device else f"Unknown device {vendor_id:04x}:{device_id:04x}"
     return Entry(vendor, name, "unknown", False, None)
+
+
+def peak_tflops(trait: str | None) -> dict[str, float] | None:
+    """A SKU's datasheet peak in TFLOPS, dense ({"fp32", "fp16_tensor"}), or None when not carried."""
+    if not trait:
+        return None
+    row = load_table().get("peak_tflops", {}).get(trait)
+    return dict(row) if isinstance(row, dict) else None

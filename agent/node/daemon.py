@@ -114,6 +114,8 @@ class Agent:
         self.conf = conf
         self.root = root or opts.root or conf.inventory.root
         own_collector = collector is None
+        # A captured tree or a caller's collector is not this machine: GPU steps must not act on ours.
+        self.live = own_collector and os.path.realpath(self.root) == "/"
         if collector is None:
             from agent.inventory.collect import collect
 
@@ -338,7 +340,7 @@ class Agent:
         self.conductor.step_result({}, node_uuid, token, step, result)
 
     def _serve(self, creds: Credentials) -> None:
-        ctx = StepContext(self.conf, self.collect, creds.node_uuid, self.stop_event)
+        ctx = StepContext(self.conf, self.collect, creds.node_uuid, self.stop_event, live=self.live)
         self.runner = StepRunner(
             ctx,
             report=partial(self._report_step, creds.node_uuid),

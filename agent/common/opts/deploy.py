@@ -36,6 +36,38 @@ OPTS = [
         "boot has them (48 double-bit ECC, 63/64 row remapping, 74 NVLink, 79 fallen off the bus, "
         "92 high single-bit ECC rate, 94/95 contained/uncontained ECC, 119/120 GSP, 140 unrecovered ECC).",
     ),
+    cfg.IntOpt(
+        "burnin_gpus_priority",
+        default=0,
+        min=0,
+        help="Priority of the GPU burn-in (burnin_gpus: DCGM diagnostics, else cupy matrix multiplies) in "
+        "automated cleaning; 0 leaves it out. It takes [deploy]burnin_gpus_duration seconds or more. A node "
+        "failing it is quarantined as by verify_gpus. Manual cleaning can ask for it with any priority.",
+    ),
+    cfg.IntOpt(
+        "burnin_gpus_duration",
+        default=300,
+        min=1,
+        help="Seconds the GPU burn-in runs when its step names no duration. With DCGM it picks the "
+        "diagnostic level: under 120 s level 1, under 1800 s level 2, under 3600 s level 3, else 4.",
+    ),
+    cfg.FloatOpt(
+        "burnin_gpus_min_throughput",
+        default=0.5,
+        min=0.0,
+        max=1.0,
+        help="Without DCGM: the fraction of the SKU's datasheet FP32 peak (Kiln's catalogue) a GPU's matrix "
+        "multiply must reach, or the burn-in fails for that GPU.",
+    ),
+    cfg.IntOpt(
+        "clear_gpu_memory_priority",
+        default=0,
+        min=0,
+        help="Priority of clear_gpu_memory in automated cleaning; 0 leaves it out. It resets every idle "
+        "NVIDIA GPU (nvidia-smi --gpu-reset, NVML telling which are in use), so no tenant data stays in GPU "
+        "memory; the turnover record says per GPU whether it was cleared, or why not. Give it a priority "
+        "below verify_gpus_priority: a reset also applies pending row remaps the gate reports.",
+    ),
     cfg.BoolOpt(
         "automated_clean",
         default=True,

@@ -19,6 +19,9 @@ class StepContext:
     inventory: Callable[[], dict]
     node_uuid: str | None = None
     stop: threading.Event = field(default_factory=threading.Event)
+    #: Whether the inventory is this machine's own hardware (False: a captured tree or a simulated
+    #: node). Steps that act on GPUs through the driver (reset, burn-in) act only then.
+    live: bool = True
 
     @property
     def opts(self) -> cfg.ConfigOpts.GroupAttr:

@@ -144,3 +144,12 @@ def test_short_name():
     assert catalogue.short_name("GH100 [H100 SXM5 80GB]") == "H100 SXM5 80GB"
     assert catalogue.short_name("Plain Name") == "Plain Name"
     assert catalogue.short_name("Odd []") == "Odd []"
+
+
+def test_peak_figures_name_catalogue_skus() -> None:
+    peaks = {k: v for k, v in catalogue.load_table()["peak_tflops"].items() if not k.startswith("_")}
+    assert set(peaks) <= set(catalogue.traits())
+    assert all(0 < row["fp32"] < row["fp16_tensor"] for row in peaks.values())
+    assert catalogue.peak_tflops("H100_SXM5_80GB") == {"fp32": 67.0, "fp16_tensor": 989.5}
+    assert catalogue.peak_tflops("H200_SXM5_141GB")["fp32"] == 67.0
+    assert catalogue.peak_tflops("NO_SUCH_GPU") is None and catalogue.peak_tflops(None) is None

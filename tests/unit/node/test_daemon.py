@@ -403,3 +403,11 @@ def test_shutdown_during_start_up_leaves_nothing_running(fast, transport, conduc
     assert agent._server is None
     assert agent._watcher is None
     assert not agent.ready.is_set()
+
+
+def test_gpu_steps_act_only_on_this_machines_own_hardware(fast, transport, hgx_tree, tmp_path):
+    """A captured tree or a caller's collector is another machine: its agent's steps are not 'live'."""
+    tree = Agent(fast, root=hgx_tree, state_dir=str(tmp_path / "a"), transport=transport)
+    given = Agent(fast, root="/", state_dir=str(tmp_path / "b"), collector=dict, transport=transport)
+    own = Agent(fast, root="/", state_dir=str(tmp_path / "c"), transport=transport)
+    assert (tree.live, given.live, own.live) == (False, False, True)

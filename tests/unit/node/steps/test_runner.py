@@ -82,7 +82,8 @@ def test_failed_step_reports_its_error(wired, server, disks):
 def test_rpc_errors(wired):
     conductor, api, runner = wired
     with pytest.raises(
-        exception.InvalidParameterValue, match="no step 'format_c'; known steps: collect_logs"
+        exception.InvalidParameterValue,
+        match="no step 'format_c'; known steps: burnin_gpus, clear_gpu_memory, collect_logs",
     ):
         api.run_step({}, NODE, TOKEN, "format_c", {})
     with pytest.raises(exception.InvalidAgentToken, match=NODE):
