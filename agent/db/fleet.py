@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, distinct, exists, func, or_, select
+from sqlalchemy import Select, exists, func, or_, select
 
 from agent.db import engine as db_engine
 from agent.db.common import list_page
@@ -96,11 +96,12 @@ def facets(project: str | None, trait_prefix: str) -> dict[str, list[str]]:
     """What the filters offer among the nodes ``project`` sees: states, owners, traits with the prefix."""
     where = FleetFilter(project=project)
     with db_engine.session() as sess:
-        states = sess.scalars(_narrow(select(distinct(Node.provision_state)), where))
-        owners = sess.scalars(_narrow(select(distinct(Node.owner)), where))
+        states = sess.scalars(_narrow(select(Node.provision_state).distinct(), where))
+        owners = sess.scalars(_narrow(select(Node.owner).distinct(), where))
         traits = sess.scalars(
             _narrow(
-                select(distinct(NodeTrait.trait))
+                select(NodeTrait.trait)
+                .distinct()
                 .join(Node, Node.id == NodeTrait.node_id)
                 .where(NodeTrait.trait.startswith(trait_prefix)),
                 where,
