@@ -154,7 +154,7 @@ def fleet(req: base.ApiRequest) -> webob.Response:
     more = len(nodes) > limit
     nodes = nodes[:limit]
     traits = db_fleet.traits_of([n.id for n in nodes])
-    inventories = db_fleet.inventories_of([n.id for n in nodes])
+    inventories = db_fleet.table_inventories_of([n.id for n in nodes])
     rows = []
     for node in nodes:
         cells = fleet_cells.summarise(

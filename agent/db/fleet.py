@@ -92,6 +92,26 @@ def inventories_of(node_ids: list[int]) -> dict[int, dict]:
     return found
 
 
+#: The parts of an inventory the fleet table summarises (the rest, e.g. pci_devices, is not read).
+TABLE_KEYS = ("cpu", "memory", "gpus", "nics", "disks")
+
+
+def table_inventories_of(node_ids: list[int]) -> dict[int, dict]:
+    """{node id: the TABLE_KEYS parts of its current inventory}, extracted by the database."""
+    columns = [NodeInventory.inventory[key] for key in TABLE_KEYS]
+    found: dict[int, dict] = {}
+    with db_engine.session() as sess:
+        for chunk in _chunks(node_ids):
+            rows = sess.execute(
+                select(NodeInventory.node_id, *columns).where(
+                    NodeInventory.node_id.in_(chunk), NodeInventory.inventory.is_not(None)
+                )
+            )
+            for node_id, *parts in rows:
+                found[node_id] = dict(zip(TABLE_KEYS, parts, strict=True))
+    return found
+
+
 def facets(project: str | None, trait_prefix: str) -> dict[str, list[str]]:
     """What the filters offer among the nodes ``project`` sees: states, owners, traits with the prefix."""
     where = FleetFilter(project=project)
