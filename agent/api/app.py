@@ -10,7 +10,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 from oslo_utils import uuidutils
 
-from agent.api import auth, base, errors, metrics, router, versions
+from agent.api import auth, base, errors, fleet_page, metrics, router, versions
 from agent.api.controllers import (
     allocations,
     chassis,
@@ -52,6 +52,7 @@ _CONTROLLERS = (
     node_media,
     shards_events,
     turnover,
+    fleet_page,  # the read-only HTML fleet page, behind the same authentication
 )
 
 

@@ -12,4 +12,10 @@ OPTS = [
         "beside it (.pub) for kiln-verify-certificate. Conductors sharing a database should share "
         "one key.",
     ),
+    cfg.StrOpt(
+        "public_key_file",
+        help="PEM file of the public key kiln-api checks turnover records against on the fleet page. "
+        "Unset: the .pub file beside signing_key_file (as the conductor writes it), which is there "
+        "when kiln-api runs on the conductor's host; elsewhere copy it over and point this at it.",
+    ),
 ]
