@@ -11,7 +11,7 @@ from collections.abc import Callable
 from oslo_log import log as logging
 
 from agent.node.backoff import Backoff, Stopped, retry
-from agent.node.steps import configdrive, erase, gpus, images, logs, power, rootdev
+from agent.node.steps import configdrive, erase, gpus, images, logs, power, rescue, rootdev
 from agent.node.steps.context import StepContext
 from agent.node.steps.errors import StepError
 
@@ -37,6 +37,7 @@ STEPS: dict[str, StepFn] = {
     "collect_logs": logs.collect_logs,
     "get_root_device": get_root_device,
     "verify_gpus": gpus.verify_gpus,
+    "finalize_rescue": rescue.finalize_rescue,
 }
 
 
