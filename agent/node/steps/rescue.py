@@ -18,7 +18,7 @@ from agent.node.steps.errors import StepError
 
 USER = "rescue"
 # crypt(3) SHA-crypt: $5$ or $6$, optional rounds=N$, salt, hash; nothing that could break a shadow line.
-_HASH_RE = re.compile(r"^\$[56]\$(rounds=\d+\$)?[./0-9A-Za-z]{1,16}\$[./0-9A-Za-z]{43,86}$")
+_HASH_RE = re.compile(r"\$[56]\$(rounds=\d+\$)?[./0-9A-Za-z]{1,16}\$[./0-9A-Za-z]{43,86}")
 _FIRST_UID = 1000
 
 
@@ -68,7 +68,7 @@ def _ensure_user(passwd: str) -> None:
 
 def set_shadow_hash(root: str, hashed: str) -> str:
     """Put ``hashed`` as user rescue's password in <root>/etc/shadow; return the file's path."""
-    if not isinstance(hashed, str) or not _HASH_RE.match(hashed):
+    if not isinstance(hashed, str) or not _HASH_RE.fullmatch(hashed):
         raise StepError("finalize_rescue: rescue_password_hash must be a $5$ or $6$ crypt(3) hash")
     etc = os.path.join(root, "etc")
     _ensure_user(os.path.join(etc, "passwd"))
