@@ -3,10 +3,11 @@
 rescue: the password is hashed at once (crypt(3) sha256-crypt or sha512-crypt, per
 [conductor]rescue_password_hash_algorithm, as Ironic does) and only the hash is kept, in
 instance_info ``hashed_rescue_password`` (the API masks it). The instance is powered off and taken
-off its tenant networks, and the agent boots on the cleaning network ("rescue wait"). On its first
+off its tenant networks, and the agent boots on the rescuing network ("rescue wait"). On its first
 heartbeat the conductor sends ``finalize_rescue`` with the hash; the agent writes it into its
-/etc/shadow for user ``rescue``. The ramdisk boot config is then removed, the node put back on its
-tenant networks (so its owner can reach it) and it is "rescue", the agent still running.
+/etc/shadow for user ``rescue``. The ramdisk boot config is then removed, the node moved from the
+rescuing network back to its tenant networks (so its owner can reach it, as in Ironic) and it is
+"rescue", the agent still running.
 
 unrescue powers the ramdisk off and boots the instance from its disk again ("active"). Failures go
 to "rescue failed" / "unrescue failed"; a rescue that never calls back fails at
@@ -76,7 +77,7 @@ def do_rescue(task) -> None:
         agent_commands.clear_operation(task)
         agent_boot.power_off(task)
         task.driver.network.unconfigure_tenant_networks(task)
-        agent_boot.boot_agent_on(task, task.driver.network.add_cleaning_network)
+        agent_boot.boot_agent_on(task, task.driver.network.add_rescuing_network)
     except Exception as exc:  # noqa: BLE001 - any failure fails the rescue with its message
         fail(
             task,
@@ -115,7 +116,7 @@ def finish_finalize(task, result: dict[str, Any]) -> None:
     task.process_event("resume")
     try:
         task.driver.boot.clean_up_ramdisk(task)
-        task.driver.network.remove_cleaning_network(task)
+        task.driver.network.remove_rescuing_network(task)
         task.driver.network.configure_tenant_networks(task)
     except Exception as exc:  # noqa: BLE001
         fail(task, f"Rescue of node {task.node.uuid} failed while switching networks: {error_text(exc)}")
@@ -156,7 +157,7 @@ def do_unrescue(task) -> None:
     try:
         agent_boot.power_off(task)
         task.driver.boot.clean_up_ramdisk(task)
-        task.driver.network.remove_cleaning_network(task)
+        task.driver.network.remove_rescuing_network(task)
         task.driver.network.configure_tenant_networks(task)
         task.driver.boot.prepare_instance(task)
         task.driver.management.set_boot_device(task, base.DISK, persistent=True)

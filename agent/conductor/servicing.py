@@ -65,6 +65,13 @@ def needs_agent(steps: list[dict[str, Any]]) -> bool:
     return any(s["step"] not in RESERVED_STEPS for s in steps)
 
 
+def without_agent(node: Any) -> bool:
+    """Whether ``node`` is being serviced without the agent ramdisk (so no heartbeat is due)."""
+    servicing_states = (states.SERVICING, states.SERVICEWAIT, states.SERVICEHOLD)
+    info = node.driver_internal_info or {}
+    return node.provision_state in servicing_states and info.get(RAMDISK_KEY) is False
+
+
 def _can_boot_agent(task) -> bool:
     return hasattr(task.driver.deploy, "prepare_cleaning")
 

@@ -9,7 +9,7 @@ import pytest
 from oslo_config import cfg
 
 from agent.common import exception, states
-from agent.conductor import agent_commands, cleaning, servicing, timeouts
+from agent.conductor import agent_commands, cleaning, hash_ring, periodics, servicing, timeouts
 from agent.conductor.drivers import fake as fake_drivers
 from agent.db import api as db_api
 from tests.unit.conductor.deploy_stack import Stack
@@ -68,6 +68,11 @@ def test_conductor_steps_hold_then_unhold_without_ramdisk(stack) -> None:
     assert node.driver_internal_info[servicing.STEP_KEY]["step"] == "hold"
     assert node.driver_internal_info[servicing.RAMDISK_KEY] is False
     assert node.power_state == states.POWER_ON  # nothing ran past the hold
+    # No ramdisk runs, so no heartbeat is missing: the held node is not flagged.
+    ring = hash_ring.HashRingManager(conductors=lambda: [{"hostname": "me"}], reset_interval=3600)
+    an_hour_ago = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=1)
+    db_api.update_node(stack.node.uuid, {"last_heartbeat_at": None, "provision_updated_at": an_hour_ago})
+    assert periodics.flag_missing_heartbeats("me", ring, timeout_s=1) == []
     stack.manager.change_provision_state({}, stack.node.uuid, "unhold")
     node = stack.wait_state(states.ACTIVE)
     assert node.last_error is None
