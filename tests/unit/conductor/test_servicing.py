@@ -191,3 +191,17 @@ def test_clean_hold_step_and_unhold(stack) -> None:
     assert stack.wait_state(states.CLEANWAIT).provision_state == states.CLEANWAIT
     node = stack.drive(states.MANAGEABLE, states.CLEANFAIL)
     assert node.provision_state == states.MANAGEABLE, node.last_error
+
+
+def test_abort_in_wait_call_back_fails_the_deploy(stack) -> None:
+    # Ironic's table also lets "abort" end a deploy that waits for its agent ("deploy failed").
+    db_api.update_node(
+        stack.node.uuid, {"provision_state": states.AVAILABLE, "power_state": states.POWER_OFF}
+    )
+    stack.set_image()
+    stack.manager.change_provision_state({}, stack.node.uuid, "active")
+    stack.wait_state(states.DEPLOYWAIT)
+    stack.manager.change_provision_state({}, stack.node.uuid, "abort")
+    node = stack.wait_state(states.DEPLOYFAIL)
+    assert "Deployment of node" in node.last_error and "state wait call-back" in node.last_error
+    assert node.power_state == states.POWER_OFF
