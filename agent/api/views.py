@@ -73,6 +73,7 @@ NODE_FIELDS: dict[str, int] = {
     "secure_boot": 75,
     "shard": 82,
     "firmware_interface": 86,
+    "service_step": 87,
     "instance_name": 104,
 }
 
@@ -186,6 +187,7 @@ def node_view(
         chassis_uuid=node.get("chassis_uuid"),
         clean_step=internal.get("clean_step") or {},
         deploy_step=internal.get("deploy_step") or {},
+        service_step=internal.get("service_step") or {},
         raid_config=internal.get("raid_config") or {},
         target_raid_config={},
         network_data=(node.get("instance_info") or {}).get("network_data") or {},
@@ -196,7 +198,7 @@ def node_view(
         firmware_interface=node.get("firmware_interface") or "no-firmware",
         properties=node.get("properties") or {},
         extra=node.get("extra") or {},
-        instance_info=node.get("instance_info") or {},
+        instance_info=secrets.mask_driver_info(node.get("instance_info")),
         driver_info=secrets.mask_driver_info(node.get("driver_info")),
         traits=list(node.get("traits") or []),
         links=base.links(req, "nodes", uuid),

@@ -97,10 +97,10 @@ UNSTABLE_STATES = (
 """States the conductor moves a node out of by itself."""
 
 HOLD_STATES = frozenset((DEPLOYHOLD, CLEANHOLD, SERVICEHOLD))
-
-# States in which the conductor waits for the node's agent (its heartbeats and step results).
-AGENT_WAIT_STATES = frozenset((DEPLOYWAIT, CLEANWAIT, INSPECTWAIT))
 """States where a step paused the work until an operator sends ``unhold`` (or ``abort``)."""
+
+AGENT_WAIT_STATES = frozenset((DEPLOYWAIT, CLEANWAIT, INSPECTWAIT, SERVICEWAIT, RESCUEWAIT))
+"""States in which the conductor waits for the node's agent (its heartbeats and step results)."""
 
 FAILURE_STATES = frozenset(
     (DEPLOYFAIL, CLEANFAIL, INSPECTFAIL, RESCUEFAIL, UNRESCUEFAIL, ADOPTFAIL, SERVICEFAIL)
@@ -203,6 +203,7 @@ TRANSITIONS: tuple[tuple[str, str, str], ...] = (
     (DEPLOYWAIT, "resume", DEPLOYING),
     (DEPLOYWAIT, "hold", DEPLOYHOLD),
     (DEPLOYWAIT, "fail", DEPLOYFAIL),
+    (DEPLOYWAIT, "abort", DEPLOYFAIL),
     (DEPLOYWAIT, "delete", DELETING),
     (DEPLOYHOLD, "unhold", DEPLOYWAIT),
     (DEPLOYHOLD, "abort", DEPLOYFAIL),
@@ -283,6 +284,8 @@ TRANSITIONS: tuple[tuple[str, str, str], ...] = (
     (SERVICEHOLD, "abort", SERVICEFAIL),
     (SERVICEFAIL, "service", SERVICING),
     (SERVICEFAIL, "rescue", RESCUING),
+    (SERVICEFAIL, "wait", SERVICEWAIT),
+    (SERVICEFAIL, "hold", SERVICEHOLD),
     (SERVICEFAIL, "delete", DELETING),
     (SERVICEFAIL, "abort", ACTIVE),
 )

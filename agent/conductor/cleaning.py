@@ -34,6 +34,7 @@ AGENT_CLEAN_STEPS = (
     gpu_acceptance.BURNIN_STEP,
     gpu_acceptance.CLEAR_STEP,
 )
+HOLD_STEP = "hold"
 STEPS_KEY = "clean_steps"
 INDEX_KEY = "clean_step_index"
 STEP_KEY = "clean_step"
@@ -62,14 +63,19 @@ def _step(name: str, priority: int, args: dict[str, Any] | None = None) -> dict[
 
 
 def check_manual_steps(node_uuid: str, steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Validate manual clean steps; only the agent's erase steps exist. Raise naming the bad step."""
+    """Validate manual clean steps: the agent's, or ``hold``. Raise naming the bad step."""
     out = []
     for index, step in enumerate(steps):
         name, iface = step.get("step"), step.get("interface")
+        if name == HOLD_STEP:  # Ironic's reserved step, in any interface: park in "clean hold"
+            out.append(
+                {"step": name, "priority": 0, "interface": iface, "args": dict(step.get("args") or {})}
+            )
+            continue
         if iface != "deploy" or name not in AGENT_CLEAN_STEPS:
             raise exception.InvalidParameterValue(
                 err=f"Node {node_uuid}: clean_steps[{index}] {iface}.{name} is not a known clean step; "
-                f"known: {', '.join('deploy.' + s for s in AGENT_CLEAN_STEPS)}."
+                f"known: {', '.join('deploy.' + s for s in AGENT_CLEAN_STEPS)}, <any>.{HOLD_STEP}."
             )
         out.append(_step(name, 0, step.get("args")))
     return out
@@ -161,6 +167,11 @@ def continue_cleaning(task) -> None:
         _finish(task, bool(info.get(MANUAL_KEY)))
         return
     step = steps[index]
+    if step["step"] == HOLD_STEP:  # "unhold" goes to "clean wait"; the next heartbeat runs the next step
+        agent_commands.update_internal(task, **{STEP_KEY: step, INDEX_KEY: index + 1})
+        task.process_event("hold")
+        LOG.info("Node %s: clean step hold; waiting for unhold", task.node.uuid)
+        return
     agent_commands.update_internal(task, **{STEP_KEY: step})
     try:
         done = agent_commands.start_agent_command(task, step["step"], step.get("args") or {}, "clean")

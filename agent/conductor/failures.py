@@ -59,9 +59,11 @@ _ABORTED = {
     states.CLEANWAIT: "Cleaning",
     states.CLEANHOLD: "Cleaning",
     states.INSPECTWAIT: "Inspection",
+    states.DEPLOYWAIT: "Deployment",
     states.DEPLOYHOLD: "Deployment",
     states.SERVICEWAIT: "Servicing",
     states.SERVICEHOLD: "Servicing",
+    states.RESCUEWAIT: "Rescue",
 }
 
 

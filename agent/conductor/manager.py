@@ -10,6 +10,8 @@ API version history:
     1.0 - lookup, report_inventory, heartbeat, step_result (agents); node, port, provisioning,
           power, boot device, trait and allocation methods (kiln-api).
     1.1 - create/update/destroy_portgroup, vif_attach, vif_detach, vif_list (kiln-api).
+    1.2 - attach_virtual_media, detach_virtual_media (kiln-api).
+    1.3 - change_provision_state takes service_steps (service, unhold, rescue and unrescue flows).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from agent.conductor import (
     nodes,
     portgroups,
     power_actions,
+    rescue,
+    servicing,
     task_manager,
     verify,
     vifs,
@@ -39,14 +43,37 @@ from agent.conductor import (
 from agent.conductor.agent_endpoints import AgentEndpoints
 from agent.db import api as db_api
 
-_MAINTENANCE_BLOCKED = ("deploy", "rebuild", "provide", "clean", "inspect", "adopt", "rescue", "unrescue")
+_MAINTENANCE_BLOCKED = (
+    "deploy",
+    "rebuild",
+    "provide",
+    "clean",
+    "inspect",
+    "adopt",
+    "rescue",
+    "unrescue",
+    "service",
+)
 
 
-def _refuse_rescue(task: task_manager.TaskManager, **_: Any) -> None:
-    raise exception.InvalidParameterValue(
-        err=f"Node {task.node.uuid}: hardware type {task.node.driver} has no rescue interface in Kiln; "
-        "rescue and unrescue are not supported."
-    )
+_SERVICE_STATES = (states.SERVICEWAIT, states.SERVICEHOLD, states.SERVICEFAIL)
+
+
+def _abort(task: task_manager.TaskManager, **_: Any) -> None:
+    state = task.node.provision_state
+    if state in _SERVICE_STATES:
+        servicing.abort(task)
+    elif state == states.RESCUEWAIT:
+        rescue.abort(task)
+    else:
+        failures.abort(task)
+
+
+def _unhold(task: task_manager.TaskManager, **_: Any) -> None:
+    if task.node.provision_state == states.SERVICEHOLD:
+        servicing.unhold(task)
+    else:  # deploy hold, clean hold: the next heartbeat carries on
+        task.process_event("unhold")
 
 
 # Provision events that start a flow; any other legal event just moves the state machine.
@@ -56,7 +83,8 @@ _FLOWS: dict[str, Callable[..., None]] = {
     "clean": lambda task, clean_steps=None, disable_ramdisk=None, **_: cleaning.start_clean(
         task, clean_steps, disable_ramdisk
     ),
-    "abort": lambda task, **_: failures.abort(task),
+    "abort": _abort,
+    "unhold": _unhold,
     "deploy": lambda task, configdrive=None, deploy_steps=None, **_: deployments.start_deploy(
         task, "deploy", configdrive, deploy_steps
     ),
@@ -66,15 +94,18 @@ _FLOWS: dict[str, Callable[..., None]] = {
     "delete": lambda task, **_: deployments.start_tear_down(task),
     "inspect": lambda task, **_: inspection.start_inspect(task),
     "adopt": lambda task, **_: adoption.start_adopt(task),
-    "rescue": _refuse_rescue,
-    "unrescue": _refuse_rescue,
+    "rescue": lambda task, rescue_password=None, **_: rescue.start_rescue(task, rescue_password),
+    "unrescue": lambda task, **_: rescue.start_unrescue(task),
+    "service": lambda task, service_steps=None, disable_ramdisk=None, **_: servicing.start_service(
+        task, service_steps, disable_ramdisk
+    ),
 }
 
 
 class ConductorManager(AgentEndpoints):
     """Everything one conductor (``host``) serves over RPC."""
 
-    RPC_API_VERSION = "1.2"
+    RPC_API_VERSION = "1.3"
     target = messaging.Target(version=RPC_API_VERSION)
 
     def __init__(self, host: str) -> None:
@@ -108,6 +139,7 @@ class ConductorManager(AgentEndpoints):
         deploy_steps: list | None = None,
         rescue_password: str | None = None,
         disable_ramdisk: bool | None = None,
+        service_steps: list | None = None,
     ) -> None:
         """Start provision action ``verb`` (an API target such as "active" or "provide") on a node."""
         event = states.API_TARGETS.get(verb)
@@ -118,9 +150,10 @@ class ConductorManager(AgentEndpoints):
         with task_manager.acquire(ctxt, node_ident, purpose=f"provision {verb}") as task:
             node = task.node
             states.next_state(node.provision_state, event, node.uuid)
-            if disable_ramdisk is not None and event != "clean":
+            if disable_ramdisk is not None and event not in ("clean", "service"):
                 raise exception.InvalidParameterValue(
-                    err=f'Node {node.uuid}: disable_ramdisk is only valid with target "clean", not "{verb}".'
+                    err=f"Node {node.uuid}: disable_ramdisk is only valid with targets "
+                    f'"clean" and "service", not "{verb}".'
                 )
             if node.maintenance and event in _MAINTENANCE_BLOCKED:
                 raise exception.NodeInMaintenance(op=verb, node=node.uuid)
@@ -145,6 +178,7 @@ class ConductorManager(AgentEndpoints):
                 deploy_steps=deploy_steps,
                 rescue_password=rescue_password,
                 disable_ramdisk=disable_ramdisk,
+                service_steps=service_steps,
             )
 
     # --- power and management ---------------------------------------------------------------------

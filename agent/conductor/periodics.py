@@ -16,7 +16,7 @@ from oslo_log import log as logging
 from agent.common import exception, states
 from agent.common.config import CONF
 from agent.common.utils import utcnow
-from agent.conductor import hash_ring, heartbeats, task_manager
+from agent.conductor import hash_ring, heartbeats, servicing, task_manager
 from agent.db import api as db_api
 
 LOG = logging.getLogger(__name__)
@@ -60,6 +60,7 @@ def flag_missing_heartbeats(
         if not n.maintenance
         and n.fault != heartbeats.HEARTBEAT_FAULT
         and not (n.provision_state == states.ENROLL and n.last_heartbeat_at is None)
+        and not servicing.without_agent(n)
     ]
     flagged = []
     for node in ring.nodes_for_conductor(host, candidates):

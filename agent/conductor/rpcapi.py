@@ -4,6 +4,8 @@ Version history of the API-facing methods (topic ``kiln.conductor``):
     1.0 - create/update/destroy_node, change_provision_state, change_power_state, boot device,
           validate_driver_interfaces, traits, create/update/destroy_port, create/update/destroy_allocation.
     1.1 - create/update/destroy_portgroup, vif_attach, vif_detach, vif_list.
+    1.2 - attach_virtual_media, detach_virtual_media.
+    1.3 - change_provision_state takes service_steps.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ CONF = cfg.CONF
 class ConductorAPI(rpc.RPCClientBase):
     """Calls to ``kiln.conductor``; node calls are routed with ``server=`` to the node's conductor."""
 
-    RPC_API_VERSION = "1.2"
+    RPC_API_VERSION = "1.3"
     DEFAULT_TOPIC = rpc.CONDUCTOR_TOPIC
 
     def __init__(
@@ -62,9 +64,10 @@ class ConductorAPI(rpc.RPCClientBase):
 
     def change_provision_state(self, ctxt: dict, node: Any, verb: str, **kwargs: Any) -> None:
         """Start provision action ``verb`` (configdrive, clean_steps, ... as keyword arguments)."""
-        self._node_client(node).call(
-            ctxt, "change_provision_state", node_ident=_uuid(node), verb=verb, **kwargs
-        )
+        client = self._node_client(node)
+        if kwargs.get("service_steps") is not None:
+            client = client.prepare(version="1.3")
+        client.call(ctxt, "change_provision_state", node_ident=_uuid(node), verb=verb, **kwargs)
 
     def change_power_state(self, ctxt: dict, node: Any, target: str, timeout: int | None = None) -> None:
         """Start a power change."""

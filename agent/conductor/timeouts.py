@@ -11,16 +11,21 @@ from typing import Any
 from agent.common import exception, states
 from agent.common.config import CONF
 from agent.common.utils import utcnow
-from agent.conductor import agent_commands, failures
+from agent.conductor import agent_commands, failures, rescue
 from agent.db import api as db_api
+
+# Wait state -> (group, option) of its callback timeout; any other wait state: inspect_wait_timeout.
+_TIMEOUT_OPTIONS = {
+    states.DEPLOYWAIT: ("conductor", "deploy_callback_timeout"),
+    states.CLEANWAIT: ("deploy", "clean_callback_timeout"),
+    states.SERVICEWAIT: ("conductor", "service_callback_timeout"),
+    states.RESCUEWAIT: ("conductor", "rescue_callback_timeout"),
+}
 
 
 def _timeout_for(state: str) -> int:
-    if state == states.DEPLOYWAIT:
-        return CONF.conductor.deploy_callback_timeout
-    if state == states.CLEANWAIT:
-        return CONF.deploy.clean_callback_timeout
-    return CONF.deploy.inspect_wait_timeout
+    group, name = _TIMEOUT_OPTIONS.get(state, ("deploy", "inspect_wait_timeout"))
+    return getattr(getattr(CONF, group), name)
 
 
 def _as_utc(value: datetime.datetime | None) -> datetime.datetime | None:
@@ -40,7 +45,8 @@ def check_callback_timeouts(
 ) -> list[str]:
     """Fail nodes whose agent has been silent too long in a wait state; return their UUIDs.
 
-    deploy: [conductor]deploy_callback_timeout; clean: [deploy]clean_callback_timeout; inspect:
+    deploy: [conductor]deploy_callback_timeout; clean: [deploy]clean_callback_timeout; service and
+    rescue: [conductor]service_callback_timeout and rescue_callback_timeout; inspect:
     [deploy]inspect_wait_timeout. With ``host``, only the nodes the hash ring (``ring``, default the
     process-wide one) maps to that conductor are checked. Meant for the conductor's periodic tasks.
     """
@@ -80,7 +86,8 @@ def check_callback_timeouts(
                     continue
                 command = agent_commands.pending_command(task)
                 doing = f" while the agent ran {command['step']}" if command else ""
-                failures.fail(
+                fail = rescue.fail if state == states.RESCUEWAIT else failures.fail
+                fail(
                     task,
                     f"Timeout reached while waiting for a callback from the agent of node {task.node.uuid} "
                     f"in state {state}{doing}: no heartbeat for more than {limit} s "
@@ -94,7 +101,5 @@ def check_callback_timeouts(
 
 
 def _timeout_option(state: str) -> str:
-    return {
-        states.DEPLOYWAIT: "[conductor]deploy_callback_timeout",
-        states.CLEANWAIT: "[deploy]clean_callback_timeout",
-    }.get(state, "[deploy]inspect_wait_timeout")
+    group, name = _TIMEOUT_OPTIONS.get(state, ("deploy", "inspect_wait_timeout"))
+    return f"[{group}]{name}"

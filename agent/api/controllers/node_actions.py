@@ -30,12 +30,15 @@ PROVISION_TARGETS: dict[str, int] = {
     "unrescue": versions.RESCUE,
     "deploy": versions.DEPLOY_VERBS,
     "undeploy": versions.DEPLOY_VERBS,
+    "unhold": versions.UNHOLD,
+    "service": versions.SERVICE,
 }
 _PROVISION_BODY = {
     "target",
     "configdrive",
     "clean_steps",
     "deploy_steps",
+    "service_steps",
     "rescue_password",
     "disable_ramdisk",
     "runbook",
@@ -94,12 +97,27 @@ def _check_provision_body(req: base.ApiRequest, body: dict, node: Any) -> dict[s
             )
         args["configdrive"] = configdrive
     clean_steps = body.get("clean_steps")
+    service_steps = body.get("service_steps")
     if body.get("runbook") is not None:
-        if clean_steps is not None:
-            raise errors.HTTPBadRequest('Give either "runbook" or "clean_steps", not both.')
-        clean_steps, disable = runbooks.steps_for_node(req, body["runbook"], node, target)
+        if clean_steps is not None or service_steps is not None:
+            raise errors.HTTPBadRequest('Give either "runbook" or "clean_steps"/"service_steps", not both.')
+        steps, disable = runbooks.steps_for_node(req, body["runbook"], node, target)
+        if target == "service":
+            service_steps = steps
+        else:
+            clean_steps = steps
         if disable is not None and "disable_ramdisk" not in body:
             body = {**body, "disable_ramdisk": disable}
+    if target == "service" and service_steps is None:
+        raise errors.HTTPBadRequest(
+            '"service_steps" (or "runbook") is required when setting target provision state to "service".'
+        )
+    if service_steps is not None:
+        if target != "service":
+            raise errors.HTTPBadRequest(
+                '"service_steps" is only valid when setting target provision state to "service".'
+            )
+        args["service_steps"] = check_steps(service_steps, "service_steps", node.uuid)
     if target == "clean" and clean_steps is None:
         raise errors.HTTPBadRequest(
             '"clean_steps" is required when setting target provision state to "clean".'
@@ -129,8 +147,8 @@ def _check_provision_body(req: base.ApiRequest, body: dict, node: Any) -> dict[s
         )
     if "disable_ramdisk" in body:
         base.feature_version(req, versions.DISABLE_RAMDISK, "disable_ramdisk")
-        if target != "clean":
-            raise errors.HTTPBadRequest('"disable_ramdisk" is only valid with target "clean".')
+        if target not in ("clean", "service"):
+            raise errors.HTTPBadRequest('"disable_ramdisk" is only valid with targets "clean" and "service".')
         args["disable_ramdisk"] = validation.check_value(
             "Provision request", "disable_ramdisk", "bool", body["disable_ramdisk"]
         )

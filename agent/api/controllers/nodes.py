@@ -253,6 +253,10 @@ def patch_node(req: base.ApiRequest, node_ident: str) -> webob.Response:
         changed["driver_info"] = secrets.unmask_driver_info(changed["driver_info"], node.driver_info)
         if changed["driver_info"] == (node.driver_info or {}):
             del changed["driver_info"]
+    if "instance_info" in changed:  # the same for instance_info (e.g. the rescue password's hash)
+        changed["instance_info"] = secrets.unmask_driver_info(changed["instance_info"], node.instance_info)
+        if changed["instance_info"] == (node.instance_info or {}):
+            del changed["instance_info"]
     changed = _check_node_values(changed, "node")
     if dbread.scope(req) is not None and "owner" in changed:
         raise errors.HTTPForbidden("Only an administrator may change a node's owner.")

@@ -97,14 +97,14 @@ def remove_trait(req: base.ApiRequest, ident: str, trait: str) -> webob.Response
 def steps_for_node(
     req: base.ApiRequest, ident: Any, node: Any, target: str
 ) -> tuple[list[dict], bool | None]:
-    """The clean steps (in the runbook's order) and disable_ramdisk of runbook ``ident`` run on
-    ``node`` with provision ``target``: "clean" on a manageable node; the runbook must share a trait
-    with the node (before 1.112: its name is one of the node's traits)."""
+    """The steps (in the runbook's order) and disable_ramdisk of runbook ``ident`` run on ``node``
+    with provision ``target``: "clean" on a manageable node, "service" on an active one; the runbook
+    must share a trait with the node (before 1.112: its name is one of the node's traits)."""
     base.feature_version(req, M, "Running a runbook")
-    if target != "clean":
+    if target not in ("clean", "service"):
         raise errors.HTTPBadRequest(
-            f'Kiln runs runbooks with target "clean" (on manageable nodes), not "{target}": it has no '
-            "service steps yet."
+            f'A runbook runs with target "clean" (on a manageable node) or "service" (on an active one), '
+            f'not "{target}".'
         )
     if not isinstance(ident, str) or not ident:
         raise errors.HTTPBadRequest("runbook must be a runbook's UUID or name.")

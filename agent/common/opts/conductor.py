@@ -156,6 +156,27 @@ OPTS = [
         help="Seconds a node may wait for its agent in a wait state before it fails; 0 disables.",
     ),
     cfg.IntOpt(
+        "service_callback_timeout",
+        default=1800,
+        min=0,
+        help='Seconds a node may wait for its agent in "service wait" before servicing fails '
+        '("service failed"); 0 disables.',
+    ),
+    cfg.IntOpt(
+        "rescue_callback_timeout",
+        default=1800,
+        min=0,
+        help='Seconds a node may wait for its rescue agent in "rescue wait" before rescue fails '
+        '("rescue failed"); 0 disables.',
+    ),
+    cfg.StrOpt(
+        "rescue_password_hash_algorithm",
+        default="sha256",
+        choices=["sha256", "sha512"],
+        help="crypt(3) scheme of the stored rescue password hash ($5$ sha256-crypt or $6$ sha512-crypt); "
+        "the agent writes that hash into the ramdisk's /etc/shadow for user rescue.",
+    ),
+    cfg.IntOpt(
         "sync_power_state_interval",
         default=60,
         min=0,

@@ -256,6 +256,14 @@ class NetworkInterface(BaseInterface):
     def remove_cleaning_network(self, task) -> None:
         """Detach the node's ports from the cleaning network (default: nothing to do)."""
 
+    def add_rescuing_network(self, task) -> None:
+        """Attach the node's ports to the rescuing network (default: the cleaning one)."""
+        self.add_cleaning_network(task)
+
+    def remove_rescuing_network(self, task) -> None:
+        """Detach the node's ports from the rescuing network (default: the cleaning one)."""
+        self.remove_cleaning_network(task)
+
     def add_inspection_network(self, task) -> None:
         """Attach the node's ports to the inspection network (default: the provisioning one)."""
         self.add_provisioning_network(task)

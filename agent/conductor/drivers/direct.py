@@ -18,7 +18,7 @@ from oslo_log import log as logging
 from agent.common import checksums, exception, row_dicts, states
 from agent.common.config import CONF
 from agent.common.utils import is_http_url
-from agent.conductor import agent_boot, agent_commands, cleaning, deployments
+from agent.conductor import agent_boot, agent_commands, cleaning, deployments, rescue, servicing
 from agent.conductor.drivers import base
 
 LOG = logging.getLogger(__name__)
@@ -288,6 +288,10 @@ class DirectDeploy(base.DeployInterface):
             deployments.continue_deploy(task)
         elif state == states.CLEANWAIT:
             cleaning.continue_cleaning(task)
+        elif state == states.SERVICEWAIT:
+            servicing.continue_service(task)
+        elif state == states.RESCUEWAIT:
+            rescue.finalize(task)
 
     def _poll_pending(self, task) -> None:
         """Ask the agent how the pending step went, in case its step_result cast was lost."""
@@ -314,15 +318,20 @@ class DirectDeploy(base.DeployInterface):
             self.step_result(task, command["step"], {**status, "command_id": command["command_id"]})
 
     def step_result(self, task, step: str, result: dict[str, Any]) -> None:
-        """An agent step ended: go on with the deployment or cleaning, or fail it naming the error."""
+        """An agent step ended: go on with the deployment, cleaning, servicing or rescue, or fail it."""
         state = task.node.provision_state
-        if state not in (states.DEPLOYWAIT, states.CLEANWAIT):
+        if state not in _STEP_RESULT_HOOKS:
             LOG.warning("Node %s: step_result for %s ignored in state %s", task.node.uuid, step, state)
             return
         command = agent_commands.accept_result(task, step, result)
         if command is None:
             return
-        if state == states.DEPLOYWAIT:
-            deployments.finish_agent_deploy_step(task, step, result)
-        else:
-            cleaning.finish_agent_clean_step(task, step, result)
+        _STEP_RESULT_HOOKS[state](task, step, result)
+
+
+_STEP_RESULT_HOOKS = {
+    states.DEPLOYWAIT: deployments.finish_agent_deploy_step,
+    states.CLEANWAIT: cleaning.finish_agent_clean_step,
+    states.SERVICEWAIT: servicing.finish_agent_service_step,
+    states.RESCUEWAIT: lambda task, _step, result: rescue.finish_finalize(task, result),
+}

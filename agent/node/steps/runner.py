@@ -11,7 +11,18 @@ from collections.abc import Callable
 from oslo_log import log as logging
 
 from agent.node.backoff import Backoff, Stopped, retry
-from agent.node.steps import burnin, configdrive, erase, gpu_memory, gpus, images, logs, power, rootdev
+from agent.node.steps import (
+    burnin,
+    configdrive,
+    erase,
+    gpu_memory,
+    gpus,
+    images,
+    logs,
+    power,
+    rescue,
+    rootdev,
+)
 from agent.node.steps.context import StepContext
 from agent.node.steps.errors import StepError
 
@@ -39,6 +50,7 @@ STEPS: dict[str, StepFn] = {
     "verify_gpus": gpus.verify_gpus,
     "burnin_gpus": burnin.burnin_gpus,
     "clear_gpu_memory": gpu_memory.clear_gpu_memory,
+    "finalize_rescue": rescue.finalize_rescue,
 }
 
 

@@ -304,6 +304,7 @@ def stack(tmp_path_factory):
             f"[database]\nconnection = sqlite:///{tmp}/kiln.sqlite\n"
             "[conductor]\nhost = deploy-conductor\nheartbeat_interval = 1\nagent_heartbeat_interval = 1\n"
             f"deploy_callback_timeout = {CALLBACK_TIMEOUT}\n"
+            f"rescue_callback_timeout = {CALLBACK_TIMEOUT}\nservice_callback_timeout = {CALLBACK_TIMEOUT}\n"
             "enabled_hardware_types = redfish,fake-hardware\n"
             "enabled_boot_interfaces = ipxe,fake\nenabled_deploy_interfaces = direct,fake\n"
             "enabled_management_interfaces = redfish,fake\nenabled_power_interfaces = redfish,fake\n"

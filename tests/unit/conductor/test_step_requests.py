@@ -124,5 +124,5 @@ def test_disable_ramdisk_false_cleans_through_the_agent(stack) -> None:
 def test_disable_ramdisk_with_another_target_is_refused(stack) -> None:
     with pytest.raises(messaging.ExpectedException) as err:
         stack.manager.change_provision_state({}, stack.node.uuid, "active", disable_ramdisk=True)
-    assert 'only valid with target "clean"' in str(err.value.exc_info[1])
+    assert 'only valid with targets "clean" and "service"' in str(err.value.exc_info[1])
     assert stack.node_now().provision_state == states.AVAILABLE

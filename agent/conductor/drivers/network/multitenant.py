@@ -117,6 +117,14 @@ class MultitenantNetwork(base.NetworkInterface):
         """Park every port."""
         _park_all(task)
 
+    def add_rescuing_network(self, task) -> None:
+        """Put every port on the rescuing VLAN."""
+        _service(task, "rescuing_network")
+
+    def remove_rescuing_network(self, task) -> None:
+        """Park every port."""
+        _park_all(task)
+
     def add_inspection_network(self, task) -> None:
         """Put the ports whose switch port is known on the inspection VLAN (LLDP finds the others)."""
         _service(task, "inspection_network", strict=False)
