@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import signal
 import sys
 import threading
@@ -60,7 +61,27 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         service.stop()
         db_api.dispose()
+    exit_now_if_work_hangs()
     return 0
+
+
+def exit_now_if_work_hangs(status: int = 0) -> None:
+    """Exit at once if threads still run (a BMC call that never returns), instead of joining them.
+
+    At exit the interpreter joins every thread of the standard library's pools, daemon or not: one
+    hung BMC call would keep a stopped conductor alive for its whole timeout. The node locks that
+    work held were released by ``ConductorService.stop()``.
+    """
+    import logging
+
+    busy = sorted(t.name for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive())
+    if not busy:
+        return
+    LOG.info("kiln-conductor exits leaving %d thread(s) unfinished: %s", len(busy), ", ".join(busy))
+    logging.shutdown()  # flush the log files, which os._exit would not
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 if __name__ == "__main__":
