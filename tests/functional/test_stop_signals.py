@@ -71,6 +71,7 @@ def _signal_and_time(proc: subprocess.Popen, signum: int, logs: callable) -> flo
     elapsed = time.monotonic() - started
     assert status == 0, logs()
     assert elapsed < STOP_WITHIN
+    print(f"{proc.args[2]} stopped {elapsed:.2f} s after {signal.Signals(signum).name}")  # shown with -s
     return elapsed
 
 
