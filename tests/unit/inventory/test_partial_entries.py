@@ -16,6 +16,8 @@ from agent.inventory.collect import collect
 from agent.inventory.disks import read_disks
 from agent.inventory.nics import read_nics
 from agent.inventory.schema import validate_inventory
+from tests.fixtures.builder import devices
+from tests.fixtures.builder.tree import Tree as BuilderTree
 from tests.unit.inventory.treebuild import FIXTURES, Tree
 from tests.unit.node.conftest import clone_tree
 
@@ -119,3 +121,48 @@ def test_software_devices_stay_out_without_errors(tmp_path) -> None:
     assert read_disks(root) == []
     assert read_nics(root) == []
     assert root.errors == []
+
+
+def test_constructed_partial_entries_from_the_tree_builders(tmp_path) -> None:
+    """The builders' partial cases: an NVMe namespace without ``device``, NICs without address or link."""
+    t = BuilderTree(str(tmp_path / "root"))
+    ctrl = "/sys/devices/pci0000:00/0000:00:06.0/0000:04:00.0/nvme/nvme0"
+    t.attrs(
+        ctrl, {"model": "SAMSUNG MZ1L2960HCJR-00A07", "serial": "S665NE0T100001", "firmware_rev": "GDC7302Q"}
+    )
+    devices.disk(t, ctrl, "nvme0n1", 259, 0, 2048, rotational=0, direct=True)  # no device link
+    nic_pci = "/sys/devices/pci0000:15/0000:15:01.0/0000:19:00.0"
+    t.attrs(nic_pci, {"vendor": "0x15b3", "device": "0x1021", "numa_node": 0})
+    devices.nic(t, nic_pci, "enp25s0np0", 3, None, speed="400000", carrier=1, operstate="up")
+    nic_pci_b = "/sys/devices/pci0000:15/0000:15:01.0/0000:19:00.1"
+    t.attrs(nic_pci_b, {"vendor": "0x15b3", "device": "0x1021", "numa_node": 0})
+    devices.nic(
+        t,
+        nic_pci_b,
+        "enp25s0np1",
+        4,
+        "a0:88:c2:4e:3f:11",
+        speed=None,
+        carrier=0,
+        operstate="down",
+        partial=True,
+    )
+    devices.loopback(t)
+    root = Root(t.root)
+    (disk,) = read_disks(root)
+    assert (disk["kernel_name"], disk["serial"], disk["pci_address"]) == (
+        "nvme0n1",
+        "S665NE0T100001",
+        "0000:04:00.0",
+    )
+    assert disk["size"] == 2048 * 512
+    nics = {n["name"]: n for n in read_nics(root)}
+    assert set(nics) == {"enp25s0np0", "enp25s0np1"}
+    assert nics["enp25s0np0"]["mac_address"] is None and nics["enp25s0np0"]["speed_mbps"] == 400000
+    assert nics["enp25s0np1"]["mac_address"] == "a0:88:c2:4e:3f:11"
+    assert nics["enp25s0np1"]["pci_address"] == "0000:19:00.1"
+    assert sorted(e.path for e in root.errors) == [
+        "/sys/block/nvme0n1/device",
+        "/sys/class/net/enp25s0np0/address",
+        "/sys/class/net/enp25s0np1/device",
+    ]
