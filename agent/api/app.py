@@ -6,8 +6,10 @@ from collections.abc import Callable
 
 import oslo_messaging as messaging
 import webob
+import webob.exc
 from oslo_config import cfg
 from oslo_log import log as logging
+from oslo_middleware import sizelimit
 from oslo_utils import uuidutils
 
 from agent.api import auth, base, errors, fleet_page, metrics, router, versions
@@ -72,6 +74,19 @@ def _remote_message(exc: BaseException) -> str:
     return str(exc).split("\nTraceback", 1)[0]
 
 
+def limit_body(req: webob.Request, limit: int) -> None:
+    """413 for a body larger than ``limit`` bytes: at once by its Content-Length, else while it is read."""
+    if req.content_length is not None and req.content_length > limit:
+        raise errors.HTTPRequestEntityTooLarge(_too_large(req.content_length, limit))
+    if req.content_length is None and req.is_body_readable:
+        req.body_file = sizelimit.LimitingReader(req.body_file, limit)
+
+
+def _too_large(size: int | None, limit: int) -> str:
+    got = f"{size} bytes" if size is not None else "a chunked body"
+    return f"The request body is too large: {got}, more than [api]max_request_body_size ({limit} bytes)."
+
+
 class ApiApp:
     """Serves Ironic's REST API v1 from the database (reads) and the conductors (changes)."""
 
@@ -82,7 +97,14 @@ class ApiApp:
             module.register(self.router)
 
     def _dispatch(self, req: base.ApiRequest) -> webob.Response:
-        path = req.path_info or "/"
+        limit_body(req, CONF.api.max_request_body_size)
+        try:
+            path = req.path_info or "/"
+            req.GET  # noqa: B018 - decoded here, so a bad query string is answered 400 by name
+        except UnicodeDecodeError:
+            raise errors.HTTPBadRequest(
+                "The request's path or query string is not valid UTF-8 once percent-decoded."
+            ) from None
         try:
             req.version = versions.negotiate(req.headers)
         except errors.ApiError:
@@ -104,6 +126,8 @@ class ApiApp:
             resp = self._dispatch(req)
         except errors.ApiError as exc:
             resp = error_response(exc.code, exc.faultstring, exc.headers)
+        except webob.exc.HTTPRequestEntityTooLarge:  # from sizelimit's reader, reading a chunked body
+            resp = error_response(413, _too_large(None, CONF.api.max_request_body_size))
         except exception.ConductorNotFound as exc:
             resp = error_response(503, f"No valid host was found. Reason: {_remote_message(exc)}")
         except exception.KilnException as exc:

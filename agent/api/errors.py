@@ -46,6 +46,10 @@ class HTTPConflict(ApiError):
     code = 409
 
 
+class HTTPRequestEntityTooLarge(ApiError):
+    code = 413
+
+
 class HTTPUnsupportedMediaType(ApiError):
     code = 415
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import signal
 import sys
 import threading
@@ -95,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         service.stop()
         db_api.dispose()
         _stop_metrics(metrics_server, metrics_files)
+    exit_now_if_work_hangs()
     return 0
 
 
@@ -107,6 +109,25 @@ def _stop_metrics(server, files: tuple[str, bool] | None) -> None:
         from agent.metrics import multiproc
 
         multiproc.cleanup(*files)
+
+
+def exit_now_if_work_hangs(status: int = 0) -> None:
+    """Exit at once if threads still run (a BMC call that never returns), instead of joining them.
+
+    At exit the interpreter joins every thread of the standard library's pools, daemon or not: one
+    hung BMC call would keep a stopped conductor alive for its whole timeout. The node locks that
+    work held were released by ``ConductorService.stop()``.
+    """
+    import logging
+
+    busy = sorted(t.name for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive())
+    if not busy:
+        return
+    LOG.info("kiln-conductor exits leaving %d thread(s) unfinished: %s", len(busy), ", ".join(busy))
+    logging.shutdown()  # flush the log files, which os._exit would not
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 if __name__ == "__main__":

@@ -156,6 +156,10 @@ class InventoryInvalid(Invalid):
     message = "Inventory from node %(node)s is invalid: %(reason)s"
 
 
+class BootFileWriteError(KilnException):
+    message = "Could not write boot file %(path)s: %(reason)s"
+
+
 class PowerStateFailure(KilnException):
     message = "Failed to set node power state to %(pstate)s."
 

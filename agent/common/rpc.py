@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable
+import time
 from concurrent import futures
 
 import oslo_messaging as messaging
@@ -135,19 +136,31 @@ def remove_server_hook(hook: Callable) -> None:
 
 def stop_server(server: messaging.rpc.server.RPCServer, timeout: float) -> bool:
     """Stop ``server`` and wait for it at most ``timeout`` s; say whether it finished in time."""
+    return stop_servers([server], timeout)
 
-    def _stop() -> None:
+
+def stop_servers(servers: list[messaging.rpc.server.RPCServer], timeout: float) -> bool:
+    """Stop ``servers`` side by side, waiting at most ``timeout`` s in all; say whether all finished."""
+
+    def _stop(server: messaging.rpc.server.RPCServer) -> None:
         try:
             server.stop()
             server.wait()
         except Exception:  # noqa: BLE001 - shutdown goes on whatever the driver says
             LOG.exception("Stopping RPC server %s failed", server)
 
-    stopper = threading.Thread(target=_stop, name="rpc-server-stop", daemon=True)
-    stopper.start()
-    stopper.join(timeout)
-    if stopper.is_alive():
-        LOG.warning("RPC server did not stop within %.1f s; going on with shutdown", timeout)
+    stoppers = [
+        threading.Thread(target=_stop, args=(server,), name="rpc-server-stop", daemon=True)
+        for server in servers
+    ]
+    for stopper in stoppers:
+        stopper.start()
+    deadline = time.monotonic() + timeout
+    for stopper in stoppers:
+        stopper.join(max(0.0, deadline - time.monotonic()))
+    late = sum(stopper.is_alive() for stopper in stoppers)
+    if late:
+        LOG.warning("%d RPC server(s) did not stop within %.1f s; going on with shutdown", late, timeout)
         return False
     return True
 

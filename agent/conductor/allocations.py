@@ -40,7 +40,7 @@ def _allocation_pool() -> concurrent.futures.ThreadPoolExecutor:
 def create_allocation(ctxt: dict, values: dict) -> dict:
     """Record an allocation in state "allocating" and pick its node in the background; return it."""
     values = {**values, "state": ALLOCATING, "conductor_affinity": None}
-    values.setdefault("uuid", uuidutils.generate_uuid())
+    values["uuid"] = values.get("uuid") or uuidutils.generate_uuid()  # null: generated, as Ironic does
     alloc = db_api.create_allocation(values)
     _allocation_pool().submit(do_allocate, ctxt, alloc.uuid)
     return row_dicts.allocation_to_dict(alloc)

@@ -31,6 +31,8 @@ from agent.db import api as db_api
 LOG = logging.getLogger(__name__)
 #: Seconds between the child's checks that its parent still runs.
 PARENT_CHECK_INTERVAL = 1.0
+#: Seconds the child's RPC server may take to stop (the conductor stops within 5 s of SIGTERM).
+CHILD_RPC_STOP_TIMEOUT = 2.0
 
 
 def _serve(conf: cfg.ConfigOpts, manager, topic: str, host: str, workers: int, parent: int) -> None:
@@ -59,7 +61,7 @@ def _serve(conf: cfg.ConfigOpts, manager, topic: str, host: str, workers: int, p
                 )
                 break
     finally:
-        rpc.stop_server(server, 5.0)
+        rpc.stop_server(server, CHILD_RPC_STOP_TIMEOUT)
         manager.stop_heartbeats()  # write what is batched
         transport.cleanup()
         db_api.dispose()
@@ -108,6 +110,12 @@ class HeartbeatProcess:
         self.process = None
         fallback()
         return True
+
+    def ask_to_stop(self) -> None:
+        """SIGTERM the child without waiting for it (``stop()`` then waits), so both stop side by side."""
+        self.stopping = True
+        if self.process is not None and self.process.is_alive():
+            self.process.terminate()
 
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM the child and wait for it (it writes its batched heartbeats first); kill it if it hangs."""

@@ -22,7 +22,7 @@ _DELETABLE_STATES = (*states.DELETE_ALLOWED_STATES, states.AVAILABLE)
 def create_node(values: dict) -> dict:
     """Create a node, filling in its interfaces from its hardware type; return it."""
     values = dict(values)
-    values.setdefault("uuid", uuidutils.generate_uuid())
+    values["uuid"] = values.get("uuid") or uuidutils.generate_uuid()  # null: generated, as Ironic does
     values.update(driver_factory.check_and_update_node_interfaces(values))
     node = db_api.create_node(values)
     LOG.info("Node %s created (driver %s)", node.uuid, node.driver)

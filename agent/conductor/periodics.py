@@ -111,8 +111,34 @@ def release_dead_conductors(host: str, ring: hash_ring.HashRingManager) -> dict[
     return freed
 
 
-def _fail_interrupted(host: str, node: Any) -> None:
-    message = (
+def release_own_locks(host: str) -> int:
+    """On shutdown: drop the node locks ``host`` still holds, failing the work they guarded; how many.
+
+    A node left in a state that cannot resume (deploying, cleaning, ...) moves to its failure state,
+    and an unfinished power change is cleared with its reason in ``last_error``, so nothing waits
+    for a conductor that is gone.
+    """
+    held = list(db_api.list_nodes(filters={"reserved_by_any_of": [host]}))
+    count = db_api.clear_node_reservations_for_conductor(host)
+    for node in held:
+        why = f"conductor {host} stopped while node {node.uuid} was locked for its work"
+        if node.provision_state in states.STUCK_STATES_TREATED_AS_FAIL:
+            _fail_interrupted(
+                host, node, f"{why} ({node.provision_state}); the operation was interrupted. Retry it."
+            )
+        elif node.target_power_state:
+            msg = (
+                f"{why}; the change to power state {node.target_power_state} may not have happened. Retry it."
+            )
+            db_api.update_node(node.uuid, {"target_power_state": None, "last_error": msg})
+            LOG.warning(msg)
+    if count:
+        LOG.info("Conductor %s released %d node lock(s) it held on shutdown", host, count)
+    return count
+
+
+def _fail_interrupted(host: str, node: Any, message: str | None = None) -> None:
+    message = message or (
         f"Conductor {node.reservation} went offline while node {node.uuid} was {node.provision_state}; "
         "the operation was interrupted. Retry it."
     )

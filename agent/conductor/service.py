@@ -11,6 +11,7 @@ conductors, hash ring) as often.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 import oslo_messaging as messaging
@@ -19,7 +20,7 @@ from oslo_log import log as logging
 
 from agent.common import config, exception, rpc
 from agent.common.notify import Notifier
-from agent.conductor import hash_ring, periodics, timeouts
+from agent.conductor import hash_ring, periodics, task_manager, timeouts
 from agent.conductor.drivers import dnsmasq, driver_factory
 from agent.conductor.heartbeat_worker import HeartbeatProcess
 from agent.conductor.heartbeats import HeartbeatEndpoint
@@ -29,7 +30,9 @@ from agent.db import migration
 
 LOG = logging.getLogger(__name__)
 #: Seconds a stopping RPC server may take before shutdown goes on without it.
-RPC_STOP_TIMEOUT = 5.0
+RPC_STOP_TIMEOUT = 2.0
+#: Seconds ``stop()`` may take in all (systemd and operators expect a prompt exit on SIGTERM).
+STOP_WITHIN = 4.0
 
 
 class SchemaOutOfDate(RuntimeError):
@@ -153,21 +156,30 @@ class ConductorService:
         dnsmasq.prune_tombstones()
 
     def stop(self) -> None:
-        """Unregister (so the ring moves this conductor's nodes at once), stop RPC and the threads."""
+        """Unregister, stop RPC and the threads, release the node locks still held; within STOP_WITHIN s."""
+        deadline = time.monotonic() + STOP_WITHIN
         self.stop_event.set()
         self.notifier.stopping()
+        if self.heartbeat_process is not None:
+            self.heartbeat_process.ask_to_stop()  # the child winds down while this process does
         try:
-            db_api.unregister_conductor(self.host)
+            db_api.unregister_conductor(self.host)  # the ring moves this conductor's nodes at once
         except Exception as exc:  # noqa: BLE001 - shutdown goes on; the others will time it out
             LOG.warning("Could not unregister conductor %s: %s", self.host, exc)
-        for server in (self._server, self._heartbeat_server):
-            if server is not None:
-                rpc.stop_server(server, RPC_STOP_TIMEOUT)
+        rpc.stop_servers(
+            [s for s in (self._server, self._heartbeat_server) if s is not None], RPC_STOP_TIMEOUT
+        )
         if self.heartbeat_process is not None:
-            self.heartbeat_process.stop()
+            self.heartbeat_process.stop(max(0.5, deadline - time.monotonic() - 1.0))
         self.manager.stop_heartbeats()  # writes what is still batched
+        # Work still running (a BMC that does not answer) is abandoned: its locks must not outlive us.
+        task_manager.abandon_spawned_work()
+        try:
+            periodics.release_own_locks(self.host)
+        except Exception as exc:  # noqa: BLE001 - the others release them once this one is gone
+            LOG.warning("Conductor %s could not release its node locks: %s", self.host, exc)
         for thread in self._threads:
-            thread.join(2.0)
+            thread.join(max(0.0, deadline - time.monotonic() - 0.5))
         if self._own_transport and self.transport is not None:
             self.transport.cleanup()
         LOG.info("kiln-conductor %s stopped", self.host)

@@ -50,6 +50,15 @@ def _get_executor() -> concurrent.futures.Executor:
         return _executor
 
 
+def abandon_spawned_work() -> None:
+    """On shutdown: run no more queued work and stop waiting for what runs (later calls get a new pool)."""
+    global _executor
+    with _executor_lock:
+        executor, _executor = _executor, None
+    if executor is not None:
+        executor.shutdown(wait=False, cancel_futures=True)
+
+
 def _exclusive_required(action: str, node: str) -> exception.KilnException:
     return exception.InvalidState(
         reason=f"{action} on node {node} needs an exclusive lock, but this task holds a shared one"

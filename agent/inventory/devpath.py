@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 from agent.inventory.base import Root
@@ -48,3 +49,23 @@ def pci_id(root: Root, rel: str) -> str | None:
         root.note(rel, f"garbled: PCI id {value:#x} out of range")
         return None
     return f"0x{value:04x}"
+
+
+def device_of_entry(root: Root, entry: str, class_dir: str) -> str | None:
+    """The device a class entry (``/sys/block/nvme0n1``) sits under when its ``device`` link is missing.
+
+    A class entry resolves to ``.../<device>/<class_dir>/<name>`` (``.../nvme0/nvme0n1`` for NVMe):
+    the directory above is the device. None for software devices, which live under
+    ``/sys/devices/virtual`` (an NVMe multipath subsystem's namespace too, whose device is the subsystem).
+    """
+    real = root.realpath(entry)
+    if real is None:
+        return None
+    parent = os.path.dirname(real)
+    if os.path.basename(parent) == class_dir:
+        parent = os.path.dirname(parent)
+    if real.startswith("/sys/devices/virtual/") and not real.startswith(
+        "/sys/devices/virtual/nvme-subsystem/"
+    ):
+        return None
+    return parent if parent.startswith("/sys/devices/") else None

@@ -144,6 +144,12 @@ def read_disks(root: Root, include_md: bool = False) -> list[Disk]:
             continue
         device = root.realpath(f"{BLOCK}/{name}/device")
         if device is None and not name.startswith(_RAID):
-            continue  # no backing device: a virtual block device
+            # No device link: a software block device, or a partial entry of a real one (kept).
+            device = devpath.device_of_entry(root, f"{BLOCK}/{name}", "block")
+            if device is None:
+                continue
+            root.note(
+                f"{BLOCK}/{name}/device", f"missing: {name}'s device was taken from its sysfs path {device}"
+            )
         disks.append(_read_disk(root, name, device))
     return disks

@@ -39,8 +39,8 @@ def permanent_mac_ioctl(name: str) -> str | None:
     return ":".join(f"{b:02x}" for b in raw)
 
 
-def _mac(root: Root, rel: str) -> str | None:
-    text = root.read(rel, optional=True)
+def _mac(root: Root, rel: str, *, optional: bool = True) -> str | None:
+    text = root.read(rel, optional=optional)
     if text is None:
         return None
     mac = text.lower()
@@ -82,7 +82,7 @@ def _speed(root: Root, rel: str) -> int | None:
 
 def _read_nic(root: Root, name: str, device: str, addresses: netaddr.Addresses, guids: dict[str, str]) -> Nic:
     base = f"{NET}/{name}"
-    current = _mac(root, f"{base}/address")
+    current = _mac(root, f"{base}/address", optional=False)  # every NIC has one: a missing one is noted
     permanent = _mac(root, f"{base}/bonding_slave/perm_hwaddr")
     if permanent is None and root.path == "/":
         assign = root.read_int(f"{base}/addr_assign_type", optional=True)
@@ -121,8 +121,15 @@ def read_nics(root: Root) -> list[Nic]:
     found = []
     for name in root.listdir(NET):
         device = root.realpath(f"{NET}/{name}/device")
-        if device is not None:
-            found.append((name, device))
+        if device is None:
+            # No device link: a software interface, or a partial entry of a real NIC (kept).
+            device = devpath.device_of_entry(root, f"{NET}/{name}", "net")
+            if device is None:
+                continue
+            root.note(
+                f"{NET}/{name}/device", f"missing: {name}'s device was taken from its sysfs path {device}"
+            )
+        found.append((name, device))
     if not found:
         return []
     addresses = netaddr.read_addresses(root)

@@ -31,6 +31,8 @@ from agent.node.steps.runner import StepRunner
 from agent.node.watch import HardwareWatcher
 
 LOG = logging.getLogger(__name__)
+#: Seconds ``shutdown()`` may take (systemd and operators expect a prompt exit on SIGTERM).
+STOP_WITHIN = 4.0
 _TOPIC_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 
 
@@ -405,27 +407,36 @@ class Agent:
         self.stop_event.set()
 
     def shutdown(self) -> None:
-        """Stop heartbeat, RPC server and watcher; close the transport."""
+        """Stop heartbeat, RPC server and watcher; close the transport (within STOP_WITHIN s)."""
+        started = time.monotonic()
         self.stop_event.set()
         self.notifier.stopping()
         with self._start_lock:  # start-up either finished starting things (stopped below) or never will
             pass
-        if self._heartbeater is not None:
-            self._heartbeater.stop()
-        if self._watcher is not None:
-            self._watcher.stop()
-        if self.lldp is not None:
-            self.lldp.stop()
         running = self.runner.running() if self.runner is not None else None
         if running:
             LOG.warning("Stopping while step command %s runs: its result may not be delivered", running)
+        # Heartbeat, watcher, LLDP listener and RPC server wind down side by side: one after the
+        # other, their waits added up to most of the 5 s a stop may take.
+        stops = [part.stop for part in (self._heartbeater, self._watcher, self.lldp) if part is not None]
         if self._server is not None:
-            rpc.stop_server(self._server, self.conf.agent.rpc_stop_timeout)
+            server = self._server
+            stops.append(lambda: rpc.stop_server(server, self.conf.agent.rpc_stop_timeout))
+        stoppers = [threading.Thread(target=stop, name="agent-stop", daemon=True) for stop in stops]
+        for stopper in stoppers:
+            stopper.start()
+        deadline = started + max(2.0, self.conf.agent.rpc_stop_timeout) + 0.5
+        for stopper in stoppers:
+            stopper.join(max(0.0, deadline - time.monotonic()))
         self._watchdog.stop()
         for t in self._threads:
-            t.join(0.5)
+            t.join(max(0.0, min(0.5, deadline - time.monotonic())))
         if self._own_transport:
-            self.transport.cleanup()
+            # Closing the broker connections takes ~2 s over RabbitMQ; past the stop budget the
+            # process exit closes them instead.
+            closer = threading.Thread(target=self.transport.cleanup, name="transport-cleanup", daemon=True)
+            closer.start()
+            closer.join(max(0.5, started + STOP_WITHIN - time.monotonic()))
         LOG.info("kiln-agent stopped")
 
     def run(self) -> int:

@@ -112,7 +112,7 @@ def create_allocation(req: base.ApiRequest) -> webob.Response:
                 f"A project-scoped caller can only create allocations owned by {project}."
             )
         values["owner"] = project
-    values.setdefault("uuid", uuidutils.generate_uuid())
+    values["uuid"] = values.get("uuid") or uuidutils.generate_uuid()  # null: generated, as Ironic does
     values.setdefault("extra", {})
     alloc = req.rpcapi.create_allocation(req.context, values)
     headers = {"Location": base.links(req, "allocations", alloc["uuid"])[0]["href"]}

@@ -216,7 +216,7 @@ def create_node(req: base.ApiRequest) -> webob.Response:
         if values.get("owner") not in (None, project):
             raise errors.HTTPForbidden(f"A project-scoped caller can only create nodes owned by {project}.")
         values["owner"] = project
-    values.setdefault("uuid", uuidutils.generate_uuid())
+    values["uuid"] = values.get("uuid") or uuidutils.generate_uuid()  # null: generated, as Ironic does
     if not req.at_least(versions.ENROLL_DEFAULT):
         values["provision_state"] = "available"
     _check_driver(values["driver"], values.get("conductor_group") or "")

@@ -22,6 +22,13 @@ OPTS = [
     ),
     cfg.IntOpt("api_workers", default=16, min=1, help="Threads serving requests in one kiln-api process."),
     cfg.IntOpt(
+        "max_request_body_size",
+        default=114688,
+        min=1024,
+        help="Largest request body (bytes) kiln-api reads; a larger one is answered 413 unread "
+        "(oslo.middleware's default, 112 KiB).",
+    ),
+    cfg.IntOpt(
         "rpc_timeout",
         default=60,
         min=1,

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import re
+import shutil
 import tempfile
 import uuid as uuidlib
+from collections.abc import Iterator
 from typing import Any
 
 import jinja2
@@ -107,38 +111,88 @@ def _link_path(root: str, relpath: str) -> str:
     return os.path.join(parent, name)
 
 
-def write_file(root: str, relpath: str, content: str, mode: int = 0o644) -> str:
-    """Write ``content`` to ``root``/``relpath`` atomically (temp file + rename); return the path."""
-    os.makedirs(root, exist_ok=True)
-    path = _link_path(root, relpath)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".kiln-")
+def write_error(path: str, exc: OSError) -> exception.BootFileWriteError:
+    """A BootFileWriteError naming ``path`` and the cause (errno name); for a full disk, what to do."""
+    name = errno.errorcode.get(exc.errno or 0, "")
+    reason = f"{exc.strerror or exc} ({name})" if name else str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        reason += (
+            "; the filesystem holding it is full: free space there "
+            "([DEFAULT]state_path and its [pxe] and [dnsmasq] directories)"
+        )
+    return exception.BootFileWriteError(path=path, reason=reason)
+
+
+@contextlib.contextmanager
+def _temp_beside(path: str, prefix: str = ".kiln-") -> Iterator[tuple[int, str]]:
+    """A temp file (fd, name) beside ``path``, removed if the block fails; OSError: BootFileWriteError."""
     try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=prefix)
+    except OSError as exc:
+        raise write_error(path, exc) from exc
+    try:
+        yield fd, tmp
+    except BaseException as exc:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise write_error(path, exc) from exc
+        raise
+
+
+def write_file(root: str, relpath: str, content: str, mode: int = 0o644) -> str:
+    """Write ``content`` to ``root``/``relpath`` atomically (temp file + rename); return the path.
+
+    A failure (a full filesystem: ENOSPC) raises BootFileWriteError naming the path, leaves the file
+    as it was and no temp file behind.
+    """
+    path = _checked_path(root, relpath)
+    with _temp_beside(path) as (fd, tmp):
         with os.fdopen(fd, "w", encoding="utf-8") as stream:
             stream.write(content)
+            stream.flush()
+            os.fsync(stream.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-        raise
     return path
+
+
+def copy_file(source: str, root: str, relpath: str, mode: int = 0o644) -> str:
+    """Copy the file ``source`` to ``root``/``relpath`` atomically, as ``write_file`` does; its path."""
+    path = _checked_path(root, relpath)
+    with _temp_beside(path) as (fd, tmp):
+        with open(source, "rb") as src, os.fdopen(fd, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+            dst.flush()
+            os.fsync(dst.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    return path
+
+
+def _checked_path(root: str, relpath: str) -> str:
+    try:
+        os.makedirs(root, exist_ok=True)
+    except OSError as exc:
+        raise write_error(os.path.join(root, relpath), exc) from exc
+    return _link_path(root, relpath)
 
 
 def link(root: str, relpath: str, target: str) -> str:
     """Make ``root``/``relpath`` a relative symlink to the file ``root``/``target`` (atomically replaced)."""
-    os.makedirs(root, exist_ok=True)
-    path = _link_path(root, relpath)
+    path = _checked_path(root, relpath)
     target_path = safe_path(root, target)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
     rel = os.path.relpath(target_path, os.path.dirname(path))
     tmp = os.path.join(os.path.dirname(path), f".kiln-link-{uuidlib.uuid4().hex}")
-    os.symlink(rel, tmp)
     try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        os.symlink(rel, tmp)
         os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    except OSError as exc:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise write_error(path, exc) from exc
     return path
 
 

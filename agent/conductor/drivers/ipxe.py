@@ -8,7 +8,6 @@ ipxe package into [pxe]tftp_root); once iPXE runs (user class "iPXE") it gets
 from __future__ import annotations
 
 import os
-import shutil
 from typing import Any
 
 from oslo_log import log as logging
@@ -40,12 +39,7 @@ def ensure_firmware() -> list[str]:
                 f"[pxe]ipxe_firmware_dir ({CONF.pxe.ipxe_firmware_dir}); install Debian's ipxe package "
                 "or copy the file there."
             )
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        tmp = target + ".kiln-tmp"
-        shutil.copyfile(source, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-        placed.append(target)
+        placed.append(boot_files.copy_file(source, CONF.pxe.tftp_root, name))
     return placed
 
 

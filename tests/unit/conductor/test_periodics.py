@@ -121,3 +121,22 @@ def test_refresh_ring_rebuilds_when_the_live_set_changes(db) -> None:
     assert live == {ME, OTHER}
     assert set(ring.get_ring("").hosts) == {ME, OTHER}
     assert len(reads) == 2
+
+
+def test_own_locks_are_released_on_shutdown_and_their_work_failed(db) -> None:
+    deploying = _node("deploying", states.DEPLOYING, None, reservation=ME)
+    powering = _node("powering", states.AVAILABLE, None, reservation=ME, target_power_state="power on")
+    other = _node("other", states.CLEANING, None, reservation=OTHER)
+    free = _node("free", states.AVAILABLE, None)
+
+    assert periodics.release_own_locks(ME) == 2
+    node = db_api.get_node(deploying)
+    assert (node.reservation, node.provision_state) == (None, states.DEPLOYFAIL)
+    assert f"conductor {ME} stopped" in node.last_error and "deploying" in node.last_error
+    node = db_api.get_node(powering)
+    assert (node.reservation, node.provision_state, node.target_power_state) == (None, states.AVAILABLE, None)
+    assert "power on may not have happened" in node.last_error
+    assert db_api.get_node(other).reservation == OTHER  # another conductor's lock stays
+    assert db_api.get_node(other).provision_state == states.CLEANING
+    assert db_api.get_node(free).last_error is None
+    assert periodics.release_own_locks(ME) == 0
