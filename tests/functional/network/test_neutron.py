@@ -114,7 +114,7 @@ def test_switch_port_follows_the_node_through_neutron(bm, net, networks, switch)
 
     vif = net.create_port(network_id=networks["tenant-a"].id, name="nt-life-vif")
     bm.attach_vif_to_node(node, vif.id)
-    assert [v.id for v in bm.list_node_vifs(node)] == [vif.id]
+    assert bm.list_node_vifs(node) == [vif.id]
     assert switch.tag("swp1") == PARKING  # not active: nothing moves yet
     mark = len(switch.history("swp1"))
     node = _wait(bm, node, "active", "active")
