@@ -82,12 +82,14 @@ def bm(neutron, networks, tmp_path_factory):
         yield connection.Connection(config=region).baremetal
 
 
-def _node(bm, switch, name: str, swp: str, mac: str):
+def _node(bm, switch, name: str, swp: str, mac: str, second: tuple[str, str] | None = None):
+    """A fake-hardware node with a PXE port cabled to ``swp`` (and a non-PXE one, ``second``)."""
     node = bm.create_node(driver="fake-hardware", name=name, network_interface="neutron")
-    bm.create_port(
-        address=mac, node_id=node.id, pxe_enabled=True,
-        local_link_connection={"switch_id": switch.mac, "port_id": swp, "switch_info": "sw1"},
-    )  # fmt: skip
+    for port_id, address, pxe in ((swp, mac, True), *([(*second, False)] if second else [])):
+        bm.create_port(
+            address=address, node_id=node.id, pxe_enabled=pxe,
+            local_link_connection={"switch_id": switch.mac, "port_id": port_id, "switch_info": "sw1"},
+        )  # fmt: skip
     return node
 
 
@@ -102,7 +104,7 @@ def _kiln_ports(net, node) -> list:
 
 
 def test_switch_port_follows_the_node_through_neutron(bm, net, networks, switch):
-    node = _node(bm, switch, "nt-life", "swp1", "52:54:00:88:00:01")
+    node = _node(bm, switch, "nt-life", "swp1", "52:54:00:88:00:01", second=("swp2", "52:54:00:88:01:01"))
     node = _wait(bm, node, "manage", "manageable")
     assert bm.validate_node(node, required=())["network"].result is True
     node = _wait(bm, node, "provide", "available")
@@ -129,6 +131,16 @@ def test_switch_port_follows_the_node_through_neutron(bm, net, networks, switch)
         {"switch_id": switch.mac, "port_id": "swp1", "switch_info": "sw1"}
     ]
     assert _kiln_ports(net, node) == []  # the provisioning port is gone
+    assert switch.tag("swp2") is None  # not PXE-enabled, no VIF: never touched
+
+    # A VIF attached to an active node is bound at once (on the free port), and unbound on detach.
+    extra = net.create_port(network_id=networks["tenant-a"].id, name="nt-life-extra")
+    bm.attach_vif_to_node(node, extra.id)
+    assert switch.tag("swp2") == TENANT
+    assert net.get_port(extra.id).mac_address == "52:54:00:88:01:01"
+    bm.detach_vif_from_node(node, extra.id)
+    assert switch.tag("swp2") == PARKING
+    assert net.get_port(extra.id).binding_host_id in ("", None)
 
     mark = len(switch.history("swp1"))
     node = _wait(bm, node, "deleted", "available")
@@ -140,7 +152,7 @@ def test_switch_port_follows_the_node_through_neutron(bm, net, networks, switch)
 
 
 def test_a_vif_that_is_no_neutron_port_is_refused(bm, switch):
-    node = _node(bm, switch, "nt-novif", "swp2", "52:54:00:88:00:02")
+    node = _node(bm, switch, "nt-novif", "swp4", "52:54:00:88:00:02")
     with pytest.raises(Exception, match="is no port in Neutron at http://127.0.0.1"):
         bm.attach_vif_to_node(node, "5d1b8b8a-0000-4000-8000-000000000000")
     assert list(bm.list_node_vifs(node)) == []
