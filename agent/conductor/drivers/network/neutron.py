@@ -164,10 +164,18 @@ def _record(port: Any, key: str, value: str | None) -> None:
     port.internal_info = info
 
 
-def add_service_ports(task, key: str) -> None:
-    """Create and bind a Neutron port on the node's ``key`` network for each PXE-enabled port."""
+def add_service_ports(task, key: str, strict: bool = True) -> None:
+    """Create and bind a Neutron port on the node's ``key`` network for each PXE-enabled port.
+
+    ``strict``: every PXE-enabled port must have its LLDP facts; else those without are left as
+    they are (inspection is what finds them).
+    """
     node, purpose = task.node, _purpose(key)
     ports = _pxe_ports(task)
+    if not strict:
+        for port in [p for p in ports if not (p.local_link_connection or {}).get("port_id")]:
+            LOG.info("Node %s: port %s has no LLDP facts yet; left as it is", node.uuid, port.uuid)
+            ports.remove(port)
     links = [_link(p) for p in ports]
     with _neutron(f"putting node {node.uuid} on its {key}") as conn:
         network = _find_network(conn, node, key)
@@ -285,7 +293,7 @@ class NeutronNetwork(base.NetworkInterface):
 
     def add_inspection_network(self, task) -> None:
         """Bind the PXE ports whose switch port is known on the inspection network."""
-        add_service_ports(task, "inspection_network")
+        add_service_ports(task, "inspection_network", strict=False)
 
     def remove_inspection_network(self, task) -> None:
         """Delete the inspection ports."""

@@ -63,6 +63,13 @@ def test_a_pxe_port_without_lldp_facts_is_refused_before_neutron_is_asked(conf):
         neutron.NeutronNetwork().validate(_task({"switch_id": "52:54:00:ab:cd:ef"}))
     with pytest.raises(exception.InvalidParameterValue, match="no port with pxe_enabled"):
         neutron.NeutronNetwork().add_cleaning_network(_task({}, pxe=False))
+    with pytest.raises(exception.InvalidParameterValue, match="has no local_link_connection port_id"):
+        neutron.NeutronNetwork().add_cleaning_network(_task({}))
+
+
+def test_inspection_leaves_ports_without_lldp_facts_and_still_asks_neutron(conf):
+    with pytest.raises(exception.NeutronError, match="inspection_network"):
+        neutron.NeutronNetwork().add_inspection_network(_task({}))
 
 
 def test_an_unreachable_neutron_is_named_by_its_url(conf):
