@@ -11,9 +11,11 @@ VIFs are accepted and kept nowhere, as in Ironic.
 from __future__ import annotations
 
 import types
+from importlib import metadata
 from typing import Any
 
 from agent.common import exception, states
+from agent.conductor.drivers import driver_factory
 from agent.conductor.drivers.network import declared
 from agent.db import api as db_api
 
@@ -107,9 +109,21 @@ def attach(task, ctxt: dict, info: dict) -> None:
         raise
 
 
+def _declared_vifs(task) -> bool:
+    """Whether the node's VIFs name declared networks, as its network interface (class) says."""
+    driver = getattr(task, "driver", None)
+    if driver is not None:
+        return driver.network.declared_vifs
+    name = task.node.network_interface
+    for ep in metadata.entry_points(group=f"{driver_factory.INTERFACE_NAMESPACE}network"):
+        if ep.name == name:
+            return getattr(ep.load(), "declared_vifs", True)
+    return True
+
+
 def check_project_change(task, values: dict) -> None:
     """Refuse a new owner, lessee or service network that the node's attached VIFs do not allow."""
-    if not {"owner", "lessee", "driver_info"} & set(values) or not task.driver.network.declared_vifs:
+    if not {"owner", "lessee", "driver_info"} & set(values) or not _declared_vifs(task):
         return
     node = task.node
     after = types.SimpleNamespace(
