@@ -179,6 +179,7 @@ def add_service_ports(task, key: str, strict: bool = True) -> None:
     links = [_link(p) for p in ports]
     with _neutron(f"putting node {node.uuid} on its {key}") as conn:
         network = _find_network(conn, node, key)
+        _delete_service_ports(conn, task, purpose, network.id)  # left by an earlier try: a retry converges
         made = []
         try:
             for port, link in zip(ports, links, strict=True):
@@ -194,7 +195,10 @@ def add_service_ports(task, key: str, strict: bool = True) -> None:
                 LOG.info("Node %s: port %s on %s as Neutron port %s", node.uuid, port.uuid, key, created.id)
             _wait_active(conn, made, f"{key} {network.name or network.id}")
         except Exception:
-            _delete_service_ports(conn, task, purpose, network.id)
+            try:
+                _delete_service_ports(conn, task, purpose, network.id)
+            except Exception as exc:  # noqa: BLE001 - the first error is the one to report
+                LOG.error("Node %s: could not delete its %s ports after a failure: %s", node.uuid, key, exc)
             raise
 
 
