@@ -27,6 +27,7 @@ _OPT_MODULES = [
     "agent.common.opts.inventory",
     "agent.common.opts.ipmi",
     "agent.common.opts.network",
+    "agent.common.opts.neutron",
     "agent.common.opts.pxe",
     "agent.common.opts.redfish",
     "agent.common.opts.steps",

@@ -226,6 +226,10 @@ class SwitchError(KilnException):
     message = "Switch %(switch)s port %(port)s: %(error)s"
 
 
+class NeutronError(KilnException):
+    message = "Neutron at %(url)s: %(error)s"
+
+
 class ConductorNotRegistered(NotFound):
     message = "Conductor %(conductor)s is not registered."
 

@@ -3,16 +3,19 @@
 A VIF goes on a free portgroup (one with ports) first, then on a free port that is in no portgroup,
 PXE-enabled ones first; ``port_uuid``/``portgroup_uuid`` pick one. Its id names a declared network
 (agent.conductor.drivers.network.declared), which the caller and the node's project must be allowed
-to use. The node's network interface is told, so it can rewire an active node at once. With the
-``noop`` network interface VIFs are accepted and kept nowhere, as in Ironic.
+to use; with the ``neutron`` network interface it is a Neutron port instead. The node's network
+interface is told, so it can rewire an active node at once. With the ``noop`` network interface
+VIFs are accepted and kept nowhere, as in Ironic.
 """
 
 from __future__ import annotations
 
 import types
+from importlib import metadata
 from typing import Any
 
 from agent.common import exception, states
+from agent.conductor.drivers import driver_factory
 from agent.conductor.drivers.network import declared
 from agent.db import api as db_api
 
@@ -89,8 +92,7 @@ def attach(task, ctxt: dict, info: dict) -> None:
     vif = info["id"]
     if not task.driver.network.records_vifs:
         return
-    network = declared.get_network(vif)
-    declared.check_attach(task.node, network, ctxt)
+    network = task.driver.network.vif_network(task, vif, ctxt)
     for kind, obj in _objects(task):
         if vif_of(obj) == vif:
             raise exception.VifAlreadyAttached(vif=vif, object_type=kind.capitalize(), object_uuid=obj.uuid)
@@ -107,9 +109,21 @@ def attach(task, ctxt: dict, info: dict) -> None:
         raise
 
 
+def _declared_vifs(task) -> bool:
+    """Whether the node's VIFs name declared networks, as its network interface (class) says."""
+    driver = getattr(task, "driver", None)
+    if driver is not None:
+        return driver.network.declared_vifs
+    name = task.node.network_interface
+    for ep in metadata.entry_points(group=f"{driver_factory.INTERFACE_NAMESPACE}network"):
+        if ep.name == name:
+            return getattr(ep.load(), "declared_vifs", True)
+    return True
+
+
 def check_project_change(task, values: dict) -> None:
     """Refuse a new owner, lessee or service network that the node's attached VIFs do not allow."""
-    if not {"owner", "lessee", "driver_info"} & set(values):
+    if not {"owner", "lessee", "driver_info"} & set(values) or not _declared_vifs(task):
         return
     node = task.node
     after = types.SimpleNamespace(

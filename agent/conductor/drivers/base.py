@@ -275,6 +275,18 @@ class NetworkInterface(BaseInterface):
     #: Whether VIFs are checked and recorded on the node's ports (Ironic's noop keeps none).
     records_vifs = True
 
+    #: Whether VIF ids name networks declared in Kiln's config ([network:NAME]), whose owner
+    #: and lessee rules then apply; the neutron interface's VIFs are Neutron ports instead.
+    declared_vifs = True
+
+    def vif_network(self, task, vif: str, ctxt: dict) -> Any:
+        """The network VIF ``vif`` puts the node on, once the caller of ``ctxt`` may attach it (declared)."""
+        from agent.conductor.drivers.network import declared
+
+        network = declared.get_network(vif)
+        declared.check_attach(task.node, network, ctxt)
+        return network
+
     def vif_attached(self, task, kind: str, obj: Any, network: Any) -> None:
         """A VIF was recorded on port or portgroup ``obj`` (default: nothing to rewire)."""
 

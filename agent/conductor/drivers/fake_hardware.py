@@ -30,8 +30,8 @@ class FakeHardware(hardware_type.AbstractHardwareType):
 
     @property
     def supported_network_interfaces(self) -> list[str]:
-        """No network wiring, one flat network, or switch ports moved per VLAN (multitenant)."""
-        return ["noop", "flat", "multitenant"]
+        """No network wiring, one flat network, switch ports moved per VLAN (multitenant) or by Neutron."""
+        return ["noop", "flat", "multitenant", "neutron"]
 
     @property
     def supported_inspect_interfaces(self) -> list[str]:

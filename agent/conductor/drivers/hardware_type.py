@@ -86,8 +86,8 @@ class BMCHardwareType(AbstractHardwareType):
 
     @property
     def supported_network_interfaces(self) -> list[str]:
-        """A flat provisioning network, none, or per-tenant VLANs on the switch (multitenant)."""
-        return ["flat", "noop", "multitenant"]
+        """A flat provisioning network, none, per-tenant VLANs on the switch (multitenant), or Neutron."""
+        return ["flat", "noop", "multitenant", "neutron"]
 
     @property
     def supported_inspect_interfaces(self) -> list[str]:

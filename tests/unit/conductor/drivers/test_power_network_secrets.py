@@ -203,7 +203,7 @@ def test_bmc_hardware_types_differ_only_in_protocol() -> None:
         assert hw_type.supported_interfaces("management") == [protocol, "fake"]
         assert hw_type.supported_interfaces("boot") == ["ipxe", "pxe", "fake"]
         assert hw_type.supported_interfaces("deploy") == ["direct", "fake"]
-        assert hw_type.supported_interfaces("network") == ["flat", "noop", "multitenant"]
+        assert hw_type.supported_interfaces("network") == ["flat", "noop", "multitenant", "neutron"]
         assert hw_type.supported_interfaces("inspect") == ["agent", "fake", "no-inspect"]
 
 

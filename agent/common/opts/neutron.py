@@ -1,0 +1,47 @@
+"""Options of the ``neutron`` network interface: where Neutron is and its service networks.
+
+Authentication is keystoneauth's, loaded from this group (``auth_type`` and the plugin's options,
+e.g. ``password`` with ``auth_url``, ``username``, ...); ``auth_type = none`` with ``url`` reaches a
+Neutron run with ``auth_strategy = noauth``.
+"""
+
+from keystoneauth1 import loading as ks_loading
+from oslo_config import cfg
+
+GROUP = "neutron"
+
+_SERVICE = (
+    "Neutron network (name or UUID) nodes are put on for {what}, unless a node's driver_info {key} "
+    "names another. Used by the neutron network interface."
+)
+
+OPTS = [
+    cfg.URIOpt(
+        "url",
+        schemes=["http", "https"],
+        help="Neutron's endpoint (e.g. http://neutron:9696). Unset: found in the Keystone catalog.",
+    ),
+    cfg.StrOpt("region_name", help="Region of Neutron's endpoint in the Keystone catalog."),
+    cfg.StrOpt("provisioning_network", help=_SERVICE.format(what="deployment", key="provisioning_network")),
+    cfg.StrOpt(
+        "cleaning_network",
+        help=_SERVICE.format(what="cleaning (default: the provisioning network)", key="cleaning_network"),
+    ),
+    cfg.StrOpt(
+        "inspection_network",
+        help=_SERVICE.format(what="inspection (default: the provisioning network)", key="inspection_network"),
+    ),
+    cfg.StrOpt(
+        "rescuing_network",
+        help=_SERVICE.format(what="rescue (default: the provisioning network)", key="rescuing_network"),
+    ),
+    cfg.IntOpt(
+        "port_active_timeout",
+        default=60,
+        min=0,
+        help="Seconds to wait for a bound Neutron port to go ACTIVE (the switch port configured by the "
+        "mechanism driver, e.g. networking-generic-switch); 0: do not wait.",
+    ),
+    *ks_loading.get_auth_common_conf_options(),
+    *ks_loading.get_session_conf_options(),
+]
