@@ -13,6 +13,7 @@ from oslo_utils import uuidutils
 from agent.api import auth, base, errors, router, versions
 from agent.api.controllers import (
     allocations,
+    bmc,
     chassis,
     conductors,
     deploy_templates,
@@ -50,6 +51,7 @@ _CONTROLLERS = (
     runbooks,
     inspection_rules,
     node_media,
+    bmc,
     shards_events,
     turnover,
 )

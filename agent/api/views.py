@@ -186,8 +186,8 @@ def node_view(
         chassis_uuid=node.get("chassis_uuid"),
         clean_step=internal.get("clean_step") or {},
         deploy_step=internal.get("deploy_step") or {},
-        raid_config=internal.get("raid_config") or {},
-        target_raid_config={},
+        raid_config=node.get("raid_config") or {},
+        target_raid_config=node.get("target_raid_config") or {},
         network_data=(node.get("instance_info") or {}).get("network_data") or {},
         boot_mode=internal.get("boot_mode"),
         secure_boot=internal.get("secure_boot"),
@@ -213,8 +213,8 @@ def node_states_view(req: base.ApiRequest, node: dict[str, Any]) -> dict[str, An
     internal = node.get("driver_internal_info") or {}
     full = {k: node.get(k) for k in NODE_STATES_FIELDS}
     full.update(
-        raid_config=internal.get("raid_config") or {},
-        target_raid_config={},
+        raid_config=node.get("raid_config") or {},
+        target_raid_config=node.get("target_raid_config") or {},
         boot_mode=internal.get("boot_mode"),
         secure_boot=internal.get("secure_boot"),
     )

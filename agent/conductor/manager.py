@@ -10,6 +10,7 @@ API version history:
     1.0 - lookup, report_inventory, heartbeat, step_result (agents); node, port, provisioning,
           power, boot device, trait and allocation methods (kiln-api).
     1.1 - create/update/destroy_portgroup, vif_attach, vif_detach, vif_list (kiln-api).
+    1.3 - set_target_raid_config (kiln-api; agent.conductor.bmc_endpoints).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from agent.conductor import (
     vifs,
 )
 from agent.conductor.agent_endpoints import AgentEndpoints
+from agent.conductor.bmc_endpoints import BMCEndpoints
 from agent.db import api as db_api
 
 _MAINTENANCE_BLOCKED = ("deploy", "rebuild", "provide", "clean", "inspect", "adopt", "rescue", "unrescue")
@@ -71,10 +73,10 @@ _FLOWS: dict[str, Callable[..., None]] = {
 }
 
 
-class ConductorManager(AgentEndpoints):
+class ConductorManager(AgentEndpoints, BMCEndpoints):
     """Everything one conductor (``host``) serves over RPC."""
 
-    RPC_API_VERSION = "1.2"
+    RPC_API_VERSION = "1.3"
     target = messaging.Target(version=RPC_API_VERSION)
 
     def __init__(self, host: str) -> None:

@@ -22,7 +22,7 @@ CONF = cfg.CONF
 class ConductorAPI(rpc.RPCClientBase):
     """Calls to ``kiln.conductor``; node calls are routed with ``server=`` to the node's conductor."""
 
-    RPC_API_VERSION = "1.2"
+    RPC_API_VERSION = "1.3"
     DEFAULT_TOPIC = rpc.CONDUCTOR_TOPIC
 
     def __init__(
@@ -148,6 +148,12 @@ class ConductorAPI(rpc.RPCClientBase):
         """Eject ``node``'s virtual media (of ``device_types``, or all)."""
         self._node_client(node).prepare(version="1.2").call(
             ctxt, "detach_virtual_media", node_ident=_uuid(node), device_types=device_types
+        )
+
+    def set_target_raid_config(self, ctxt: dict, node: Any, target_raid_config: dict) -> None:
+        """Store ``node``'s target RAID configuration (1.3)."""
+        self._node_client(node).prepare(version="1.3").call(
+            ctxt, "set_target_raid_config", node_ident=_uuid(node), target_raid_config=target_raid_config
         )
 
     # --- ports -----------------------------------------------------------------------------------
