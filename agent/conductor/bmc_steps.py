@@ -14,17 +14,27 @@ from oslo_log import log as logging
 from agent.common import exception
 from agent.common.utils import error_text
 from agent.conductor.drivers import redfish_bios, redfish_firmware
+from agent.db import bios as db_bios
 
 LOG = logging.getLogger(__name__)
 
 INTERFACES = ("bios", "firmware", "raid")
 
-# Argument checks that need no BMC, made when the clean is requested: (interface, step) -> check.
+
+def _check_bios_settings(task, args: dict[str, Any]) -> None:
+    # Against the settings last read from the BMC (names, read-only, allowed values), when there are any.
+    cached = {row.name: row.as_dict() for row in db_bios.list_bios_settings(task.node.id)}
+    redfish_bios.check_settings(task.node.uuid, args.get("settings"), cached)
+
+
+def _check_firmware_settings(task, args: dict[str, Any]) -> None:
+    redfish_firmware.check_settings(task.node.uuid, args.get("settings"))
+
+
+# Argument checks made when the clean is requested, without the BMC: (interface, step) -> check.
 _ARG_CHECKS = {
-    ("bios", "apply_configuration"): lambda node, args: redfish_bios.check_settings(
-        node, args.get("settings"), {}
-    ),
-    ("firmware", "update"): lambda node, args: redfish_firmware.check_settings(node, args.get("settings")),
+    ("bios", "apply_configuration"): _check_bios_settings,
+    ("firmware", "update"): _check_firmware_settings,
 }
 
 
@@ -79,7 +89,7 @@ def check(task, steps: list[dict[str, Any]]) -> None:
             )
         extra_check = _ARG_CHECKS.get((iface_name, step["step"]))
         if extra_check is not None:
-            extra_check(node.uuid, args)
+            extra_check(task, args)
 
 
 def run(task, step: dict[str, Any]) -> None:

@@ -17,7 +17,8 @@ class NoBIOS(base.BiosInterface):
     """No BIOS settings: nothing is cached and there are no BIOS clean steps."""
 
     def validate(self, task) -> None:
-        """Nothing to check."""
+        """Fails as Ironic's no-bios does: the node has no BIOS interface."""
+        raise _unsupported(task, "bios")
 
     def cache_bios_settings(self, task) -> None:
         """Refused: this node's bios_interface reads no settings."""
@@ -28,7 +29,8 @@ class NoFirmware(base.FirmwareInterface):
     """No firmware components: nothing is cached and there is no firmware update step."""
 
     def validate(self, task) -> None:
-        """Nothing to check."""
+        """Fails as Ironic's no-firmware does: the node has no firmware interface."""
+        raise _unsupported(task, "firmware")
 
     def cache_firmware_components(self, task) -> None:
         """Refused: this node's firmware_interface reads no components."""
@@ -39,7 +41,8 @@ class NoRAID(base.RAIDInterface):
     """No RAID: a target RAID configuration is refused."""
 
     def validate(self, task) -> None:
-        """Nothing to check."""
+        """Fails as Ironic's no-raid does: the node has no RAID interface."""
+        raise _unsupported(task, "raid")
 
     def validate_raid_config(self, task, raid_config: dict[str, Any]) -> None:
         """Refused: set raid_interface to redfish (or agent) first."""
