@@ -81,17 +81,21 @@ def bmc(tmp_path_factory):
         procs.wait_for(lambda: procs.http_answers(f"{url}/redfish/v1/Systems"), 30, "sushy-emulator", (proc,))
         yield url, system
     finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(timeout=15)
-        if domain is not None:
-            domain.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_NVRAM | libvirt.VIR_DOMAIN_UNDEFINE_METADATA)
-        if pool.isActive():
-            for volume in pool.listAllVolumes():
-                volume.delete()
-            pool.destroy()
-        pool.undefine()
-        conn.close()
+        try:
+            if proc is not None:
+                proc.terminate()
+                proc.wait(timeout=15)
+        finally:
+            try:
+                if domain is not None:
+                    domain.undefine()
+            finally:
+                if pool.isActive():
+                    for volume in pool.listAllVolumes():
+                        volume.delete()
+                    pool.destroy()
+                pool.undefine()
+                conn.close()
 
 
 @pytest.fixture(scope="module")
@@ -159,8 +163,8 @@ def test_bios_firmware_and_raid_through_redfish(bm, bmc, tmp_path: Path):
     assert settings["ProcTurboMode"] == "Enabled" and settings["BootMode"] == "Uefi"
     turbo = bm("node", "bios", "setting", "show", node, "ProcTurboMode", "-f", "json")
     assert turbo["allowable_values"] == ["Enabled", "Disabled"] and turbo["attribute_type"] == "Enumeration"
-    firmware = {c["Component"]: c for c in bm("node", "firmware", "list", node, "-f", "json")}
-    assert firmware["bios"]["Current Version"] == firmware["bios"]["Initial Version"] == "1.0.0"
+    firmware = {c["component"]: c for c in bm("node", "firmware", "list", node, "-f", "json")}
+    assert firmware["bios"]["current_version"] == firmware["bios"]["initial_version"] == "1.0.0"
 
     # a manual clean applies BIOS settings through the BMC, without a ramdisk
     _clean(bm, node, [{"interface": "bios", "step": "apply_configuration",
@@ -199,8 +203,8 @@ def test_bios_firmware_and_raid_through_redfish(bm, bmc, tmp_path: Path):
     # a firmware update through UpdateService.SimpleUpdate
     image = {"component": "bios", "url": "http://192.0.2.1/bios-1.1.bin"}
     _clean(bm, node, [{"interface": "firmware", "step": "update", "args": {"settings": [image]}}])
-    bios = {c["Component"]: c for c in bm("node", "firmware", "list", node, "-f", "json")}["bios"]
-    assert (bios["Initial Version"], bios["Current Version"], bios["Last Version Flashed"]) == (
+    bios = {c["component"]: c for c in bm("node", "firmware", "list", node, "-f", "json")}["bios"]
+    assert (bios["initial_version"], bios["current_version"], bios["last_version_flashed"]) == (
         "1.0.0",
         "1.1.0",
         "1.1.0",
