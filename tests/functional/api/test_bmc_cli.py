@@ -209,4 +209,16 @@ def test_bios_firmware_and_raid_through_redfish(bm, bmc, tmp_path: Path):
         "1.1.0",
         "1.1.0",
     )
+
+    # a BMC that cannot do a step fails it saying what was refused (sushy-tools has no volume DELETE)
+    delete = [{"interface": "raid", "step": "delete_configuration"}]
+    failed = bm("node", "clean", node, "--clean-steps", json.dumps(delete), "--wait", "120", ok=False)
+    assert failed.returncode != 0
+    shown = bm("node", "show", node, "-f", "json")
+    assert shown["provision_state"] == "clean failed"
+    assert (
+        "raid.delete_configuration failed" in shown["last_error"] and "delete volume" in shown["last_error"]
+    )
+    assert shown["raid_config"]["logical_disks"]  # still what the BMC has
+    bm("node", "manage", node)
     bm("node", "delete", node)

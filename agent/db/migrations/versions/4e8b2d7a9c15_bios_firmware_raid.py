@@ -31,7 +31,19 @@ def _node_key(table: str) -> list:
     ]
 
 
+#: Before this revision Kiln stored bios/raid/firmware_interface without using them; names it has no
+#: implementation of are reset so the node gets its hardware type's default instead of failing.
+_KNOWN = {
+    "bios_interface": ("no-bios", "redfish"),
+    "raid_interface": ("agent", "no-raid", "redfish"),
+    "firmware_interface": ("no-firmware", "redfish"),
+}
+
+
 def upgrade() -> None:
+    nodes = sa.table("nodes", *(sa.column(name, sa.String) for name in _KNOWN))
+    for column, names in _KNOWN.items():
+        op.execute(nodes.update().where(nodes.c[column].not_in(names)).values({column: None}))
     op.create_table(
         "bios_settings",
         *_node_key("bios_settings"),
