@@ -15,6 +15,7 @@ from oslo_utils import uuidutils
 from agent.api import auth, base, errors, fleet_page, metrics, router, versions
 from agent.api.controllers import (
     allocations,
+    bmc,
     chassis,
     conductors,
     deploy_templates,
@@ -52,6 +53,7 @@ _CONTROLLERS = (
     runbooks,
     inspection_rules,
     node_media,
+    bmc,
     shards_events,
     turnover,
     fleet_page,  # the read-only HTML fleet page, behind the same authentication

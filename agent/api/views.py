@@ -188,8 +188,8 @@ def node_view(
         clean_step=internal.get("clean_step") or {},
         deploy_step=internal.get("deploy_step") or {},
         service_step=internal.get("service_step") or {},
-        raid_config=internal.get("raid_config") or {},
-        target_raid_config={},
+        raid_config=node.get("raid_config") or {},
+        target_raid_config=node.get("target_raid_config") or {},
         network_data=(node.get("instance_info") or {}).get("network_data") or {},
         boot_mode=internal.get("boot_mode"),
         secure_boot=internal.get("secure_boot"),
@@ -215,8 +215,8 @@ def node_states_view(req: base.ApiRequest, node: dict[str, Any]) -> dict[str, An
     internal = node.get("driver_internal_info") or {}
     full = {k: node.get(k) for k in NODE_STATES_FIELDS}
     full.update(
-        raid_config=internal.get("raid_config") or {},
-        target_raid_config={},
+        raid_config=node.get("raid_config") or {},
+        target_raid_config=node.get("target_raid_config") or {},
         boot_mode=internal.get("boot_mode"),
         secure_boot=internal.get("secure_boot"),
     )

@@ -271,3 +271,11 @@ class ChassisNotEmpty(Invalid):
 
 class ResourceAlreadyExists(Conflict):
     message = "A %(kind)s with %(what)s already exists."
+
+
+class BIOSSettingNotFound(NotFound):
+    message = "Node %(node)s doesn't have a BIOS setting '%(name)s'"
+
+
+class UnsupportedDriverExtension(Invalid):
+    message = "Driver %(driver)s does not support %(extension)s (disabled or not implemented)."

@@ -19,5 +19,15 @@ NODE_INTERFACES: tuple[str, ...] = (
 VALIDATED_INTERFACES: tuple[str, ...] = tuple(name for name in NODE_INTERFACES if name != "vendor")
 """Interfaces a node validation reports on (Ironic leaves vendor out)."""
 
-COMPOSED_INTERFACES: tuple[str, ...] = ("boot", "deploy", "inspect", "management", "network", "power")
+COMPOSED_INTERFACES: tuple[str, ...] = (
+    "bios",
+    "boot",
+    "deploy",
+    "firmware",
+    "inspect",
+    "management",
+    "network",
+    "power",
+    "raid",
+)
 """The interface types Kiln composes a node of (sorted); each has a base class in the conductor's drivers."""

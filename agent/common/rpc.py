@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable
 import time
+from collections.abc import Callable
 from concurrent import futures
 
 import oslo_messaging as messaging

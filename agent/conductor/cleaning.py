@@ -4,7 +4,9 @@ Automated cleaning erases the disks' metadata (partition tables, signatures, bac
 whole disks when [deploy]erase_devices_priority > 0, and runs the GPU acceptance gate when
 [deploy]verify_gpus_priority > 0 (agent.conductor.gpu_acceptance). A deploy interface that can
 clean through the agent offers ``prepare_cleaning`` / ``tear_down_cleaning``; with one that cannot
-(fake), cleaning has nothing to do and ends at once. Progress lives in driver_internal_info:
+(fake), cleaning has nothing to do and ends at once. Steps of the bios, firmware and raid interfaces
+run in the conductor (agent.conductor.bmc_steps); a manual clean of only those boots no ramdisk.
+Progress lives in driver_internal_info:
 
     clean_steps        the steps to run, [{"step", "priority", "interface", "args"}]
     clean_step_index   index of the next step
@@ -22,7 +24,7 @@ from agent.common import exception, states
 from agent.common.config import CONF
 from agent.common.steps import check_steps
 from agent.common.utils import error_text
-from agent.conductor import agent_commands, failures, gpu_acceptance, turnover
+from agent.conductor import agent_commands, bmc_steps, failures, gpu_acceptance, turnover
 
 LOG = logging.getLogger(__name__)
 
@@ -39,7 +41,8 @@ STEPS_KEY = "clean_steps"
 INDEX_KEY = "clean_step_index"
 STEP_KEY = "clean_step"
 MANUAL_KEY = "clean_manual"
-CLEAN_KEYS = (STEPS_KEY, INDEX_KEY, STEP_KEY, MANUAL_KEY)
+NO_RAMDISK_KEY = "clean_without_ramdisk"  # every step runs in the conductor: no agent to tear down
+CLEAN_KEYS = (STEPS_KEY, INDEX_KEY, STEP_KEY, MANUAL_KEY, NO_RAMDISK_KEY)
 
 
 def automated_clean_enabled(node: Any) -> bool:
@@ -72,10 +75,14 @@ def check_manual_steps(node_uuid: str, steps: list[dict[str, Any]]) -> list[dict
                 {"step": name, "priority": 0, "interface": iface, "args": dict(step.get("args") or {})}
             )
             continue
+        if bmc_steps.is_conductor_step(step):  # bios, firmware, raid: checked against the node's driver
+            out.append(bmc_steps.manual_step(step))
+            continue
         if iface != "deploy" or name not in AGENT_CLEAN_STEPS:
             raise exception.InvalidParameterValue(
                 err=f"Node {node_uuid}: clean_steps[{index}] {iface}.{name} is not a known clean step; "
-                f"known: {', '.join('deploy.' + s for s in AGENT_CLEAN_STEPS)}, <any>.{HOLD_STEP}."
+                f"known: {', '.join('deploy.' + s for s in AGENT_CLEAN_STEPS)}, <any>.{HOLD_STEP}, and the "
+                "steps of the node's bios, firmware and raid interfaces."
             )
         out.append(_step(name, 0, step.get("args")))
     return out
@@ -95,8 +102,10 @@ def start_clean(task, clean_steps: Any = None, disable_ramdisk: bool | None = No
     steps = check_steps(clean_steps, "clean_steps", task.node.uuid, required=True)
     known = check_manual_steps(task.node.uuid, steps)
     gpu_acceptance.gate_steps(task, known, manual=True)  # bad verify_gpus arguments: refused now
-    if disable_ramdisk:
-        names = ", ".join(f"deploy.{s['step']}" for s in known)
+    bmc_steps.check(task, known)
+    in_agent = [s for s in known if not bmc_steps.is_conductor_step(s)]
+    if disable_ramdisk and in_agent:
+        names = ", ".join(f"deploy.{s['step']}" for s in in_agent)
         raise exception.InvalidParameterValue(
             err=f"Node {task.node.uuid}: disable_ramdisk cannot be honoured: clean step(s) {names} run in "
             "the agent ramdisk. Leave disable_ramdisk out (or false) to clean through the agent."
@@ -127,6 +136,13 @@ def do_node_clean(task, clean_steps: list[dict[str, Any]] | None = None) -> None
         else:
             LOG.info("Node %s: automated cleaning is disabled; skipping it", node.uuid)
             steps = []
+        if steps and all(bmc_steps.is_conductor_step(s) for s in steps):
+            # All through the BMC: no ramdisk to boot.
+            agent_commands.update_internal(
+                task, **{STEPS_KEY: steps, INDEX_KEY: 0, MANUAL_KEY: manual, NO_RAMDISK_KEY: True}
+            )
+            continue_cleaning(task)
+            return
         if not steps or not _can_clean(task):
             if steps:
                 LOG.info(
@@ -160,7 +176,8 @@ def continue_cleaning(task) -> None:
         task.process_event("resume")
     if index >= len(steps):
         try:
-            task.driver.deploy.tear_down_cleaning(task)
+            if not info.get(NO_RAMDISK_KEY):
+                task.driver.deploy.tear_down_cleaning(task)
         except Exception as exc:  # noqa: BLE001
             _fail(task, f"Cleaning of node {task.node.uuid} failed while tearing down: {error_text(exc)}")
             return
@@ -173,6 +190,19 @@ def continue_cleaning(task) -> None:
         LOG.info("Node %s: clean step hold; waiting for unhold", task.node.uuid)
         return
     agent_commands.update_internal(task, **{STEP_KEY: step})
+    if bmc_steps.is_conductor_step(step):
+        try:
+            bmc_steps.run(task, step)
+        except Exception as exc:  # noqa: BLE001
+            _fail(
+                task,
+                f"Clean step {step['interface']}.{step['step']} failed on node {task.node.uuid}: "
+                f"{error_text(exc)}",
+            )
+            return
+        agent_commands.update_internal(task, **{INDEX_KEY: index + 1, STEP_KEY: None})
+        continue_cleaning(task)  # one frame per step; a clean has a handful
+        return
     try:
         done = agent_commands.start_agent_command(task, step["step"], step.get("args") or {}, "clean")
     except Exception as exc:  # noqa: BLE001
@@ -213,6 +243,7 @@ def _fail(task, message: str) -> None:
 def _finish(task, manual: bool) -> None:
     _record(task, "cleaned")
     agent_commands.clear_operation(task, *CLEAN_KEYS)
+    bmc_steps.refresh_caches(task)
     # A retired node is cleaned on undeploy but goes back to manageable, never available (Ironic).
     task.process_event("manage" if manual or task.node.retired else "done")
     LOG.info("Node %s cleaned; now %s", task.node.uuid, task.node.provision_state)

@@ -12,6 +12,7 @@ API version history:
     1.1 - create/update/destroy_portgroup, vif_attach, vif_detach, vif_list (kiln-api).
     1.2 - attach_virtual_media, detach_virtual_media (kiln-api).
     1.3 - change_provision_state takes service_steps (service, unhold, rescue and unrescue flows).
+    1.4 - set_target_raid_config (kiln-api; agent.conductor.bmc_endpoints).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from agent.conductor import (
     vifs,
 )
 from agent.conductor.agent_endpoints import AgentEndpoints
+from agent.conductor.bmc_endpoints import BMCEndpoints
 from agent.db import api as db_api
 
 _MAINTENANCE_BLOCKED = (
@@ -102,10 +104,10 @@ _FLOWS: dict[str, Callable[..., None]] = {
 }
 
 
-class ConductorManager(AgentEndpoints):
+class ConductorManager(AgentEndpoints, BMCEndpoints):
     """Everything one conductor (``host``) serves over RPC."""
 
-    RPC_API_VERSION = "1.3"
+    RPC_API_VERSION = "1.4"
     target = messaging.Target(version=RPC_API_VERSION)
 
     def __init__(self, host: str) -> None:

@@ -6,6 +6,7 @@ Version history of the API-facing methods (topic ``kiln.conductor``):
     1.1 - create/update/destroy_portgroup, vif_attach, vif_detach, vif_list.
     1.2 - attach_virtual_media, detach_virtual_media.
     1.3 - change_provision_state takes service_steps.
+    1.4 - set_target_raid_config.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ CONF = cfg.CONF
 class ConductorAPI(rpc.RPCClientBase):
     """Calls to ``kiln.conductor``; node calls are routed with ``server=`` to the node's conductor."""
 
-    RPC_API_VERSION = "1.3"
+    RPC_API_VERSION = "1.4"
     DEFAULT_TOPIC = rpc.CONDUCTOR_TOPIC
 
     def __init__(
@@ -151,6 +152,12 @@ class ConductorAPI(rpc.RPCClientBase):
         """Eject ``node``'s virtual media (of ``device_types``, or all)."""
         self._node_client(node).prepare(version="1.2").call(
             ctxt, "detach_virtual_media", node_ident=_uuid(node), device_types=device_types
+        )
+
+    def set_target_raid_config(self, ctxt: dict, node: Any, target_raid_config: dict) -> None:
+        """Store ``node``'s target RAID configuration (1.4)."""
+        self._node_client(node).prepare(version="1.4").call(
+            ctxt, "set_target_raid_config", node_ident=_uuid(node), target_raid_config=target_raid_config
         )
 
     # --- ports -----------------------------------------------------------------------------------

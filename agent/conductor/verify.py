@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from agent.common import states
-from agent.conductor import failures
+from agent.conductor import bmc_steps, failures
 
 
 def start_manage(task) -> None:
@@ -21,6 +21,7 @@ def do_node_verify(task) -> None:
         task.driver.management.validate(task)
         power = task.driver.power.get_power_state(task)
         task.update_node({"power_state": power})
+        bmc_steps.refresh_caches(task)
         task.process_event("done")
     except Exception as exc:  # noqa: BLE001 - any failure fails verification with its message
         failures.fail_flow(task, "Verifying the BMC credentials", exc)

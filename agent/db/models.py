@@ -154,6 +154,8 @@ class Node(TimestampMixin, Base):
     instance_name: Mapped[str | None] = mapped_column(String(255), index=True)
     shard: Mapped[str | None] = mapped_column(String(255), index=True)
     firmware_interface: Mapped[str | None] = mapped_column(String(255))
+    raid_config: Mapped[dict | None] = mapped_column(JSON, default=dict)
+    target_raid_config: Mapped[dict | None] = mapped_column(JSON, default=dict)
 
     trait_rows: Mapped[list[NodeTrait]] = relationship(
         lazy="selectin", cascade="all, delete-orphan", order_by="NodeTrait.trait"
@@ -248,6 +250,39 @@ class NodeInventoryHistory(Base):
     inventory: Mapped[dict | None] = mapped_column(JSON)
     changes: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime.datetime | None] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class BIOSSetting(TimestampMixin, Base):
+    """One BIOS setting of a node as its BMC last reported it, with the registry's facts (Ironic's)."""
+
+    __tablename__ = "bios_settings"
+
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str | None] = mapped_column(Text)
+    attribute_type: Mapped[str | None] = mapped_column(String(255))
+    allowable_values: Mapped[list | None] = mapped_column(JSON)
+    lower_bound: Mapped[int | None] = mapped_column(Integer)
+    max_length: Mapped[int | None] = mapped_column(Integer)
+    min_length: Mapped[int | None] = mapped_column(Integer)
+    read_only: Mapped[bool | None] = mapped_column(Boolean)
+    reset_required: Mapped[bool | None] = mapped_column(Boolean)
+    unique: Mapped[bool | None] = mapped_column(Boolean)
+    upper_bound: Mapped[int | None] = mapped_column(Integer)
+
+
+class FirmwareComponent(TimestampMixin, Base):
+    """One firmware component of a node (bios, bmc, ...) and its versions (Ironic's firmware_information)."""
+
+    __tablename__ = "firmware_information"
+    __table_args__ = (UniqueConstraint("node_id", "component"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id", ondelete="CASCADE"), nullable=False)
+    component: Mapped[str] = mapped_column(String(255), nullable=False)
+    initial_version: Mapped[str] = mapped_column(String(255), nullable=False)
+    current_version: Mapped[str | None] = mapped_column(String(255))
+    last_version_flashed: Mapped[str | None] = mapped_column(String(255))
 
 
 class TurnoverRecord(Base):

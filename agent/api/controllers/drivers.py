@@ -13,10 +13,13 @@ from agent.conductor.drivers import base as drivers_base
 from agent.conductor.drivers import driver_factory
 from agent.db import api as db_api
 
+# firmware_interface (1.86) is a node field of its own, beside Ironic's older interface list.
+_IFACES = (*interfaces.NODE_INTERFACES, "firmware")
+_FIRMWARE_KEYS = ("default_firmware_interface", "enabled_firmware_interfaces")
 DRIVER_FIELDS = {"name", "hosts", "type", "links", "properties"} | {
     f"{kind}_{iface}_interface{'s' if kind == 'enabled' else ''}"
     for kind in ("default", "enabled")
-    for iface in interfaces.NODE_INTERFACES
+    for iface in _IFACES
 }
 
 
@@ -35,7 +38,7 @@ def _interfaces(name: str) -> dict[str, Any]:
     except exception.DriverNotFound:
         hw_type = None
     # Ironic reports every node interface per hardware type; Kiln's types implement a few.
-    for iface in interfaces.NODE_INTERFACES:
+    for iface in _IFACES:
         default, enabled = None, []
         if hw_type is not None and iface in drivers_base.INTERFACE_TYPES:
             enabled_conf = getattr(base.CONF.conductor, f"enabled_{iface}_interfaces")
@@ -70,6 +73,9 @@ def _render(
         body["type"] = "dynamic"
         if detail:
             body.update(_interfaces(name))
+            if not req.at_least(versions.FIRMWARE):
+                for key in _FIRMWARE_KEYS:
+                    del body[key]
     if fields is not None:
         body = {k: v for k, v in body.items() if k in fields}
     return body

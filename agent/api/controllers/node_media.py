@@ -1,5 +1,5 @@
 """A node's virtual media (1.89: POST and DELETE /v1/nodes/{node}/vmedia, through the conductor and
-the node's management interface) and firmware components (1.86: GET /v1/nodes/{node}/firmware)."""
+the node's management interface); the firmware components are in agent.api.controllers.bmc."""
 
 from __future__ import annotations
 
@@ -67,16 +67,7 @@ def detach_vmedia(req: base.ApiRequest, node_ident: str) -> webob.Response:
     return base.no_content()
 
 
-def list_firmware(req: base.ApiRequest, node_ident: str) -> webob.Response:
-    """GET /v1/nodes/{node}/firmware: the components the firmware interface read (none for no-firmware)."""
-    base.require_version(req, versions.FIRMWARE)
-    node = dbread.get_node(req, node_ident)
-    components = ((node.driver_internal_info or {}).get("firmware_components")) or []
-    return base.json_response({"firmware": components})
-
-
 def register(router: Router) -> None:
-    """Add the virtual media and firmware routes."""
+    """Add the virtual media routes."""
     router.add("POST", "/v1/nodes/{node_ident}/vmedia", attach_vmedia)
     router.add("DELETE", "/v1/nodes/{node_ident}/vmedia", detach_vmedia)
-    router.add("GET", "/v1/nodes/{node_ident}/firmware", list_firmware)

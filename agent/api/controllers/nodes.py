@@ -51,8 +51,6 @@ WRITABLE: dict[str, tuple[int, str]] = {
     "firmware_interface": (versions.FIRMWARE, STRING),
     "instance_name": (versions.INSTANCE_NAME, STRING),
 }
-# Kiln has no firmware interface that updates firmware (yet): a node's is always this one.
-FIRMWARE_INTERFACES = ("no-firmware",)
 _CREATE_ONLY_ABSENT = ("maintenance", "maintenance_reason")
 READONLY = {"/" + f for f in views.NODE_FIELDS if f not in WRITABLE} | {"/id"}
 MANDATORY = {"/driver"}
@@ -178,11 +176,6 @@ def get_node(req: base.ApiRequest, node_ident: str) -> webob.Response:
 
 
 def _check_node_values(values: dict, what: str) -> dict:
-    if values.get("firmware_interface") not in (None, *FIRMWARE_INTERFACES):
-        raise errors.HTTPBadRequest(
-            f"Node firmware_interface {values['firmware_interface']!r} is not available; "
-            f"Kiln offers: {', '.join(FIRMWARE_INTERFACES)}."
-        )
     if "chassis_uuid" in values:
         ident = values.pop("chassis_uuid")
         try:

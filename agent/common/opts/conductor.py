@@ -13,12 +13,15 @@ _INTERFACES = interfaces.COMPOSED_INTERFACES
 # Ironic's names; the fake/noop implementations are the defaults, so a conductor with no
 # configuration runs (kiln-demo); production enables ipxe/pxe, direct, agent, flat, redfish or ipmi.
 _DEFAULT_ENABLED = {
+    "bios": ["no-bios"],
     "boot": ["fake"],
     "deploy": ["fake"],
+    "firmware": ["no-firmware"],
     "inspect": ["fake", "no-inspect"],
     "management": ["fake"],
     "network": ["noop"],
     "power": ["fake"],
+    "raid": ["agent", "no-raid"],
 }
 
 OPTS = [

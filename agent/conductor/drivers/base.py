@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from agent.common import exception, interfaces, states
+from agent.common import exception, interfaces, raid, states
 
 # Boot devices (Ironic's names), as get/set_boot_device take them.
 PXE = "pxe"
@@ -66,6 +66,19 @@ def deploy_step(priority: int, argsinfo: dict[str, Any] | None = None):
         func._is_deploy_step = True
         func._deploy_step_priority = priority
         func._deploy_step_argsinfo = argsinfo or {}
+        return func
+
+    return mark
+
+
+def clean_step(priority: int = 0, argsinfo: dict[str, Any] | None = None, requires_ramdisk: bool = False):
+    """Mark an interface method as a clean step the conductor runs itself (0: only when asked for)."""
+
+    def mark(func):
+        func._is_clean_step = True
+        func._clean_step_priority = priority
+        func._clean_step_argsinfo = argsinfo or {}
+        func._clean_step_requires_ramdisk = requires_ramdisk
         return func
 
     return mark
@@ -307,11 +320,77 @@ class InspectInterface(BaseInterface):
         """React to an inventory the agent reported while the node is in "inspect wait" (no-op by default)."""
 
 
+class ConductorStepsInterface(BaseInterface):
+    """An interface whose clean steps run in the conductor (marked with ``clean_step``)."""
+
+    def get_clean_steps(self, task) -> list[dict[str, Any]]:
+        """The clean steps this implementation offers, in Ironic's form."""
+        steps = []
+        for name in sorted(dir(type(self))):
+            method = getattr(type(self), name, None)
+            if callable(method) and getattr(method, "_is_clean_step", False):
+                steps.append(
+                    {
+                        "step": name,
+                        "priority": method._clean_step_priority,
+                        "argsinfo": method._clean_step_argsinfo,
+                        "interface": self.interface_type,
+                        "abortable": False,
+                        "requires_ramdisk": method._clean_step_requires_ramdisk,
+                    }
+                )
+        return steps
+
+    def execute_clean_step(self, task, step: dict[str, Any]) -> None:
+        """Run one of get_clean_steps with the step's args."""
+        name = step.get("step")
+        method = getattr(self, name, None) if name else None
+        if method is None or not getattr(method, "_is_clean_step", False):
+            raise exception.InvalidParameterValue(
+                err=f"Node {task.node.uuid}: {self.interface_type} interface {type(self).__name__} "
+                f'has no clean step "{name}".'
+            )
+        method(task, **(step.get("args") or {}))
+
+
+class BiosInterface(ConductorStepsInterface):
+    """BIOS settings: read them into the node's cache, apply new values, reset to factory defaults."""
+
+    interface_type = "bios"
+
+    @abc.abstractmethod
+    def cache_bios_settings(self, task) -> None:
+        """Read the BMC's BIOS settings and store them as the node's (agent.db.bios)."""
+
+
+class FirmwareInterface(ConductorStepsInterface):
+    """Firmware components: read their versions into the node's cache, update them."""
+
+    interface_type = "firmware"
+
+    @abc.abstractmethod
+    def cache_firmware_components(self, task) -> None:
+        """Read the BMC's firmware versions and store them as the node's (agent.db.firmware)."""
+
+
+class RAIDInterface(ConductorStepsInterface):
+    """RAID: validate a target configuration, build it and tear it down."""
+
+    interface_type = "raid"
+
+    def validate_raid_config(self, task, raid_config: dict[str, Any]) -> None:
+        """Check ``raid_config`` against Ironic's RAID schema; InvalidParameterValue naming the problem."""
+        raid.validate_configuration(task.node.uuid, raid_config)
+
+
 INTERFACE_CLASSES: dict[str, type[BaseInterface]] = {
     cls.interface_type: cls
     for cls in (
+        BiosInterface,
         BootInterface,
         DeployInterface,
+        FirmwareInterface,
+        RAIDInterface,
         InspectInterface,
         ManagementInterface,
         NetworkInterface,

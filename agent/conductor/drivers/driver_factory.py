@@ -33,12 +33,15 @@ class ComposedDriver:
 
     name: str
     hardware_type: AbstractHardwareType
+    bios: base.BiosInterface
     boot: base.BootInterface
     deploy: base.DeployInterface
+    firmware: base.FirmwareInterface
     inspect: base.InspectInterface
     management: base.ManagementInterface
     network: base.NetworkInterface
     power: base.PowerInterface
+    raid: base.RAIDInterface
     interface_names: dict[str, str] = field(default_factory=dict)
     """The implementation name of each interface, e.g. {"power": "fake", ...}."""
 

@@ -42,6 +42,21 @@ class AbstractHardwareType(abc.ABC):
         """Inspect interface names this hardware type works with."""
         return ["no-inspect"]
 
+    @property
+    def supported_bios_interfaces(self) -> list[str]:
+        """BIOS interface names this hardware type works with."""
+        return ["no-bios"]
+
+    @property
+    def supported_firmware_interfaces(self) -> list[str]:
+        """Firmware interface names this hardware type works with."""
+        return ["no-firmware"]
+
+    @property
+    def supported_raid_interfaces(self) -> list[str]:
+        """RAID interface names this hardware type works with."""
+        return ["no-raid", "agent"]
+
     def supported_interfaces(self, interface_type: str) -> list[str]:
         """Supported names for ``interface_type`` ("power", "boot", ...)."""
         attr = f"supported_{interface_type}_interfaces"

@@ -261,7 +261,11 @@ def test_boot_device_validate_inventory(api):
     assert 'boot device "floppy" is not supported' in error_of(resp)
     result = api.get("/v1/nodes/bd/validate").json
     assert result["power"] == {"result": True, "reason": None}
-    assert result["raid"] == {"result": None, "reason": "not supported"}
+    assert result["raid"] == {  # Ironic's no-raid fails validation, naming the driver
+        "result": False,
+        "reason": "Driver fake-hardware does not support raid (disabled or not implemented).",
+    }
+    assert result["console"] == {"result": None, "reason": "not supported"}
     resp = api.get("/v1/nodes/bd/inventory", status=404)
     assert "Inventory not found" in error_of(resp)
     from agent.db import api as db_api

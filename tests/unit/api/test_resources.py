@@ -111,6 +111,16 @@ def test_drivers_and_conductors(api):
     detail = api.get("/v1/drivers/fake-hardware").json
     assert detail["default_power_interface"] == "fake"
     assert detail["enabled_deploy_interfaces"] == ["fake"]
+    assert (detail["default_bios_interface"], detail["enabled_raid_interfaces"]) == (
+        "no-bios",
+        ["no-raid", "agent"],
+    )
+    assert (detail["default_firmware_interface"], detail["enabled_firmware_interfaces"]) == (
+        "no-firmware",
+        ["no-firmware"],
+    )
+    older = api.get("/v1/drivers/fake-hardware", headers={"X-OpenStack-Ironic-API-Version": "1.85"}).json
+    assert "default_firmware_interface" not in older and older["default_bios_interface"] == "no-bios"
     api.get("/v1/drivers/ipmi", status=404)
     conductors = api.get("/v1/conductors").json["conductors"]
     assert conductors[0]["hostname"] == "test-conductor"

@@ -72,7 +72,7 @@ def test_runbook_cleans_a_manageable_node_with_its_trait(api):
     resp = api.put_json(
         "/v1/nodes/rb/states/provision", {"target": "clean", "runbook": "CUSTOM_BIOS"}, status=400
     )
-    assert "clean_steps[0] bios.apply_configuration is not a known clean step" in error_of(resp)
+    assert "bios.apply_configuration is not offered by bios_interface no-bios" in error_of(resp)
     resp = api.put_json(
         "/v1/nodes/rb/states/provision", {"target": "service", "runbook": "CUSTOM_WIPE"}, status=400
     )

@@ -121,9 +121,12 @@ def test_manual_clean_ends_manageable(stack) -> None:
 
 def test_unknown_manual_clean_step_is_named() -> None:
     with pytest.raises(exception.InvalidParameterValue) as err:
-        cleaning.check_manual_steps("n1", [{"interface": "bios", "step": "apply_configuration"}])
-    assert "clean_steps[0] bios.apply_configuration" in str(err.value)
+        cleaning.check_manual_steps("n1", [{"interface": "vendor", "step": "flash"}])
+    assert "clean_steps[0] vendor.flash is not a known clean step" in str(err.value)
     assert "deploy.erase_devices_metadata" in str(err.value)
+    # bios, firmware and raid steps run in the conductor; the node's interfaces check them later
+    bios = {"interface": "bios", "step": "apply_configuration", "args": {"settings": []}}
+    assert cleaning.check_manual_steps("n1", [bios]) == [{**bios, "priority": 0}]
 
 
 def test_automated_steps_follow_options() -> None:

@@ -37,6 +37,9 @@ def test_entry_points_are_installed() -> None:
         "kiln.hardware.interfaces.management": {"fake"},
         "kiln.hardware.interfaces.network": {"noop"},
         "kiln.hardware.interfaces.power": {"fake"},
+        "kiln.hardware.interfaces.bios": {"no-bios", "redfish"},
+        "kiln.hardware.interfaces.firmware": {"no-firmware", "redfish"},
+        "kiln.hardware.interfaces.raid": {"agent", "no-raid", "redfish"},
     }
     for group, names in groups.items():
         assert {ep.name for ep in metadata.entry_points(group=group)} >= names, group
@@ -45,6 +48,9 @@ def test_entry_points_are_installed() -> None:
 def test_defaults_compose_fake_hardware() -> None:
     driver = driver_factory.build_driver_for_node({"uuid": "n1", "driver": "fake-hardware"})
     assert driver.interface_names == {
+        "bios": "no-bios",
+        "firmware": "no-firmware",
+        "raid": "no-raid",
         "boot": "fake",
         "deploy": "fake",
         "inspect": "fake",
@@ -60,9 +66,21 @@ def test_defaults_compose_fake_hardware() -> None:
 
 
 def test_interface_names_have_one_source() -> None:
-    assert base.INTERFACE_TYPES == ("boot", "deploy", "inspect", "management", "network", "power")
+    assert base.INTERFACE_TYPES == (
+        "bios",
+        "boot",
+        "deploy",
+        "firmware",
+        "inspect",
+        "management",
+        "network",
+        "power",
+        "raid",
+    )
     assert tuple(sorted(base.INTERFACE_CLASSES)) == base.INTERFACE_TYPES
-    assert set(base.INTERFACE_TYPES) < set(interfaces.VALIDATED_INTERFACES) < set(interfaces.NODE_INTERFACES)
+    # firmware_interface (1.86) is a node field of its own, outside Ironic's older interface list
+    assert set(base.INTERFACE_TYPES) - {"firmware"} < set(interfaces.VALIDATED_INTERFACES)
+    assert set(interfaces.VALIDATED_INTERFACES) < set(interfaces.NODE_INTERFACES)
     assert set(interfaces.NODE_INTERFACES) - set(interfaces.VALIDATED_INTERFACES) == {"vendor"}
     for name in interfaces.NODE_INTERFACES:
         assert f"{name}_interface" in models.Node.__table__.columns, name
@@ -199,8 +217,10 @@ def test_unknown_interface_type() -> None:
 def test_supported_interfaces_by_name() -> None:
     hw = fake_hardware.FakeHardware()
     assert hw.supported_interfaces("inspect") == ["fake", "agent", "no-inspect"]
-    with pytest.raises(ValueError, match='"bios"'):
-        hw.supported_interfaces("bios")
+    assert hw.supported_interfaces("bios") == ["no-bios"]
+    assert hw.supported_interfaces("raid") == ["no-raid", "agent"]
+    with pytest.raises(ValueError, match='"rescue"'):
+        hw.supported_interfaces("rescue")
 
 
 def test_interfaces_must_implement_their_contract() -> None:

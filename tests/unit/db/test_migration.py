@@ -7,6 +7,8 @@ import sqlalchemy
 from agent.cmd import dbsync
 from agent.db import api, migration, models
 
+UUID = "0b6e7e3c-5d0e-4a4c-9a4e-3f1d1f6d2a10"
+
 
 class TestMigrations:
     def test_schema_matches_models(self, db):
@@ -41,6 +43,32 @@ class TestMigrations:
             migration.upgrade()
             assert migration.version() == migration.head()
             assert migration.schema_diff() == []
+        finally:
+            api.dispose()
+
+    def test_unused_interface_names_are_reset_by_the_bios_firmware_raid_revision(self, empty_db_url):
+        """Names Kiln stored but never used (bios_interface "fake") would now fail every task: reset."""
+        engine = api.configure(empty_db_url)
+        try:
+            migration.upgrade("7c3d9e2a1f60")
+            with engine.begin() as conn:
+                conn.execute(
+                    sqlalchemy.text(
+                        "INSERT INTO nodes (uuid, driver, bios_interface, raid_interface, "
+                        "firmware_interface, maintenance, conductor_group, protected, retired, "
+                        "console_enabled) VALUES "
+                        f"('{UUID}', 'fake-hardware', 'fake', 'agent', 'no-firmware', "
+                        "false, '', false, false, false)"
+                    )
+                )
+            migration.upgrade()
+            node = api.get_node(UUID)
+            assert (node.bios_interface, node.raid_interface, node.firmware_interface) == (
+                None,
+                "agent",
+                "no-firmware",
+            )
+            assert node.raid_config is None and node.target_raid_config is None
         finally:
             api.dispose()
 

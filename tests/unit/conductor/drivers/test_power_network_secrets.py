@@ -179,6 +179,9 @@ def test_hardware_types_compose_their_defaults(make_node, acquire) -> None:
     with acquire(make_node(driver="redfish", ports=[("52:54:00:00:00:01", True)])) as task:
         assert isinstance(task.driver.hardware_type, redfish_hardware.RedfishHardware)
         assert task.driver.interface_names == {
+            "bios": "no-bios",  # redfish is supported but not enabled by default, as in Ironic
+            "firmware": "no-firmware",
+            "raid": "no-raid",
             "boot": "ipxe",
             "deploy": "fake",
             "inspect": "fake",
