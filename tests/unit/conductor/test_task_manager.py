@@ -57,7 +57,7 @@ def test_second_acquire_gets_node_locked_naming_holder(node) -> None:
     holder = threading.Thread(target=hold)
     holder.start()
     try:
-        held.wait()
+        assert held.wait(30), "the first acquire never got the lock"
         with pytest.raises(exception.NodeLocked) as info:
             _acquire(node.uuid, host="cond-b")
         assert "cond-a" in str(info.value)
