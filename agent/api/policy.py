@@ -118,8 +118,10 @@ PATCH_RULES: dict[str, str] = {
     "extra": "baremetal:node:update_extra",
     "instance_info": "baremetal:node:update_instance_info",
 }
+# driver_info holds the BMC credentials: unlike Ironic (owner members may change it), Kiln keeps it
+# to the system by default; a policy file can give it back to owners.
 _PATCH_CHECKS = {
-    "driver_info": SYSTEM_MEMBER_OR_OWNER_MEMBER,
+    "driver_info": SYSTEM_MEMBER,
     "properties": SYSTEM_MEMBER_OR_OWNER_MEMBER,
     "chassis_uuid": SYSTEM_ADMIN,
     "instance_uuid": SYSTEM_MEMBER_OR_OWNER_MEMBER,
