@@ -30,7 +30,10 @@ _IDENTITY_KEYS = (
     "HTTP_X_PROJECT_NAME",
     "HTTP_X_ROLES",
     "HTTP_X_SYSTEM_SCOPE",
+    "HTTP_OPENSTACK_SYSTEM_SCOPE",
 )
+# keystonemiddleware's header for a system-scoped token (OpenStack-System-Scope: all).
+SYSTEM_SCOPE_KEY = "HTTP_OPENSTACK_SYSTEM_SCOPE"
 
 
 def is_public(path: str) -> bool:
@@ -124,7 +127,7 @@ class BasicAuthMiddleware:
                 HTTP_X_USER_NAME=user,
                 HTTP_X_USER_ID=user,
                 HTTP_X_ROLES="admin,member,reader",
-                HTTP_X_SYSTEM_SCOPE="all",
+                HTTP_OPENSTACK_SYSTEM_SCOPE="all",
             )
         return self.app(environ, start_response)
 
@@ -137,7 +140,7 @@ class NoAuthMiddleware:
 
     def __call__(self, environ: dict, start_response: Callable):
         strip_identity(environ)
-        environ.update(HTTP_X_ROLES="admin,member,reader", HTTP_X_SYSTEM_SCOPE="all")
+        environ.update(HTTP_X_ROLES="admin,member,reader", HTTP_OPENSTACK_SYSTEM_SCOPE="all")
         return self.app(environ, start_response)
 
 
@@ -181,7 +184,7 @@ def context_from_environ(environ: dict, request_id: str) -> dict:
     """
     roles = [r.strip().lower() for r in environ.get("HTTP_X_ROLES", "").split(",") if r.strip()]
     roles += [implied for r in list(roles) for implied in _IMPLIED.get(r, ()) if implied not in roles]
-    system_scope = environ.get("HTTP_X_SYSTEM_SCOPE") or None
+    system_scope = environ.get(SYSTEM_SCOPE_KEY) or None
     project = environ.get("HTTP_X_PROJECT_ID") or None
     return {
         "request_id": request_id,

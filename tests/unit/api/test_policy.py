@@ -28,7 +28,7 @@ class _As:
                 HTTP_X_PROJECT_ID=self.project, HTTP_X_PROJECT_NAME=self.project_name or self.project
             )
         else:
-            environ["HTTP_X_SYSTEM_SCOPE"] = "all"
+            environ["HTTP_OPENSTACK_SYSTEM_SCOPE"] = "all"
         return self.app(environ, start_response)
 
 
