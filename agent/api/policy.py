@@ -8,6 +8,7 @@ project (each as admin, member or reader), and the service role. Operators overr
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -316,16 +317,18 @@ def list_rules() -> list:
 
 
 _ENFORCER: policy.Enforcer | None = None
+_LOCK = threading.Lock()
 
 
 def get_enforcer() -> policy.Enforcer:
     """The process's Enforcer with the defaults registered (the oslo.policy.enforcer entry point)."""
     global _ENFORCER
-    if _ENFORCER is None:
-        enforcer = policy.Enforcer(CONF)
-        enforcer.register_defaults(list_rules())
-        _ENFORCER = enforcer
-    return _ENFORCER
+    with _LOCK:
+        if _ENFORCER is None:
+            enforcer = policy.Enforcer(CONF)
+            enforcer.register_defaults(list_rules())
+            _ENFORCER = enforcer
+        return _ENFORCER
 
 
 def reset() -> None:
@@ -361,7 +364,8 @@ def target(node: Any = None) -> dict[str, str]:
 
 def check(req: Any, rule: str, node: Any = None) -> bool:
     """Whether the caller of ``req`` passes ``rule`` on ``node``."""
-    return get_enforcer().enforce(rule, target(node), credentials(req.context), do_raise=False)
+    context = getattr(req, "context", None) or {}  # a request the app did not build has no caller
+    return get_enforcer().enforce(rule, target(node), credentials(context), do_raise=False)
 
 
 def authorize(req: Any, rule: str, node: Any = None, what: str | None = None) -> None:
@@ -385,7 +389,9 @@ def creating_project(req: Any) -> str | None:
     project under baremetal:node:create:self_owned_node; 403 when neither passes."""
     if check(req, "baremetal:node:create"):
         return None
-    if req.context.get("project_id") and check(req, "baremetal:node:create:self_owned_node"):
+    if (getattr(req, "context", None) or {}).get("project_id") and check(
+        req, "baremetal:node:create:self_owned_node"
+    ):
         return req.context["project_id"]
     raise errors.HTTPForbidden(
         "Access was denied: policies baremetal:node:create and baremetal:node:create:self_owned_node "
