@@ -30,7 +30,10 @@ _IDENTITY_KEYS = (
     "HTTP_X_PROJECT_NAME",
     "HTTP_X_ROLES",
     "HTTP_X_SYSTEM_SCOPE",
+    "HTTP_OPENSTACK_SYSTEM_SCOPE",
 )
+# keystonemiddleware's header for a system-scoped token (OpenStack-System-Scope: all).
+SYSTEM_SCOPE_KEY = "HTTP_OPENSTACK_SYSTEM_SCOPE"
 
 
 def is_public(path: str) -> bool:
@@ -123,8 +126,8 @@ class BasicAuthMiddleware:
                 HTTP_X_IDENTITY_STATUS="Confirmed",
                 HTTP_X_USER_NAME=user,
                 HTTP_X_USER_ID=user,
-                HTTP_X_ROLES="admin",
-                HTTP_X_SYSTEM_SCOPE="all",
+                HTTP_X_ROLES="admin,member,reader",
+                HTTP_OPENSTACK_SYSTEM_SCOPE="all",
             )
         return self.app(environ, start_response)
 
@@ -137,7 +140,7 @@ class NoAuthMiddleware:
 
     def __call__(self, environ: dict, start_response: Callable):
         strip_identity(environ)
-        environ.update(HTTP_X_ROLES="admin", HTTP_X_SYSTEM_SCOPE="all")
+        environ.update(HTTP_X_ROLES="admin,member,reader", HTTP_OPENSTACK_SYSTEM_SCOPE="all")
         return self.app(environ, start_response)
 
 
@@ -168,20 +171,28 @@ def wrap(app: Callable, strategy: str, on_error: Callable) -> Callable:
     raise ValueError(f"Unknown [DEFAULT]auth_strategy {strategy!r}; use noauth, http_basic or keystone.")
 
 
-def context_from_environ(environ: dict, request_id: str) -> dict:
-    """Return the request context: request_id, user, project_id, roles and is_admin.
+# Keystone's default role implications: a token lists the implied roles too; headers set by
+# http_basic, noauth or a test may not, so the API applies them as well.
+_IMPLIED = {"admin": ("member", "reader"), "manager": ("member", "reader"), "member": ("reader",)}
 
-    Administrators (system scope "all", or the admin role) see every node; anyone else with a
-    project sees only the nodes whose owner or lessee is that project.
+
+def context_from_environ(environ: dict, request_id: str) -> dict:
+    """Return the request context: request_id, user, project, roles, system_scope and is_admin.
+
+    What the caller may see and do is decided by oslo.policy (agent.api.policy) from these;
+    ``is_admin`` (a system-scoped token) is what the conductor sees.
     """
     roles = [r.strip().lower() for r in environ.get("HTTP_X_ROLES", "").split(",") if r.strip()]
-    system_scope = environ.get("HTTP_X_SYSTEM_SCOPE") == "all"
+    roles += [implied for r in list(roles) for implied in _IMPLIED.get(r, ()) if implied not in roles]
+    system_scope = environ.get(SYSTEM_SCOPE_KEY) or None
     project = environ.get("HTTP_X_PROJECT_ID") or None
-    is_admin = system_scope or "admin" in roles
     return {
         "request_id": request_id,
         "user": environ.get("HTTP_X_USER_ID") or environ.get("HTTP_X_USER_NAME"),
+        "user_id": environ.get("HTTP_X_USER_ID") or None,
         "project_id": project,
-        "roles": roles,
-        "is_admin": is_admin,
+        "project_name": environ.get("HTTP_X_PROJECT_NAME") or None,
+        "roles": sorted(set(roles)),
+        "system_scope": system_scope,
+        "is_admin": system_scope == "all",
     }

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import or_, select
 
-from agent.api import base, errors
+from agent.api import base, errors, policy
 from agent.common import exception
 from agent.db import api as db_api
 from agent.db import engine as db_engine
@@ -17,15 +17,15 @@ _CHUNK = 500
 
 
 def scope(req: base.ApiRequest) -> str | None:
-    """The project whose nodes the caller may see, or None for an administrator (sees all)."""
-    ctx = req.context
-    if ctx.get("is_admin"):
+    """The project whose nodes the caller may see, or None when policy lets it list every node."""
+    if policy.check(req, "baremetal:node:list_all"):
         return None
-    if not ctx.get("project_id"):
+    if not req.context.get("project_id") or not policy.check(req, "baremetal:node:list"):
         raise errors.HTTPForbidden(
-            "Access was denied: the request carries neither a project nor an admin role."
+            "Access was denied: the request carries neither a project with a reader role nor a "
+            "system scope (policies baremetal:node:list and baremetal:node:list_all)."
         )
-    return ctx["project_id"]
+    return req.context["project_id"]
 
 
 def visible(node: Any, project: str | None) -> bool:
@@ -37,23 +37,20 @@ def visible(node: Any, project: str | None) -> bool:
 
 
 def get_node(req: base.ApiRequest, ident: str) -> Node:
-    """The node with UUID or name ``ident`` the caller may see; 404 otherwise."""
+    """The node ``ident`` (UUID or name) the caller may see: 404 otherwise, 403 without baremetal:node:get."""
     try:
         node = db_api.get_node(ident)
     except exception.InvalidParameterValue:
         raise exception.NodeNotFound(node=ident) from None
     if not visible(node, scope(req)):
         raise exception.NodeNotFound(node=ident)
+    policy.authorize(req, "baremetal:node:get", node)
     return node
 
 
 def node_for_owner_only(req: base.ApiRequest, node: Node, action: str) -> None:
-    """403 when a lessee (not the owner, not an admin) tries ``action`` on ``node``."""
-    project = scope(req)
-    if project is not None and node.owner != project:
-        raise errors.HTTPForbidden(
-            f"Access was denied: only the node's owner or an administrator may {action}."
-        )
+    """403 unless policy kiln:node:owner_action lets the caller ``action`` (owner members and the system)."""
+    policy.authorize(req, "kiln:node:owner_action", node, action)
 
 
 def _project_node_uuids(project: str) -> list[str]:

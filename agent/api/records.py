@@ -10,7 +10,7 @@ from typing import Any
 
 import webob
 
-from agent.api import base, dbread, errors, validation, views
+from agent.api import base, dbread, errors, policy, validation, views
 from agent.common import exception, row_dicts
 from agent.db.query import sortable_columns
 from agent.db.records import Store
@@ -87,8 +87,10 @@ def get_row(req: base.ApiRequest, spec: Spec, ident: str) -> Any:
 
 
 def _may_write(req: base.ApiRequest, spec: Spec, node: Any) -> None:
-    if spec.admin_only and dbread.scope(req) is not None:
-        raise errors.HTTPForbidden(f"Access was denied: only an administrator may change a {spec.what}.")
+    if spec.admin_only:
+        policy.authorize(req, "kiln:system_record:write", what=f"change a {spec.what}")
+    elif not spec.has_node:
+        policy.authorize(req, "kiln:record:write", what=f"change a {spec.what}")
     if node is not None:
         dbread.node_for_owner_only(req, node, f"change its {spec.what}s")
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.api import base, errors
-from agent.common import secrets
+from agent.api import base, errors, policy
 
 # Node field -> minor version that introduced it.
 NODE_FIELDS: dict[str, int] = {
@@ -199,7 +198,7 @@ def node_view(
         properties=node.get("properties") or {},
         extra=node.get("extra") or {},
         instance_info=secrets.mask_driver_info(node.get("instance_info")),
-        driver_info=secrets.mask_driver_info(node.get("driver_info")),
+        driver_info=policy.driver_info_view(req, node),
         traits=list(node.get("traits") or []),
         links=base.links(req, "nodes", uuid),
         ports=base.links(req, "nodes", uuid, "/ports"),
@@ -207,7 +206,7 @@ def node_view(
         portgroups=base.links(req, "nodes", uuid, "/portgroups"),
         volume=base.links(req, "nodes", uuid, "/volume"),
     )
-    return _select(full, visible(NODE_FIELDS, req), fields)
+    return _select(policy.sanitize_node(req, node, full), visible(NODE_FIELDS, req), fields)
 
 
 def node_states_view(req: base.ApiRequest, node: dict[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any
 import webob
 from oslo_utils import uuidutils
 
-from agent.api import base, dbread, errors, validation, versions, views
+from agent.api import base, dbread, errors, policy, validation, versions, views
 from agent.api.router import Router
 from agent.api.validation import LIST, NAME, OBJECT, STRING, UUID
 from agent.common import exception, row_dicts
@@ -112,6 +112,7 @@ def create_allocation(req: base.ApiRequest) -> webob.Response:
                 f"A project-scoped caller can only create allocations owned by {project}."
             )
         values["owner"] = project
+    policy.authorize(req, "baremetal:allocation:create")
     values["uuid"] = values.get("uuid") or uuidutils.generate_uuid()  # null: generated, as Ironic does
     values.setdefault("extra", {})
     alloc = req.rpcapi.create_allocation(req.context, values)
@@ -143,6 +144,7 @@ def delete_allocation(req: base.ApiRequest, allocation_ident: str) -> webob.Resp
     """DELETE /v1/allocations/{allocation}: 204."""
     base.require_version(req, versions.ALLOCATIONS)
     alloc = _get(req, allocation_ident)
+    policy.authorize(req, "baremetal:allocation:delete")
     node = db_api.get_node_by_id(alloc.node_id) if alloc.node_id is not None else None
     req.rpcapi.destroy_allocation(req.context, alloc.uuid, node)
     return base.no_content()
@@ -168,7 +170,7 @@ def delete_node_allocation(req: base.ApiRequest, node_ident: str) -> webob.Respo
     """DELETE /v1/nodes/{node}/allocation: 204."""
     base.require_version(req, versions.ALLOCATIONS)
     node, alloc = _node_allocation(req, node_ident)
-    dbread.node_for_owner_only(req, node, "remove its allocation")
+    policy.authorize(req, "baremetal:allocation:delete", node)
     req.rpcapi.destroy_allocation(req.context, alloc.uuid, node)
     return base.no_content()
 

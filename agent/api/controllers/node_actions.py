@@ -6,7 +6,7 @@ from typing import Any
 
 import webob
 
-from agent.api import base, dbread, errors, validation, versions, views
+from agent.api import base, dbread, errors, policy, validation, versions, views
 from agent.api.controllers import runbooks
 from agent.api.router import Router
 from agent.common import row_dicts, states
@@ -43,8 +43,6 @@ _PROVISION_BODY = {
     "disable_ramdisk",
     "runbook",
 }
-# Targets a lessee may ask for on a node it leases (deploying and undeploying it).
-_LESSEE_TARGETS = ("active", "deploy", "rebuild", "deleted", "undeploy")
 _SOFT_POWER = (states.SOFT_REBOOT, states.SOFT_POWER_OFF)
 _POWER_TARGETS = (states.POWER_ON, states.POWER_OFF, states.REBOOT, *_SOFT_POWER)
 
@@ -56,6 +54,7 @@ def _states_location(req: base.ApiRequest, node: Any) -> dict[str, str]:
 def get_states(req: base.ApiRequest, node_ident: str) -> webob.Response:
     """GET /v1/nodes/{node}/states."""
     node = dbread.get_node(req, node_ident)
+    policy.authorize(req, "baremetal:node:get_states", node)
     return base.json_response(views.node_states_view(req, row_dicts.node_to_dict(node)))
 
 
@@ -161,8 +160,7 @@ def set_provision_state(req: base.ApiRequest, node_ident: str) -> webob.Response
     body = base.json_object(req, "the provision request")
     args = _check_provision_body(req, body, node)
     target = args.pop("target")
-    if target not in _LESSEE_TARGETS:
-        dbread.node_for_owner_only(req, node, f'set provision target "{target}"')
+    policy.authorize(req, "baremetal:node:set_provision_state", node, f'set provision target "{target}"')
     event = states.API_TARGETS[target]
     # Reject an illegal transition here (400), before asking a conductor, as Ironic does.
     states.next_state(node.provision_state, event, node.uuid)
@@ -179,6 +177,7 @@ def _accepted(req: base.ApiRequest, node: Any) -> webob.Response:
 def set_power_state(req: base.ApiRequest, node_ident: str) -> webob.Response:
     """PUT /v1/nodes/{node}/states/power: 202."""
     node = dbread.get_node(req, node_ident)
+    policy.authorize(req, "baremetal:node:set_power_state", node)
     body = base.json_object(req, "the power request")
     unknown = sorted(set(body) - {"target", "timeout"})
     if unknown:
@@ -206,7 +205,7 @@ def set_power_state(req: base.ApiRequest, node_ident: str) -> webob.Response:
 def set_maintenance(req: base.ApiRequest, node_ident: str) -> webob.Response:
     """PUT /v1/nodes/{node}/maintenance {"reason": ...}: 202."""
     node = dbread.get_node(req, node_ident)
-    dbread.node_for_owner_only(req, node, "set maintenance")
+    policy.authorize(req, "baremetal:node:set_maintenance", node)
     reason = None
     if req.body and req.body.strip():
         body = base.json_object(req, "the maintenance request")
@@ -221,7 +220,7 @@ def set_maintenance(req: base.ApiRequest, node_ident: str) -> webob.Response:
 def unset_maintenance(req: base.ApiRequest, node_ident: str) -> webob.Response:
     """DELETE /v1/nodes/{node}/maintenance: 202."""
     node = dbread.get_node(req, node_ident)
-    dbread.node_for_owner_only(req, node, "unset maintenance")
+    policy.authorize(req, "baremetal:node:clear_maintenance", node)
     req.rpcapi.update_node(req.context, node, {"maintenance": False})
     return _accepted(req, node)
 
@@ -230,6 +229,7 @@ def get_traits(req: base.ApiRequest, node_ident: str) -> webob.Response:
     """GET /v1/nodes/{node}/traits."""
     base.require_version(req, versions.TRAITS)
     node = dbread.get_node(req, node_ident)
+    policy.authorize(req, "baremetal:node:traits:list", node)
     return base.json_response({"traits": db_api.get_node_traits(node.uuid)})
 
 
@@ -237,7 +237,7 @@ def set_traits(req: base.ApiRequest, node_ident: str) -> webob.Response:
     """PUT /v1/nodes/{node}/traits {"traits": [...]}: 204."""
     base.require_version(req, versions.TRAITS)
     node = dbread.get_node(req, node_ident)
-    dbread.node_for_owner_only(req, node, "change traits")
+    policy.authorize(req, "baremetal:node:traits:set", node)
     body = base.json_object(req, "the traits")
     if set(body) != {"traits"}:
         raise errors.HTTPBadRequest('The body must be {"traits": [...]} and nothing else.')
@@ -250,7 +250,7 @@ def add_trait(req: base.ApiRequest, node_ident: str, trait: str) -> webob.Respon
     """PUT /v1/nodes/{node}/traits/{trait}: 204."""
     base.require_version(req, versions.TRAITS)
     node = dbread.get_node(req, node_ident)
-    dbread.node_for_owner_only(req, node, "change traits")
+    policy.authorize(req, "baremetal:node:traits:set", node)
     validation.check_trait(trait, f"Node {node.uuid}")
     current = db_api.get_node_traits(node.uuid)
     if trait not in current and len(current) >= validation.MAX_TRAITS:
@@ -265,7 +265,7 @@ def delete_traits(req: base.ApiRequest, node_ident: str) -> webob.Response:
     """DELETE /v1/nodes/{node}/traits: 204."""
     base.require_version(req, versions.TRAITS)
     node = dbread.get_node(req, node_ident)
-    dbread.node_for_owner_only(req, node, "change traits")
+    policy.authorize(req, "baremetal:node:traits:delete", node)
     req.rpcapi.remove_node_trait(req.context, node, None)
     return base.no_content()
 
@@ -274,7 +274,7 @@ def delete_trait(req: base.ApiRequest, node_ident: str, trait: str) -> webob.Res
     """DELETE /v1/nodes/{node}/traits/{trait}: 204; 404 when the node lacks it."""
     base.require_version(req, versions.TRAITS)
     node = dbread.get_node(req, node_ident)
-    dbread.node_for_owner_only(req, node, "change traits")
+    policy.authorize(req, "baremetal:node:traits:delete", node)
     if trait not in db_api.get_node_traits(node.uuid):
         raise errors.HTTPNotFound(f"Node {node.uuid} doesn't have a trait '{trait}'")
     req.rpcapi.remove_node_trait(req.context, node, trait)
@@ -284,6 +284,7 @@ def delete_trait(req: base.ApiRequest, node_ident: str, trait: str) -> webob.Res
 def set_boot_device(req: base.ApiRequest, node_ident: str) -> webob.Response:
     """PUT /v1/nodes/{node}/management/boot_device: 204."""
     node = dbread.get_node(req, node_ident)
+    policy.authorize(req, "baremetal:node:set_boot_device", node)
     body = base.json_object(req, "the boot device request")
     unknown = sorted(set(body) - {"boot_device", "persistent"})
     if unknown:
@@ -301,12 +302,14 @@ def set_boot_device(req: base.ApiRequest, node_ident: str) -> webob.Response:
 def get_boot_device(req: base.ApiRequest, node_ident: str) -> webob.Response:
     """GET /v1/nodes/{node}/management/boot_device."""
     node = dbread.get_node(req, node_ident)
+    policy.authorize(req, "baremetal:node:get_boot_device", node)
     return base.json_response(req.rpcapi.get_boot_device(req.context, node))
 
 
 def get_supported_boot_devices(req: base.ApiRequest, node_ident: str) -> webob.Response:
     """GET /v1/nodes/{node}/management/boot_device/supported."""
     node = dbread.get_node(req, node_ident)
+    policy.authorize(req, "baremetal:node:get_boot_device", node)
     return base.json_response(
         {"supported_boot_devices": req.rpcapi.get_supported_boot_devices(req.context, node)}
     )
@@ -315,6 +318,7 @@ def get_supported_boot_devices(req: base.ApiRequest, node_ident: str) -> webob.R
 def validate(req: base.ApiRequest, node_ident: str) -> webob.Response:
     """GET /v1/nodes/{node}/validate."""
     node = dbread.get_node(req, node_ident)
+    policy.authorize(req, "baremetal:node:validate", node)
     return base.json_response(req.rpcapi.validate_driver_interfaces(req.context, node))
 
 
@@ -324,6 +328,7 @@ def get_inventory(req: base.ApiRequest, node_ident: str) -> webob.Response:
     Ironic's inspection derives from it (its stored plugin_data laid over that)."""
     base.require_version(req, versions.INVENTORY)
     node = dbread.get_node(req, node_ident)
+    policy.authorize(req, "baremetal:node:inventory:get", node)
     inventory = db_api.get_node_inventory(node.id)
     if inventory is None:
         raise errors.HTTPNotFound(
@@ -343,6 +348,7 @@ def get_history(req: base.ApiRequest, node_ident: str) -> webob.Response:
     """GET /v1/nodes/{node}/history (1.78): one event per inventory the node reported."""
     base.require_version(req, versions.NODE_HISTORY)
     node = dbread.get_node(req, node_ident)
+    policy.authorize(req, "baremetal:node:history:get", node)
     detail = bool(base.parse_bool(req.GET.get("detail"), "detail"))
     events = []
     for entry in db_api.list_inventory_history(node.id):

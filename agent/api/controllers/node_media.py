@@ -7,7 +7,7 @@ import json
 
 import webob
 
-from agent.api import base, dbread, errors, versions
+from agent.api import base, dbread, errors, policy, versions
 from agent.api.router import Router
 
 DEVICE_TYPES = ("cdrom", "dvd", "floppy", "usb")
@@ -26,7 +26,7 @@ def attach_vmedia(req: base.ApiRequest, node_ident: str) -> webob.Response:
     """POST /v1/nodes/{node}/vmedia: insert an image; 204."""
     base.require_version(req, versions.VMEDIA)
     node = dbread.get_node(req, node_ident)
-    dbread.node_for_owner_only(req, node, "attach virtual media")
+    policy.authorize(req, "baremetal:node:vmedia:attach", node)
     body = base.json_object(req, "a virtual media attachment")
     unknown = sorted(set(body) - {"device_type", "image_url", "image_download_source"})
     if unknown:
@@ -50,7 +50,7 @@ def detach_vmedia(req: base.ApiRequest, node_ident: str) -> webob.Response:
     """DELETE /v1/nodes/{node}/vmedia (device_types in the body or query: some, else all); 204."""
     base.require_version(req, versions.VMEDIA)
     node = dbread.get_node(req, node_ident)
-    dbread.node_for_owner_only(req, node, "detach virtual media")
+    policy.authorize(req, "baremetal:node:vmedia:detach", node)
     raw = req.GET.get("device_types")
     if raw is None and req.body and req.body.strip():
         try:

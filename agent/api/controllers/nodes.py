@@ -7,7 +7,7 @@ from typing import Any
 import webob
 from oslo_utils import uuidutils
 
-from agent.api import base, dbread, errors, validation, versions, views
+from agent.api import base, dbread, errors, policy, validation, versions, views
 from agent.api.router import Router
 from agent.api.validation import BOOL, GROUP, NAME, OBJECT, STRING, UUID
 from agent.common import exception, row_dicts, secrets
@@ -202,7 +202,7 @@ def create_node(req: base.ApiRequest) -> webob.Response:
         )
     values = validation.check_fields(req, "node", body, WRITABLE, required=("driver",))
     values = _check_node_values(values, "node")
-    project = dbread.scope(req)
+    project = policy.creating_project(req)
     if project is not None:
         # 1.80: a project-scoped caller creates nodes it owns.
         base.feature_version(req, versions.PROJECT_CREATE, "Creating nodes as a project member")
@@ -231,7 +231,6 @@ def _check_driver(driver: str, group: str) -> None:
 def patch_node(req: base.ApiRequest, node_ident: str) -> webob.Response:
     """PATCH /v1/nodes/{node_ident}: JSON Patch of the writable fields."""
     node = dbread.get_node(req, node_ident)
-    dbread.node_for_owner_only(req, node, "update it")
     patch = base.json_body(req)
     doc = render(req, node)
     patched = validation.apply_patch(req, "node", doc, patch, READONLY, MANDATORY, _PATCH_MESSAGES)
@@ -250,9 +249,8 @@ def patch_node(req: base.ApiRequest, node_ident: str) -> webob.Response:
         changed["instance_info"] = secrets.unmask_driver_info(changed["instance_info"], node.instance_info)
         if changed["instance_info"] == (node.instance_info or {}):
             del changed["instance_info"]
+    policy.authorize_node_patch(req, node, changed)
     changed = _check_node_values(changed, "node")
-    if dbread.scope(req) is not None and "owner" in changed:
-        raise errors.HTTPForbidden("Only an administrator may change a node's owner.")
     if not changed:
         return base.json_response(render(req, node))
     updated = req.rpcapi.update_node(req.context, node, changed)
@@ -262,7 +260,7 @@ def patch_node(req: base.ApiRequest, node_ident: str) -> webob.Response:
 def delete_node(req: base.ApiRequest, node_ident: str) -> webob.Response:
     """DELETE /v1/nodes/{node_ident}: 204."""
     node = dbread.get_node(req, node_ident)
-    dbread.node_for_owner_only(req, node, "delete it")
+    policy.authorize_any(req, ("baremetal:node:delete", "baremetal:node:delete:self_owned_node"), node)
     req.rpcapi.destroy_node(req.context, node)
     return base.no_content()
 

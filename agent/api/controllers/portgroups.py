@@ -7,7 +7,7 @@ from typing import Any
 
 import webob
 
-from agent.api import base, dbread, errors, validation, versions, views
+from agent.api import base, dbread, errors, policy, validation, versions, views
 from agent.api.controllers import ports
 from agent.api.router import Router
 from agent.api.validation import BOOL, NAME, OBJECT, STRING, UUID
@@ -112,7 +112,7 @@ def _node_for_write(req: base.ApiRequest, ident: str) -> Any:
         node = dbread.get_node(req, ident)
     except exception.NodeNotFound as exc:
         raise errors.HTTPBadRequest(str(exc)) from None
-    dbread.node_for_owner_only(req, node, "change its portgroups")
+    policy.authorize(req, "baremetal:portgroup:create", node)
     return node
 
 
@@ -133,7 +133,7 @@ def patch_portgroup(req: base.ApiRequest, portgroup_ident: str) -> webob.Respons
     """PATCH /v1/portgroups/{portgroup}."""
     base.require_version(req, versions.PORTGROUPS)
     pg, node = visible_portgroup(req, portgroup_ident)
-    dbread.node_for_owner_only(req, node, "change its portgroups")
+    policy.authorize(req, "baremetal:portgroup:update", node)
     patch = base.json_body(req)
     doc = _render(req, pg, node.uuid)
     patched = validation.apply_patch(req, "portgroup", doc, patch, READONLY, MANDATORY)
@@ -152,7 +152,7 @@ def delete_portgroup(req: base.ApiRequest, portgroup_ident: str) -> webob.Respon
     """DELETE /v1/portgroups/{portgroup}: 204; 400 while ports are still in it."""
     base.require_version(req, versions.PORTGROUPS)
     pg, node = visible_portgroup(req, portgroup_ident)
-    dbread.node_for_owner_only(req, node, "change its portgroups")
+    policy.authorize(req, "baremetal:portgroup:delete", node)
     req.rpcapi.destroy_portgroup(req.context, node, pg.uuid)
     return base.no_content()
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import webob
 
-from agent.api import base, dbread, errors, validation, versions, views
+from agent.api import base, dbread, errors, policy, validation, versions, views
 from agent.api.router import Router
 from agent.api.validation import BOOL, OBJECT, STRING, UUID
 from agent.common import exception, row_dicts
@@ -162,7 +162,7 @@ def _node_for_write(req: base.ApiRequest, ident: str) -> Any:
         node = dbread.get_node(req, ident)
     except exception.NodeNotFound as exc:
         raise errors.HTTPBadRequest(str(exc)) from None
-    dbread.node_for_owner_only(req, node, "change its ports")
+    policy.authorize(req, "baremetal:port:create", node)
     return node
 
 
@@ -183,8 +183,7 @@ def create_port(req: base.ApiRequest) -> webob.Response:
 def patch_port(req: base.ApiRequest, port_ident: str) -> webob.Response:
     """PATCH /v1/ports/{port}."""
     port, node = _visible_port(req, port_ident)
-    if node is not None:
-        dbread.node_for_owner_only(req, node, "change its ports")
+    policy.authorize(req, "baremetal:port:update", node)
     patch = base.json_body(req)
     doc = _render(req, port, node.uuid if node else None)
     patched = validation.apply_patch(req, "port", doc, patch, READONLY, MANDATORY)
@@ -208,8 +207,8 @@ def patch_port(req: base.ApiRequest, port_ident: str) -> webob.Response:
 def delete_port(req: base.ApiRequest, port_ident: str) -> webob.Response:
     """DELETE /v1/ports/{port}: 204."""
     port, node = _visible_port(req, port_ident)
+    policy.authorize(req, "baremetal:port:delete", node)
     if node is not None:
-        dbread.node_for_owner_only(req, node, "change its ports")
         req.rpcapi.destroy_port(req.context, node, port.uuid)
     else:
         db_api.destroy_port(port.uuid)

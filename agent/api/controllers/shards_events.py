@@ -9,7 +9,7 @@ from oslo_log import log as logging
 from oslo_utils import uuidutils
 from sqlalchemy import func, select
 
-from agent.api import base, errors, versions
+from agent.api import base, errors, policy, versions
 from agent.api.router import Router
 from agent.db import engine as db_engine
 from agent.db.models import Node
@@ -32,8 +32,7 @@ _EVENT_KEYS = {
 def list_shards(req: base.ApiRequest) -> webob.Response:
     """GET /v1/shards: [{"name", "count"}] of the shards that have nodes (administrators only)."""
     base.require_version(req, versions.SHARDS)
-    if not req.context.get("is_admin"):
-        raise errors.HTTPForbidden("Access was denied: only an administrator may list shards.")
+    policy.authorize(req, "baremetal:shards:get")
     with db_engine.session() as sess:
         query = select(Node.shard, func.count()).where(Node.shard.is_not(None)).group_by(Node.shard)
         rows = sess.execute(query.order_by(Node.shard)).all()

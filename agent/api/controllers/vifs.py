@@ -10,7 +10,7 @@ from __future__ import annotations
 import webob
 from oslo_utils import uuidutils
 
-from agent.api import base, dbread, errors, validation, versions
+from agent.api import base, dbread, errors, policy, validation, versions
 from agent.api.router import Router
 from agent.api.validation import NAME, UUID
 
@@ -26,6 +26,7 @@ def list_vifs(req: base.ApiRequest, node_ident: str) -> webob.Response:
     """GET /v1/nodes/{node}/vifs: {"vifs": [{"id": ...}]}."""
     base.require_version(req, versions.VIFS)
     node = dbread.get_node(req, node_ident)
+    policy.authorize(req, "baremetal:node:vif:list", node)
     vifs = req.rpcapi.vif_list(req.context, node)
     return base.json_response({"vifs": vifs})
 
@@ -45,6 +46,7 @@ def attach_vif(req: base.ApiRequest, node_ident: str) -> webob.Response:
     if "port_uuid" in info and "portgroup_uuid" in info:
         raise errors.HTTPBadRequest("A VIF may name port_uuid or portgroup_uuid, not both.")
     node = dbread.get_node(req, node_ident)
+    policy.authorize(req, "baremetal:node:vif:attach", node)
     req.rpcapi.vif_attach(req.context, node, info)
     return base.no_content()
 
@@ -53,6 +55,7 @@ def detach_vif(req: base.ApiRequest, node_ident: str, vif_id: str) -> webob.Resp
     """DELETE /v1/nodes/{node}/vifs/{vif}: 204."""
     base.require_version(req, versions.VIFS)
     node = dbread.get_node(req, node_ident)
+    policy.authorize(req, "baremetal:node:vif:detach", node)
     req.rpcapi.vif_detach(req.context, node, _check_vif_id(vif_id))
     return base.no_content()
 

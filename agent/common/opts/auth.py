@@ -20,4 +20,10 @@ OPTS = [
         default="/etc/kiln/htpasswd",
         help="htpasswd file with bcrypt entries (user:$2y$...) for auth_strategy=http_basic.",
     ),
+    cfg.StrOpt(
+        "rbac_service_project_name",
+        default="service",
+        help="The project whose users with the service role act as a system service "
+        "(the policy rule service_role).",
+    ),
 ]

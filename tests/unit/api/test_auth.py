@@ -39,14 +39,14 @@ def test_http_basic(conductor, tmp_path):
 
 
 class _Identity:
-    """Sets the identity keys keystonemiddleware.auth_token would, for a project member."""
+    """Sets the identity keys keystonemiddleware.auth_token would, for a project user (a member)."""
 
-    def __init__(self, app, project):
-        self.app, self.project = app, project
+    def __init__(self, app, project, roles="member"):
+        self.app, self.project, self.roles = app, project, roles
 
     def __call__(self, environ, start_response):
         environ.update(
-            HTTP_X_IDENTITY_STATUS="Confirmed", HTTP_X_PROJECT_ID=self.project, HTTP_X_ROLES="member"
+            HTTP_X_IDENTITY_STATUS="Confirmed", HTTP_X_PROJECT_ID=self.project, HTTP_X_ROLES=self.roles
         )
         return self.app(environ, start_response)
 
@@ -60,10 +60,16 @@ def test_owner_and_lessee_scoping(api, conductor):
     names = sorted(n["name"] for n in member.get("/v1/nodes").json["nodes"])
     assert names == ["leased", "mine"]
     assert "Node other could not be found" in error_of(member.get("/v1/nodes/other", status=404))
-    resp = member.patch_json("/v1/nodes/leased", [{"op": "add", "path": "/extra/x", "value": 1}], status=403)
-    assert "only the node's owner" in error_of(resp)
+    # As Ironic: a lessee member may change extra, not driver_info.
+    member.patch_json("/v1/nodes/leased", [{"op": "add", "path": "/extra/x", "value": 1}])
+    resp = member.patch_json(
+        "/v1/nodes/leased", [{"op": "replace", "path": "/driver_info", "value": {"x": 1}}], status=403
+    )
+    assert "may not change the node's driver_info" in error_of(resp)
     assert member.patch_json("/v1/nodes/mine", [{"op": "add", "path": "/extra/x", "value": 1}]).json[
         "extra"
     ] == {"x": 1}
-    created = member.post_json("/v1/nodes", {"driver": "fake-hardware", "name": "new"}).json
+    member.post_json("/v1/nodes", {"driver": "fake-hardware", "name": "new"}, status=403)
+    admin = webtest.TestApp(_Identity(api_app.ApiApp(conductor), "p1", "admin"), extra_environ=env)
+    created = admin.post_json("/v1/nodes", {"driver": "fake-hardware", "name": "new"}).json
     assert created["owner"] == "p1"

@@ -273,5 +273,5 @@ def test_a_project_sees_only_its_nodes(fleet, conductor):
     # A lessee reads the hardware, not the turnover records (they name the lessees before it).
     page = member.get("/fleet/nodes/stor-a").text
     assert "SAMSUNG_MZ7LH480HAHQ-00005</td><td>480 GB</td><td>sata</td>" in page
-    assert "only the node&#39;s owner or an administrator may read the node&#39;s turnover records" in page
+    assert "read the node&#39;s turnover records): policy kiln:node:owner_action" in page
     assert "No turnover records" not in page

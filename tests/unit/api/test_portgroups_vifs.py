@@ -243,10 +243,12 @@ def test_project_members_attach_only_their_own_or_shared_networks(api, conductor
     _port(api, node, "52:54:00:dd:00:01")
     _port(api, node, "52:54:00:dd:00:02")
 
-    def member(project):
-        return webtest.TestApp(_Identity(api_app.ApiApp(conductor), project), extra_environ=env)
+    def member(project, roles="member"):
+        return webtest.TestApp(_Identity(api_app.ApiApp(conductor), project, roles), extra_environ=env)
 
-    lessee, owner, stranger = member("project-b"), member("project-a"), member("project-c")
+    # Attaching a VIF takes the owner's member role or the lessee's admin role (Ironic's defaults).
+    lessee, owner, stranger = member("project-b", "admin"), member("project-a"), member("project-c")
+    member("project-b").post_json("/v1/nodes/leased-node/vifs", {"id": "tenant-b"}, status=403)
     lessee.post_json("/v1/nodes/leased-node/vifs", {"id": "tenant-b"}, status=204)
     resp = lessee.post_json("/v1/nodes/leased-node/vifs", {"id": "tenant-a"}, status=403)
     assert "not to the caller's project project-b" in error_of(resp)

@@ -8,7 +8,7 @@ import pytest
 
 from agent.api import base as api_base
 from agent.api import views
-from agent.common import exception, row_dicts, secrets
+from agent.common import config, exception, row_dicts, secrets
 from agent.conductor.drivers import boot_files, flat, ipmi, ipmi_hardware, redfish, redfish_hardware
 from agent.db import api as db_api
 
@@ -51,6 +51,8 @@ def test_api_node_view_masks_driver_info(make_node) -> None:
     node = row_dicts.node_to_dict(db_api.get_node(uuid))
     req = api_base.ApiRequest.blank("/v1/nodes")
     req.version = (1, 80)
+    req.context = {"roles": ["admin", "member", "reader"], "system_scope": "all"}  # a system admin
+    config.CONF([], project="kiln")  # the policy enforcer reads [oslo_policy] from the parsed config
     shown = views.node_view(req, node)
     assert shown["driver_info"]["redfish_password"] == "******"
     assert shown["driver_info"]["nested"]["bmc_password"] == "******"
