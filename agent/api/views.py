@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.api import base, errors, policy, secrets
+from agent.api import base, errors, policy
+from agent.common import secrets
 
 # Node field -> minor version that introduced it.
 NODE_FIELDS: dict[str, int] = {
