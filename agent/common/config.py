@@ -31,6 +31,7 @@ _OPT_MODULES = [
     "agent.common.opts.redfish",
     "agent.common.opts.steps",
     "agent.common.opts.turnover",
+    "agent.common.opts.upgrade_levels",
 ]
 
 

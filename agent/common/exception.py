@@ -263,3 +263,11 @@ class ChassisNotEmpty(Invalid):
 
 class ResourceAlreadyExists(Conflict):
     message = "A %(kind)s with %(what)s already exists."
+
+
+class RPCVersionCapped(Conflict):
+    message = (
+        "%(method)s needs %(topic)s RPC API %(needed)s, but [upgrade_levels]%(option)s caps it at %(cap)s "
+        "while services of an older release run; retry once every %(option)s runs the new release and "
+        "the cap is lifted."
+    )
