@@ -1,7 +1,8 @@
 """The previous Kiln release, installed from this clone's git history into a venv of its own.
 
-The venv is built once per commit under ``~/.cache/kiln/release-<commit>`` (``git archive`` of the
-commit, then ``pip install`` of it and its requirements into a new venv) and reused by later runs.
+The venv is built once per commit under ``~/.cache/kiln/release-<commit>`` (a shared clone checked
+out at the commit, then ``pip install`` of it and its requirements into a new venv) and reused by
+later runs.
 Its processes run with no PYTHONPATH and outside the checkout, so they import the old ``agent``
 package, never this tree's.
 """
@@ -13,7 +14,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -38,20 +38,16 @@ def _git(*args: str) -> subprocess.CompletedProcess:
 def _build(commit: str, venv: Path) -> None:
     """Install ``commit`` with its requirements into the new venv ``venv``."""
     with tempfile.TemporaryDirectory(prefix="kiln-release-") as tmp:
-        archive = Path(tmp) / "src.tar"
-        with open(archive, "wb") as out:
-            subprocess.run(
-                ["git", "-C", str(procs.REPO), "archive", "--format=tar", commit],
-                stdout=out,
-                check=True,
-                timeout=120,
-            )
+        # A clone, not an archive: pbr finds the package data (catalogues, templates) through git.
         src = Path(tmp) / "src"
-        with tarfile.open(archive) as tar:
-            tar.extractall(src, filter="data")
+        for args in (
+            ["clone", "-q", "--shared", "--no-checkout", str(procs.REPO), str(src)],
+            ["-C", str(src), "checkout", "-q", commit],
+        ):
+            subprocess.run(["git", *args], check=True, capture_output=True, timeout=120)
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
         pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-        # pbr reads the version from git metadata, which an archive lacks.
+        # A fixed version: pbr would otherwise derive one from the tags the clone happens to have.
         env = {**os.environ, "PBR_VERSION": "0.0.1"}
         env.pop("PYTHONPATH", None)
         proc = subprocess.run(
