@@ -32,6 +32,7 @@ _OPT_MODULES = [
     "agent.common.opts.redfish",
     "agent.common.opts.steps",
     "agent.common.opts.turnover",
+    "agent.common.opts.upgrade_levels",
 ]
 
 

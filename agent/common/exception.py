@@ -279,3 +279,11 @@ class BIOSSettingNotFound(NotFound):
 
 class UnsupportedDriverExtension(Invalid):
     message = "Driver %(driver)s does not support %(extension)s (disabled or not implemented)."
+
+
+class RPCVersionCapped(Conflict):
+    message = (
+        "%(method)s needs %(topic)s RPC API %(needed)s, but [upgrade_levels]%(option)s caps it at %(cap)s "
+        "while services of an older release run; retry once every %(option)s runs the new release and "
+        "the cap is lifted."
+    )

@@ -17,6 +17,8 @@ import oslo_messaging.opts
 from oslo_config import cfg
 from oslo_log import log as logging
 
+from agent.common import exception, upgrade_levels
+
 CONF = cfg.CONF
 LOG = logging.getLogger(__name__)
 
@@ -168,12 +170,14 @@ def stop_servers(servers: list[messaging.rpc.server.RPCServer], timeout: float) 
 class RPCClientBase:
     """The client side of one topic: a versioned client honouring a version cap, prepared per call.
 
-    Subclasses set ``DEFAULT_TOPIC`` and their own ``RPC_API_VERSION``, and add one method per
+    Subclasses set ``DEFAULT_TOPIC``, their own ``RPC_API_VERSION`` and ``UPGRADE_LEVEL`` (the
+    ``[upgrade_levels]`` option whose cap applies when none is given), and add one method per
     remote method, each naming the lowest API version that has it.
     """
 
     RPC_API_VERSION: str = RPC_API_VERSION
     DEFAULT_TOPIC: str
+    UPGRADE_LEVEL: str | None = None
 
     def __init__(
         self,
@@ -184,6 +188,9 @@ class RPCClientBase:
         retry: int | None = None,
     ) -> None:
         self.topic = self.DEFAULT_TOPIC if topic is None else topic
+        if version_cap is None and self.UPGRADE_LEVEL:
+            version_cap = upgrade_levels.version_cap(self.UPGRADE_LEVEL, CONF)
+        self.version_cap = version_cap
         self.client = get_client(
             transport or init(),
             self.topic,
@@ -199,8 +206,13 @@ class RPCClientBase:
         server: str | None = None,
         timeout: float | None = None,
         topic: str | None = None,
+        method: str = "this call",
     ) -> messaging.RPCClient:
-        """The client for one call: ``version``, and ``server``, ``timeout`` and ``topic`` where given."""
+        """The client for one call: ``version``, and ``server``, ``timeout`` and ``topic`` where given.
+
+        A ``version`` above the version cap raises exception.RPCVersionCapped, naming ``method``.
+        """
+        self.require(version, method)
         kwargs: dict = {"version": version}
         if server is not None:
             kwargs["server"] = server
@@ -213,3 +225,14 @@ class RPCClientBase:
     def can_send_version(self, version: str) -> bool:
         """Say whether ``version`` is within the version cap."""
         return self.client.can_send_version(version)
+
+    def require(self, version: str, method: str) -> None:
+        """Refuse ``method`` (RPCVersionCapped, naming the option to lift) above the version cap."""
+        if not self.can_send_version(version):
+            raise exception.RPCVersionCapped(
+                method=method,
+                topic=self.topic,
+                needed=version,
+                option=self.UPGRADE_LEVEL or "(caller's version_cap)",
+                cap=self.version_cap,
+            )

@@ -1,12 +1,18 @@
 """The API's RPC client of the conductors: each node's call goes to the conductor the hash ring names.
 
-Version history of the API-facing methods (topic ``kiln.conductor``):
+Version history of the API-facing methods (topic ``kiln.conductor``; the agent-facing methods of
+the same topic are in agent.node.conductor_client, all at 1.0):
     1.0 - create/update/destroy_node, change_provision_state, change_power_state, boot device,
           validate_driver_interfaces, traits, create/update/destroy_port, create/update/destroy_allocation.
+          (Release 2026.12.04.)
     1.1 - create/update/destroy_portgroup, vif_attach, vif_detach, vif_list.
-    1.2 - attach_virtual_media, detach_virtual_media.
+    1.2 - attach_virtual_media, detach_virtual_media. (Release 2026.12.05.)
     1.3 - change_provision_state takes service_steps.
     1.4 - set_target_raid_config.
+
+``[upgrade_levels]conductor`` caps what this client sends. The methods newer than 1.0 have no
+equivalent an older conductor could run instead, so above the cap they are refused before
+anything is sent (exception.RPCVersionCapped: HTTP 409 naming the option to lift).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ class ConductorAPI(rpc.RPCClientBase):
 
     RPC_API_VERSION = "1.4"
     DEFAULT_TOPIC = rpc.CONDUCTOR_TOPIC
+    UPGRADE_LEVEL = "conductor"
 
     def __init__(
         self,
@@ -42,12 +49,13 @@ class ConductorAPI(rpc.RPCClientBase):
         """The host of the conductor managing ``node`` (ConductorNotFound when none is alive)."""
         return self.ring.get_conductor_for(node)
 
+    # The 1.0 methods ask for 1.0 (not the client's newest version) so that a cap still sends them.
     def _node_client(self, node: Any) -> messaging.RPCClient:
-        return self.client.prepare(server=self.conductor_for(node))
+        return self.client.prepare(server=self.conductor_for(node), version="1.0")
 
     def _any_client(self, key: str, conductor_group: str | None = "") -> messaging.RPCClient:
         ring = self.ring.get_ring(conductor_group)
-        return self.client.prepare(server=ring.get_hosts(key)[0])
+        return self.client.prepare(server=ring.get_hosts(key)[0], version="1.0")
 
     # --- nodes ---------------------------------------------------------------------------------
     def create_node(self, ctxt: dict, values: dict) -> dict:
@@ -67,7 +75,7 @@ class ConductorAPI(rpc.RPCClientBase):
         """Start provision action ``verb`` (configdrive, clean_steps, ... as keyword arguments)."""
         client = self._node_client(node)
         if kwargs.get("service_steps") is not None:
-            client = client.prepare(version="1.3")
+            client = self._since("1.3", "change_provision_state with service_steps", node)
         client.call(ctxt, "change_provision_state", node_ident=_uuid(node), verb=verb, **kwargs)
 
     def change_power_state(self, ctxt: dict, node: Any, target: str, timeout: int | None = None) -> None:
@@ -107,39 +115,46 @@ class ConductorAPI(rpc.RPCClientBase):
         self._node_client(node).call(ctxt, "remove_node_trait", node_ident=_uuid(node), trait=trait)
 
     # --- portgroups and VIFs (1.1) ----------------------------------------------------------------
-    def _v11(self, node: Any) -> messaging.RPCClient:
-        return self._node_client(node).prepare(version="1.1")
+    def _since(self, version: str, method: str, node: Any) -> messaging.RPCClient:
+        self.require(version, method)
+        return self._node_client(node).prepare(version=version)
 
     def create_portgroup(self, ctxt: dict, node: Any, values: dict) -> dict:
         """Create a portgroup of ``node``."""
-        return self._v11(node).call(ctxt, "create_portgroup", values=values)
+        return self._since("1.1", "create_portgroup", node).call(ctxt, "create_portgroup", values=values)
 
     def update_portgroup(self, ctxt: dict, node: Any, portgroup_uuid: str, values: dict) -> dict:
         """Change a portgroup of ``node``."""
-        return self._v11(node).call(ctxt, "update_portgroup", portgroup_ident=portgroup_uuid, values=values)
+        return self._since("1.1", "update_portgroup", node).call(
+            ctxt, "update_portgroup", portgroup_ident=portgroup_uuid, values=values
+        )
 
     def destroy_portgroup(self, ctxt: dict, node: Any, portgroup_uuid: str) -> None:
         """Delete an empty portgroup of ``node``."""
-        self._v11(node).call(ctxt, "destroy_portgroup", portgroup_ident=portgroup_uuid)
+        self._since("1.1", "destroy_portgroup", node).call(
+            ctxt, "destroy_portgroup", portgroup_ident=portgroup_uuid
+        )
 
     def vif_attach(self, ctxt: dict, node: Any, vif_info: dict) -> None:
         """Attach the VIF ``vif_info["id"]`` to a free port or portgroup of ``node``."""
-        self._v11(node).call(ctxt, "vif_attach", node_ident=_uuid(node), vif_info=vif_info)
+        self._since("1.1", "vif_attach", node).call(
+            ctxt, "vif_attach", node_ident=_uuid(node), vif_info=vif_info
+        )
 
     def vif_detach(self, ctxt: dict, node: Any, vif_id: str) -> None:
         """Detach the VIF ``vif_id`` from ``node``."""
-        self._v11(node).call(ctxt, "vif_detach", node_ident=_uuid(node), vif_id=vif_id)
+        self._since("1.1", "vif_detach", node).call(ctxt, "vif_detach", node_ident=_uuid(node), vif_id=vif_id)
 
     def vif_list(self, ctxt: dict, node: Any) -> list[dict]:
         """The VIFs attached to ``node``: [{"id": ...}]."""
-        return self._v11(node).call(ctxt, "vif_list", node_ident=_uuid(node))
+        return self._since("1.1", "vif_list", node).call(ctxt, "vif_list", node_ident=_uuid(node))
 
     # --- virtual media (1.2) ---------------------------------------------------------------------
     def attach_virtual_media(
         self, ctxt: dict, node: Any, device_type: str, image_url: str, download_source: str
     ) -> None:
         """Insert ``image_url`` into ``node``'s virtual ``device_type``."""
-        self._node_client(node).prepare(version="1.2").call(
+        self._since("1.2", "attach_virtual_media", node).call(
             ctxt,
             "attach_virtual_media",
             node_ident=_uuid(node),
@@ -150,13 +165,13 @@ class ConductorAPI(rpc.RPCClientBase):
 
     def detach_virtual_media(self, ctxt: dict, node: Any, device_types: list[str] | None) -> None:
         """Eject ``node``'s virtual media (of ``device_types``, or all)."""
-        self._node_client(node).prepare(version="1.2").call(
+        self._since("1.2", "detach_virtual_media", node).call(
             ctxt, "detach_virtual_media", node_ident=_uuid(node), device_types=device_types
         )
 
     def set_target_raid_config(self, ctxt: dict, node: Any, target_raid_config: dict) -> None:
         """Store ``node``'s target RAID configuration (1.4)."""
-        self._node_client(node).prepare(version="1.4").call(
+        self._since("1.4", "set_target_raid_config", node).call(
             ctxt, "set_target_raid_config", node_ident=_uuid(node), target_raid_config=target_raid_config
         )
 

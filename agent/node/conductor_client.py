@@ -3,15 +3,17 @@
 The server side is agent.conductor.agent_endpoints.AgentEndpoints; the API's methods have their
 own client, agent.conductor.rpcapi.ConductorAPI (the node agent never imports agent.conductor).
 
-API version history:
-    1.0 - lookup, report_inventory, heartbeat, step_result.
+API version history (the conductor's target is at the newest version of agent.conductor.rpcapi,
+whose history this shares):
+    1.0 - lookup, report_inventory, heartbeat, step_result. (Releases 2026.12.04 and 2026.12.05.)
 
 Heartbeats go to the topic lookup hands back as ``config["heartbeat_topic"]``
 (``kiln.conductor.heartbeat``), where the conductors serve them apart from everything else; a
 conductor that names none takes them on ``kiln.conductor`` like any other message.
 
-Each method asks for the lowest version that has it; a ``version_cap`` below that raises
-``oslo_messaging.RPCVersionCapError`` before anything is sent.
+Each method asks for the lowest version that has it; a version cap (``[upgrade_levels]conductor``,
+formerly ``[agent]conductor_version_cap``) below that raises exception.RPCVersionCapped before
+anything is sent.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class ConductorClient(rpc.RPCClientBase):
 
     RPC_API_VERSION = "1.0"
     DEFAULT_TOPIC = rpc.CONDUCTOR_TOPIC
+    UPGRADE_LEVEL = "conductor"
 
     # -- agents ---------------------------------------------------------------------------
     def lookup(
@@ -36,7 +39,7 @@ class ConductorClient(rpc.RPCClientBase):
         timeout: float | None = None,
     ) -> dict:
         """Find the node with these MACs / system UUID; returns node, agent_token and config."""
-        return self._prepare("1.0", timeout=timeout).call(
+        return self._prepare("1.0", timeout=timeout, method="lookup").call(
             ctxt, "lookup", macs=list(macs), system_uuid=system_uuid, bootif=bootif
         )
 
@@ -51,7 +54,7 @@ class ConductorClient(rpc.RPCClientBase):
         timeout: float | None = None,
     ) -> dict:
         """Store a node's inventory (and what changed); returns {"stored": True, "traits": [...]}."""
-        return self._prepare("1.0", timeout=timeout).call(
+        return self._prepare("1.0", timeout=timeout, method="report_inventory").call(
             ctxt,
             "report_inventory",
             node_uuid=node_uuid,
@@ -64,12 +67,12 @@ class ConductorClient(rpc.RPCClientBase):
         self, ctxt: dict, node_uuid: str, agent_token: str, status: dict, *, topic: str | None = None
     ) -> None:
         """Tell the conductors the agent is alive (cast), on ``topic`` (the one lookup named) if given."""
-        self._prepare("1.0", topic=topic).cast(
+        self._prepare("1.0", topic=topic, method="heartbeat").cast(
             ctxt, "heartbeat", node_uuid=node_uuid, agent_token=agent_token, status=status
         )
 
     def step_result(self, ctxt: dict, node_uuid: str, agent_token: str, step: str, result: dict) -> None:
         """Hand back the result of a step the agent ran (cast)."""
-        self._prepare("1.0").cast(
+        self._prepare("1.0", method="step_result").cast(
             ctxt, "step_result", node_uuid=node_uuid, agent_token=agent_token, step=step, result=result
         )

@@ -14,7 +14,7 @@ import oslo_messaging as messaging
 from oslo_config import cfg
 from oslo_log import log as logging
 
-from agent.common import exception, rpc
+from agent.common import exception, rpc, upgrade_levels
 from agent.common.macs import lookup_macs
 from agent.common.notify import Notifier, WatchdogPetter
 from agent.common.opts import steps as steps_opts
@@ -140,7 +140,7 @@ class Agent:
         self.conductor = ConductorClient(
             self.transport,
             topic=opts.conductor_topic,
-            version_cap=opts.conductor_version_cap,
+            version_cap=upgrade_levels.version_cap("conductor", conf),
             retry=opts.rpc_send_retries,
         )
         self.notifier = notifier or Notifier()

@@ -20,11 +20,6 @@ OPTS = [
         "so that a restarted agent can reuse the token the conductor handed out once.",
     ),
     cfg.StrOpt("conductor_topic", default="kiln.conductor", help="RPC topic of the conductors."),
-    cfg.StrOpt(
-        "conductor_version_cap",
-        help="Highest kiln.conductor RPC API version the agent sends (e.g. 1.0) while conductors "
-        "of different releases run side by side. Unset: no cap.",
-    ),
     cfg.IntOpt("lookup_timeout", default=10, min=1, help="Seconds one lookup call waits for a conductor."),
     cfg.IntOpt(
         "lookup_max_attempts",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from agent.db import models
+from agent.db import models, online_ddl
 
 config = context.config
 target_metadata = models.Base.metadata
@@ -18,7 +18,7 @@ def _run(connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )
-    with context.begin_transaction():
+    with context.begin_transaction(), online_ddl.waiting_ddl(connection):
         context.run_migrations()
 
 

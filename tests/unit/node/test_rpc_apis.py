@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-import oslo_messaging as messaging
 import pytest
 from oslo_messaging.rpc.dispatcher import ExpectedException
 
@@ -64,7 +63,10 @@ def test_wrong_token_comes_back_as_invalid_agent_token(transport, topic, server)
 def test_version_cap_below_the_method_refuses_to_send(transport, topic):
     api = ConductorClient(transport, topic=topic, version_cap="0.9")
     assert not api.can_send_version("1.0")
-    with pytest.raises(messaging.RPCVersionCapError):
+    with pytest.raises(
+        exception.RPCVersionCapped,
+        match=r"lookup needs kiln.conductor\S* RPC API 1.0, but \[upgrade_levels\]conductor caps it at 0.9",
+    ):
         api.lookup({}, ["aa:bb:cc:dd:ee:ff"])
     assert ConductorClient(transport, topic=topic, version_cap="1.0").can_send_version("1.0")
 
@@ -103,3 +105,16 @@ def test_clients_default_to_their_topic(transport):
     assert ConductorClient(transport).topic == "kiln.conductor"
     assert ConductorClient(transport, topic="kiln.other").topic == "kiln.other"
     assert AgentClient(transport, version_cap="0.9").can_send_version("1.0") is False
+
+
+def test_clients_take_their_cap_from_upgrade_levels(conf, transport, topic):
+    conf.override("agent", "0.9", group="upgrade_levels")
+    conf.override("conductor", "2026.12.04", group="upgrade_levels")
+    agent_api = AgentClient(transport)
+    assert agent_api.version_cap == "0.9"
+    with pytest.raises(
+        exception.RPCVersionCapped, match=r"ping needs kiln.agent RPC API 1.0, but \[upgrade_levels\]agent"
+    ):
+        agent_api.ping({}, "node-1", "tok")
+    assert ConductorClient(transport, topic=topic).version_cap == "1.0"
+    assert ConductorClient(transport, topic=topic, version_cap="1.2").version_cap == "1.2"  # given wins
