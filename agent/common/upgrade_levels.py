@@ -20,7 +20,7 @@ from agent.common.opts import upgrade_levels as opts
 #: 2026.12.04 is commit 4e4b810 (the first release with upgrades tested against it).
 RELEASES: dict[str, dict[str, str]] = {
     "2026.12.04": {"conductor": "1.0", "agent": "1.0"},
-    "2026.12.05": {"conductor": "1.2", "agent": "1.0"},
+    "2026.12.05": {"conductor": "1.4", "agent": "1.0"},
 }
 
 _VERSION = re.compile(r"^\d+\.\d+$")

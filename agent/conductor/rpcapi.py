@@ -6,9 +6,9 @@ the same topic are in agent.node.conductor_client, all at 1.0):
           validate_driver_interfaces, traits, create/update/destroy_port, create/update/destroy_allocation.
           (Release 2026.12.04.)
     1.1 - create/update/destroy_portgroup, vif_attach, vif_detach, vif_list.
-    1.2 - attach_virtual_media, detach_virtual_media. (Release 2026.12.05.)
+    1.2 - attach_virtual_media, detach_virtual_media.
     1.3 - change_provision_state takes service_steps.
-    1.4 - set_target_raid_config.
+    1.4 - set_target_raid_config. (Release 2026.12.05.)
 
 ``[upgrade_levels]conductor`` caps what this client sends. The methods newer than 1.0 have no
 equivalent an older conductor could run instead, so above the cap they are refused before
