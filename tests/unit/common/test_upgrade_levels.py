@@ -35,7 +35,7 @@ def test_version_and_release_name(conf):
     c = conf("[upgrade_levels]\nconductor = 2026.12.04\n")
     assert upgrade_levels.version_cap("conductor", c) == "1.0"
     assert (
-        upgrade_levels.version_cap("conductor", conf("[upgrade_levels]\nconductor = 2026.12.05\n")) == "1.2"
+        upgrade_levels.version_cap("conductor", conf("[upgrade_levels]\nconductor = 2026.12.05\n")) == "1.4"
     )
 
 
