@@ -86,6 +86,8 @@ DB_DOWN_MESSAGE = (
     "Retry it in a few seconds."
 )
 
+RETRY = {"Retry-After": "5"}
+
 
 def _db_down(exc: BaseException) -> bool:
     """Whether ``exc`` says the database cannot be reached (not a bad query)."""
@@ -153,8 +155,10 @@ class ApiApp:
                 LOG.exception("Database error serving %s %s", req.method, req.path)
                 resp = error_response(500, "Internal server error; the kiln-api log has the details.")
             else:
-                LOG.warning("Database unreachable serving %s %s: %s", req.method, req.path, type(exc).__name__)
-                resp = error_response(503, DB_DOWN_MESSAGE.format(where="kiln-api"), {"Retry-After": "5"})
+                LOG.warning(
+                    "Database unreachable serving %s %s: %s", req.method, req.path, type(exc).__name__
+                )
+                resp = error_response(503, DB_DOWN_MESSAGE.format(where="kiln-api"), RETRY)
         except exception.ConductorNotFound as exc:
             resp = error_response(503, f"No valid host was found. Reason: {_remote_message(exc)}")
         except exception.KilnException as exc:
@@ -167,8 +171,8 @@ class ApiApp:
             )
         except messaging.RemoteError as exc:
             if exc.exc_type in DB_DOWN_REMOTE:
-                LOG.warning("Conductor's database unreachable for %s %s: %s", req.method, req.path, exc.exc_type)
-                resp = error_response(503, DB_DOWN_MESSAGE.format(where="kiln-conductor"), {"Retry-After": "5"})
+                LOG.warning("Conductor's database unreachable: %s %s: %s", req.method, req.path, exc.exc_type)
+                resp = error_response(503, DB_DOWN_MESSAGE.format(where="kiln-conductor"), RETRY)
             else:
                 LOG.error("Conductor error for %s %s: %s", req.method, req.path, exc)
                 resp = error_response(500, f"The conductor failed: {exc.exc_type}: {exc.value}")

@@ -60,14 +60,15 @@ class PrivateRabbit:
         self.url = f"rabbit://guest:guest@127.0.0.1:{self.port}/"
 
     def _ctl(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            ["rabbitmqctl", "-n", self.node, *args], env=self.env, capture_output=True, text=True, timeout=timeout
-        )
+        argv = ["rabbitmqctl", "-n", self.node, *args]
+        return subprocess.run(argv, env=self.env, capture_output=True, text=True, timeout=timeout)
 
     def start(self, timeout: float = 60) -> None:
         """Start the node and wait until it accepts AMQP connections."""
-        subprocess.run(["rabbitmq-server", "-detached"], env=self.env, check=True, capture_output=True, timeout=30)
-        wait = self._ctl("wait", str(self.dir / "rabbit.pid"), "--timeout", str(int(timeout)), timeout=timeout + 5)
+        server = ["rabbitmq-server", "-detached"]
+        subprocess.run(server, env=self.env, check=True, capture_output=True, timeout=30)
+        pid = str(self.dir / "rabbit.pid")
+        wait = self._ctl("wait", pid, "--timeout", str(int(timeout)), timeout=timeout + 5)
         if wait.returncode != 0:
             raise RuntimeError(f"private RabbitMQ {self.node} did not start: {wait.stderr or wait.stdout}")
         _wait_port(self.port, True, timeout, f"RabbitMQ {self.node}")
@@ -109,7 +110,8 @@ class PrivatePostgres:
             argv = ["runuser", "-u", self.user, "--", *argv]
         out = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
         if out.returncode != 0:
-            raise RuntimeError(f"{' '.join(cmd[:1])} failed (exit {out.returncode}): {out.stderr or out.stdout}")
+            said = out.stderr or out.stdout
+            raise RuntimeError(f"{cmd[0]} failed (exit {out.returncode}): {said}")
 
     def init(self) -> None:
         """Create the cluster (superuser postgres, trust authentication)."""
@@ -117,7 +119,8 @@ class PrivatePostgres:
 
     def _pg_ctl(self, action: str) -> None:
         opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._run("pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.dir / "pg.log"), "-w", "-m", "fast", action)
+        log = str(self.dir / "pg.log")
+        self._run("pg_ctl", "-D", str(self.data), "-o", opts, "-l", log, "-w", "-m", "fast", action)
 
     def start(self) -> None:
         """Start the server and wait until it accepts connections."""
