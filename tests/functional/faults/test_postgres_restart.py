@@ -43,7 +43,7 @@ def kiln(tmp_path):
         pg.remove()
 
 
-def _load(url: str, node: str, stop: threading.Event, answers: list) -> None:
+def _load(url: str, node: str, key: str, stop: threading.Event, answers: list) -> None:
     """Reads and writes through the API until ``stop``: (status, body, headers, what, when)."""
     i = 0
     while not stop.is_set():
@@ -51,23 +51,29 @@ def _load(url: str, node: str, stop: threading.Event, answers: list) -> None:
         for what, method, path, body in (
             ("list", "GET", "/v1/nodes", None),
             ("show", "GET", f"/v1/nodes/{node}", None),
-            ("patch", "PATCH", f"/v1/nodes/{node}", [{"op": "add", "path": "/extra/n", "value": i}]),
+            ("patch", "PATCH", f"/v1/nodes/{node}", [{"op": "add", "path": f"/extra/{key}", "value": i}]),
         ):
             try:
                 status, doc, headers = call(url + path, method, body, timeout=20)
             except OSError as exc:  # no answer at all is a failure too
                 status, doc, headers = 0, {"error": repr(exc)}, {}
-            answers.append((status, doc, headers, what, time.monotonic()))
+            answers.append((status, doc, headers, what, time.monotonic(), key, i))
         time.sleep(0.05)
 
 
 def test_postgres_restart_under_load_fails_clearly_and_recovers(kiln) -> None:
     url, pg, running = kiln
-    status, node, _ = call(url + "/v1/nodes", "POST", {"driver": "fake-hardware", "name": "pg-fault"})
-    assert status == 201, node
+    # One node per worker: concurrent PATCHes of one node's extra are last-writer-wins (as Ironic's).
+    nodes = []
+    for k in range(3):
+        status, node, _ = call(
+            url + "/v1/nodes", "POST", {"driver": "fake-hardware", "name": f"pg-fault-{k}"}
+        )
+        assert status == 201, node
+        nodes.append(node["uuid"])
     answers: list = []
     stop = threading.Event()
-    workers = [threading.Thread(target=_load, args=(url, node["uuid"], stop, answers)) for _ in range(3)]
+    workers = [threading.Thread(target=_load, args=(url, nodes[k], f"w{k}", stop, answers)) for k in range(3)]
     for worker in workers:
         worker.start()
     try:
@@ -95,7 +101,7 @@ def test_postgres_restart_under_load_fails_clearly_and_recovers(kiln) -> None:
     assert not odd, f"answers other than 200 and 503: {odd}"
     unavailable = [a for a in answers if a[0] == 503]
     assert {a[0] for a in during} == {503}, sorted({(a[0], a[3]) for a in during})
-    for _status, doc, headers, what, _when in unavailable:
+    for _status, doc, headers, what, *_ in unavailable:
         message = json.loads(doc["error_message"])["faultstring"]
         assert "database is not reachable" in message, (what, message)
         assert "Traceback" not in json.dumps(doc), (what, doc)
@@ -103,9 +109,12 @@ def test_postgres_restart_under_load_fails_clearly_and_recovers(kiln) -> None:
     assert {a[3] for a in unavailable} == {"list", "show", "patch"}
     assert recovered_at - up_at < 30
     # Nothing lost: the node and the last acknowledged PATCH are there; a new node can be created.
-    acked = max(a[1]["extra"]["n"] for a in answers if a[3] == "patch" and a[0] == 200)
-    status, shown, _ = call(url + f"/v1/nodes/{node['uuid']}")
-    assert status == 200 and shown["extra"]["n"] >= acked
+    for k, uuid in enumerate(nodes):
+        key = f"w{k}"
+        status, shown, _ = call(url + f"/v1/nodes/{uuid}")
+        assert status == 200
+        acked = max(a[6] for a in answers if a[3] == "patch" and a[0] == 200 and a[5] == key)
+        assert shown["extra"][key] == acked, (key, shown["extra"], acked)
     status, created, _ = call(url + "/v1/nodes", "POST", {"driver": "fake-hardware", "name": "after-restart"})
     assert status == 201, created
     assert all(proc.poll() is None for proc in running)
