@@ -67,6 +67,11 @@ def _revive(stack: dict, host: str) -> None:
 
 
 def _intact(stack: dict, bm, node) -> None:
+    if node.provision_state.endswith("failed"):  # the survivor tidied up what the dead one set up
+        assert node.power_state == "power off", node.power_state
+        assert not stack["node"].agent_running()
+        script = stack["tmp"] / "httpboot" / f"{MAC.replace(':', '-')}.ipxe"
+        assert not script.exists(), f"{script} left behind"
     assert node.driver_info["redfish_address"] == driver_info(stack["bmc"])["redfish_address"]
     assert [p.address for p in bm.ports(node_id=node.id)] == [MAC]
     assert node.reservation is None

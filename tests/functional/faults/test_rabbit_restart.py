@@ -65,3 +65,10 @@ def test_rabbit_restarted_during_deploy(stack) -> None:
     print(f"RabbitMQ down {down:.0f} s; deployed {time.monotonic() - started:.0f} s after the restart began")
     assert deployed.provision_state == "active", deployed.last_error
     assert stack["node"].agent_runs >= 1
+    # The restart really cut every process's connection, and each reconnected on its own.
+    unreachable = f"AMQP server on 127.0.0.1:{rabbit.port} is unreachable"
+    for log in ("agent.log", "conductor-conductor-r.log"):
+        assert unreachable in procs.read(stack["tmp"] / log), log
+    # kiln-api's RPC client works again too (a change goes through the conductor).
+    patched = bm.patch_node(node, [{"op": "add", "path": "/extra/after_restart", "value": "yes"}])
+    assert patched.extra["after_restart"] == "yes"
