@@ -123,3 +123,21 @@ def test_conductor_killed_during_deploy(stack) -> None:
     assert settled.instance_info["image_source"] == url
     _intact(stack, bm, settled)
     _revive(stack, host)
+
+
+def test_conductor_killed_while_the_agent_deploys(stack) -> None:
+    """Killed in ``wait call-back`` (the agent works, no lock held): the survivor carries on or fails it."""
+    bm = stack["conn"].baremetal
+    node = bm.get_node("sim-node")
+    assert node.provision_state in ("deploy failed", "active")
+    if node.provision_state == "active":
+        bm.set_node_provision_state(node, "deleted", wait=True, timeout=WAIT)
+    bm.set_node_provision_state(node, "active")  # a retry of the failed deploy, or a new one
+    host, state = _kill_owner(stack, bm, node.id, ("wait call-back",))
+    settled = _settle(bm, node.id, stack)
+    print(f"killed {host} in {state}; node {settled.provision_state}: {settled.last_error}")
+    assert settled.provision_state in ("active", "deploy failed"), settled.last_error
+    if settled.provision_state == "deploy failed":
+        assert settled.last_error
+    _intact(stack, bm, settled)
+    _revive(stack, host)
