@@ -82,8 +82,8 @@ def _remote_message(exc: BaseException) -> str:
 DB_DOWN = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, sqlalchemy.exc.TimeoutError)
 DB_DOWN_REMOTE = frozenset(cls.__name__ for cls in DB_DOWN) | {"DBConnectionError", "DisconnectionError"}
 DB_DOWN_MESSAGE = (
-    "The database is not reachable right now ({where}); the request was not carried out. "
-    "Retry it in a few seconds."
+    "The database is not reachable right now ({where}); the request may not have been carried out. "
+    "Check and retry it in a few seconds."
 )
 
 RETRY = {"Retry-After": "5"}

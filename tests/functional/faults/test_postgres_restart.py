@@ -32,7 +32,9 @@ def kiln(tmp_path):
         pg.init()
         pg.start()
         port = procs.free_port()
-        conf = kiln_conf(tmp_path, procs.RABBIT_URL, pg.url, port)
+        # The outage (6 s) stays under heartbeat_timeout, as it would under the default 60 s: a
+        # longer one makes every conductor look dead until its next heartbeat once the DB is back.
+        conf = kiln_conf(tmp_path, procs.RABBIT_URL, pg.url, port, {"conductor": {"heartbeat_timeout": 30}})
         procs.dbsync(conf)
         running.append(start_conductor(conf, "pg-conductor"))
         running.append(start_api(conf, port))
@@ -97,7 +99,11 @@ def test_postgres_restart_under_load_fails_clearly_and_recovers(kiln) -> None:
             worker.join(60)
     during = [a for a in answers if down_at + 1 < a[4] < up_at]
     assert during, "no request was answered while PostgreSQL was down"
-    odd = sorted({(a[0], a[3]) for a in answers if a[0] not in (200, 503)})
+    # A PATCH cut by the outage may leave its node locked a moment: 409 "locked", retryable.
+    locked = [a for a in answers if a[0] == 409]
+    for _status, doc, _headers, what, *_ in locked:
+        assert what == "patch" and "locked" in doc["error_message"].lower(), doc
+    odd = sorted({(a[0], a[3]) for a in answers if a[0] not in (200, 409, 503)})
     assert not odd, f"answers other than 200 and 503: {odd}"
     unavailable = [a for a in answers if a[0] == 503]
     assert {a[0] for a in during} == {503}, sorted({(a[0], a[3]) for a in during})
@@ -114,7 +120,9 @@ def test_postgres_restart_under_load_fails_clearly_and_recovers(kiln) -> None:
         status, shown, _ = call(url + f"/v1/nodes/{uuid}")
         assert status == 200
         acked = max(a[6] for a in answers if a[3] == "patch" and a[0] == 200 and a[5] == key)
-        assert shown["extra"][key] == acked, (key, shown["extra"], acked)
+        sent = max(a[6] for a in answers if a[3] == "patch" and a[5] == key)
+        # The last acknowledged change is kept; a later one cut by the outage may or may not be.
+        assert acked <= shown["extra"][key] <= sent, (key, shown["extra"], acked, sent)
     status, created, _ = call(url + "/v1/nodes", "POST", {"driver": "fake-hardware", "name": "after-restart"})
     assert status == 201, created
     assert all(proc.poll() is None for proc in running)
