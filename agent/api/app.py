@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import oslo_messaging as messaging
+import sqlalchemy.exc
 import webob
 import webob.exc
 from oslo_config import cfg
@@ -76,6 +77,25 @@ def _remote_message(exc: BaseException) -> str:
     return str(exc).split("\nTraceback", 1)[0]
 
 
+#: Exceptions of a database that cannot be reached (down, restarting, connections cut, pool empty),
+#: here and, by their class name, raised in a conductor and sent back over RPC.
+DB_DOWN = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, sqlalchemy.exc.TimeoutError)
+DB_DOWN_REMOTE = frozenset(cls.__name__ for cls in DB_DOWN) | {"DBConnectionError", "DisconnectionError"}
+DB_DOWN_MESSAGE = (
+    "The database is not reachable right now ({where}); the request may not have been carried out. "
+    "Check and retry it in a few seconds."
+)
+
+RETRY = {"Retry-After": "5"}
+
+
+def _db_down(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be reached (not a bad query)."""
+    if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, DB_DOWN)
+
+
 def limit_body(req: webob.Request, limit: int) -> None:
     """413 for a body larger than ``limit`` bytes: at once by its Content-Length, else while it is read."""
     if req.content_length is not None and req.content_length > limit:
@@ -130,6 +150,15 @@ class ApiApp:
             resp = error_response(exc.code, exc.faultstring, exc.headers)
         except webob.exc.HTTPRequestEntityTooLarge:  # from sizelimit's reader, reading a chunked body
             resp = error_response(413, _too_large(None, CONF.api.max_request_body_size))
+        except sqlalchemy.exc.SQLAlchemyError as exc:
+            if not _db_down(exc):
+                LOG.exception("Database error serving %s %s", req.method, req.path)
+                resp = error_response(500, "Internal server error; the kiln-api log has the details.")
+            else:
+                LOG.warning(
+                    "Database unreachable serving %s %s: %s", req.method, req.path, type(exc).__name__
+                )
+                resp = error_response(503, DB_DOWN_MESSAGE.format(where="kiln-api"), RETRY)
         except exception.ConductorNotFound as exc:
             resp = error_response(503, f"No valid host was found. Reason: {_remote_message(exc)}")
         except exception.KilnException as exc:
@@ -141,8 +170,12 @@ class ApiApp:
                 "running and reachable over the message bus, then retry.",
             )
         except messaging.RemoteError as exc:
-            LOG.error("Conductor error for %s %s: %s", req.method, req.path, exc)
-            resp = error_response(500, f"The conductor failed: {exc.exc_type}: {exc.value}")
+            if exc.exc_type in DB_DOWN_REMOTE:
+                LOG.warning("Conductor's database unreachable: %s %s: %s", req.method, req.path, exc.exc_type)
+                resp = error_response(503, DB_DOWN_MESSAGE.format(where="kiln-conductor"), RETRY)
+            else:
+                LOG.error("Conductor error for %s %s: %s", req.method, req.path, exc)
+                resp = error_response(500, f"The conductor failed: {exc.exc_type}: {exc.value}")
         except Exception:
             LOG.exception("Unexpected error serving %s %s", req.method, req.path)
             resp = error_response(500, "Internal server error; the kiln-api log has the details.")

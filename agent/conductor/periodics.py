@@ -16,7 +16,7 @@ from oslo_log import log as logging
 from agent.common import exception, states
 from agent.common.config import CONF
 from agent.common.utils import utcnow
-from agent.conductor import hash_ring, heartbeats, servicing, task_manager
+from agent.conductor import failures, hash_ring, heartbeats, servicing, task_manager
 from agent.db import api as db_api
 
 LOG = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ def release_dead_conductors(host: str, ring: hash_ring.HashRingManager) -> dict[
     if reserved:
         ring.reset()
         for node in ring.nodes_for_conductor(host, reserved):
-            _fail_interrupted(host, node)
+            _fail_interrupted(host, node, tidy=True)
     return freed
 
 
@@ -137,16 +137,25 @@ def release_own_locks(host: str) -> int:
     return count
 
 
-def _fail_interrupted(host: str, node: Any, message: str | None = None) -> None:
+def _fail_interrupted(host: str, node: Any, message: str | None = None, tidy: bool = False) -> None:
+    """Fail ``node``'s interrupted work; with ``tidy``, first undo what it set up (power, boot, token).
+
+    A dead conductor may have left the node powered on into the agent ramdisk with its boot files
+    and agent token in place: the survivor tears them down as a failure of its own would, so a
+    stale agent cannot carry on and a retry starts clean.
+    """
     message = message or (
         f"Conductor {node.reservation} went offline while node {node.uuid} was {node.provision_state}; "
         "the operation was interrupted. Retry it."
     )
     try:
         with task_manager.acquire(
-            {}, node.uuid, purpose="take over", host=host, load_driver=False, retry_attempts=1
+            {}, node.uuid, purpose="take over", host=host, load_driver=tidy, retry_attempts=1
         ) as task:
             if task.node.provision_state != node.provision_state:
+                return
+            if tidy:
+                failures.fail(task, message)
                 return
             try:
                 task.process_event("fail", last_error=message)
@@ -155,6 +164,11 @@ def _fail_interrupted(host: str, node: Any, message: str | None = None) -> None:
             LOG.warning(message)
     except (exception.NodeLocked, exception.NodeNotFound) as exc:
         LOG.debug("Take-over of node %s skipped: %s", node.uuid, exc)
+    except exception.KilnException as exc:  # its driver cannot be loaded here: fail it untidied
+        if not tidy:
+            raise
+        LOG.warning("Node %s: cannot tidy up the interrupted work (%s); failing it as it is", node.uuid, exc)
+        _fail_interrupted(host, node, f"{message} Its power and boot were not tidied up: {exc}")
 
 
 def refresh_ring(ring: hash_ring.HashRingManager, known: frozenset[str] | None) -> frozenset[str]:
