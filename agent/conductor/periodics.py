@@ -17,6 +17,7 @@ from agent.common import exception, states
 from agent.common.config import CONF
 from agent.common.utils import utcnow
 from agent.conductor import hash_ring, heartbeats, servicing, task_manager
+from agent.conductor.drivers import base as drivers_base
 from agent.db import api as db_api
 
 LOG = logging.getLogger(__name__)
@@ -169,3 +170,44 @@ def refresh_ring(ring: hash_ring.HashRingManager, known: frozenset[str] | None) 
         )
         ring.reset()
     return live
+
+
+def take_over_nodes(host: str, ring: hash_ring.HashRingManager) -> list[str]:
+    """Take over the nodes the ring now maps to this conductor; their UUIDs.
+
+    A node whose conductor_affinity is another conductor's (or unset) has its boot files, if any,
+    in that conductor's state path: the deploy interface's take_over writes them again in ours
+    (instance boot for an active node, ramdisk boot for one waiting for its agent), then the node's
+    conductor_affinity becomes this conductor's id, so each node is taken over once per move.
+    """
+    try:
+        mine = db_api.get_conductor(host).id
+    except exception.ConductorNotRegistered:
+        return []
+    candidates = db_api.list_nodes(
+        filters={
+            "provision_state_in": sorted(drivers_base.TAKEOVER_STATES),
+            "conductor_affinity_not": mine,
+            "reserved": False,
+        }
+    )
+    taken = []
+    for node in ring.nodes_for_conductor(host, candidates):
+        try:
+            with task_manager.acquire({}, node.uuid, purpose="takeover", host=host, retry_attempts=1) as task:
+                if task.node.conductor_affinity == mine:
+                    continue
+                task.driver.deploy.take_over(task)
+                task.update_node({"conductor_affinity": mine})
+                LOG.info(
+                    "Node %s (%s) taken over by conductor %s; its boot files are written here",
+                    task.node.uuid,
+                    task.node.provision_state,
+                    host,
+                )
+                taken.append(task.node.uuid)
+        except (exception.NodeLocked, exception.NodeNotFound) as exc:
+            LOG.debug("Take-over of node %s skipped: %s", node.uuid, exc)
+        except Exception as exc:  # noqa: BLE001 - one node's broken driver must not stop the others
+            LOG.warning("Take-over of node %s by conductor %s failed: %s", node.uuid, host, exc)
+    return taken

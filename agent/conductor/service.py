@@ -151,6 +151,7 @@ class ConductorService:
         self.manager.flush_heartbeats()
         self._live = periodics.refresh_ring(self.ring, self._live)
         periodics.release_dead_conductors(self.host, self.ring)
+        periodics.take_over_nodes(self.host, self.ring)
         periodics.flag_missing_heartbeats(self.host, self.ring)
         timeouts.check_callback_timeouts(self.host, ring=self.ring)
         dnsmasq.prune_tombstones()

@@ -75,6 +75,21 @@ class IPXEBoot(pxe.PXEBoot):
         for mac in macs:
             boot_files.link(root, f"{boot_files.mac_hexhyp(mac)}.ipxe", f"{uuid}/boot.ipxe")
 
+    def _write_disk_files(self, task, uuid: str, macs: list[str]) -> None:
+        """An iPXE script that boots the local disk, linked from each MAC."""
+        ensure_firmware()
+        root = CONF.pxe.http_root
+        boot_files.write_file(
+            root,
+            f"{uuid}/boot.ipxe",
+            boot_files.render("ipxe_disk.j2", node_uuid=uuid, boot_mode=boot_files.boot_mode(task.node)),
+        )
+        boot_files.write_file(
+            root, "boot.ipxe", boot_files.render("boot.ipxe.j2", http_url=CONF.pxe.http_url.rstrip("/"))
+        )
+        for mac in macs:
+            boot_files.link(root, f"{boot_files.mac_hexhyp(mac)}.ipxe", f"{uuid}/boot.ipxe")
+
     def _remove_boot_files(self, uuid: str, macs: list[str]) -> None:
         root = CONF.pxe.http_root
         for mac in macs:
