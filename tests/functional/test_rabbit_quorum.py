@@ -1,4 +1,4 @@
-"""kiln-conductor on RabbitMQ quorum queues ([oslo_messaging_rabbit]rabbit_quorum_queue), for a RabbitMQ cluster.
+"""kiln-conductor on RabbitMQ quorum queues (`[oslo_messaging_rabbit]rabbit_quorum_queue`).
 
 Queue types cannot change once a queue exists, so the test has a vhost of its own. The conductor
 declares its RPC queues as quorum queues, and a call from this process makes the round trip.
