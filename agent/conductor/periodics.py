@@ -9,6 +9,8 @@ nodes are picked up by the survivors as soon as the ring drops it.
 from __future__ import annotations
 
 import datetime
+import os
+import re
 from typing import Any
 
 from oslo_log import log as logging
@@ -18,9 +20,11 @@ from agent.common.config import CONF
 from agent.common.utils import utcnow
 from agent.conductor import hash_ring, heartbeats, servicing, task_manager
 from agent.conductor.drivers import base as drivers_base
+from agent.conductor.drivers import ipxe, pxe
 from agent.db import api as db_api
 
 LOG = logging.getLogger(__name__)
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 #: Provision states in which kiln-agent runs on the node and must heartbeat. A node in "enroll"
 #: counts only once its agent has heartbeated (an operator-enrolled node may have no agent yet).
@@ -211,3 +215,42 @@ def take_over_nodes(host: str, ring: hash_ring.HashRingManager) -> list[str]:
         except Exception as exc:  # noqa: BLE001 - one node's broken driver must not stop the others
             LOG.warning("Take-over of node %s by conductor %s failed: %s", node.uuid, host, exc)
     return taken
+
+
+def release_moved_nodes(host: str, ring: hash_ring.HashRingManager) -> bool:
+    """Remove this conductor's boot files of nodes another conductor has taken over; whether any wait.
+
+    The nodes are those named in [dnsmasq]optsdir. A node the ring maps elsewhere whose
+    conductor_affinity is still this conductor's (or unset) is not taken over yet: its files stay
+    until it is, and the answer is True so that the caller looks again at its next pass.
+    """
+    optsdir = CONF.dnsmasq.optsdir
+    if not optsdir or not os.path.isdir(optsdir):
+        return False
+    names = [entry.name for entry in os.scandir(optsdir) if _UUID.match(entry.name)]
+    if not names:
+        return False
+    try:
+        mine = db_api.get_conductor(host).id
+    except exception.ConductorNotRegistered:
+        return True
+    pending = False
+    for start in range(0, len(names), 500):
+        nodes = db_api.list_nodes(filters={"uuid_in": names[start : start + 500]})
+        for node in nodes:
+            try:
+                if ring.get_conductor_for(node) == host:
+                    continue
+            except exception.ConductorNotFound:
+                continue
+            if node.conductor_affinity in (None, mine):
+                pending = True
+                continue
+            macs = (node.driver_internal_info or {}).get(pxe.WRITTEN_KEY) or []
+            ipxe.forget_node(node.uuid, list(macs))
+            LOG.info(
+                "Node %s is served by conductor id %s now; its boot files here are removed",
+                node.uuid,
+                node.conductor_affinity,
+            )
+    return pending

@@ -91,7 +91,11 @@ class Site:
                 "ipxe_firmware_dir": self.firmware,
                 "enable_netboot_fallback": "true",
             },
-            "dnsmasq": {"hostsdir": state / "dhcp-hosts", "optsdir": state / "dhcp-opts"},
+            "dnsmasq": {
+                "hostsdir": state / "dhcp-hosts",
+                "optsdir": state / "dhcp-opts",
+                "ignore_unknown": "true",
+            },
         }
         return procs.write_conf(self.tmp / f"{name}.conf", sections)
 
@@ -247,3 +251,27 @@ def test_survivor_rewrites_boot_files_and_reboots_the_dead_conductors_node(site)
     assert after.power_state == "power on" and after.provision_state == "active", after
     assert after.last_error is None, after.last_error
     assert _script(site, survivor, ACTIVE_MAC) == taken  # a reboot boots the disk again
+
+    # The victim comes back on its host: the ring gives it its nodes back. It takes them over again
+    # (its files are rewritten), and the survivor removes the ones it wrote, leaving tombstones (ignore,
+    # as [dnsmasq]ignore_unknown is on) for the MACs, so that only one dnsmasq serves each node.
+    conductors[victim] = site.start(victim, "agent.cmd.conductor", site.conf(victim, victim))
+    running = (api, *conductors.values())
+    for node in (active, waiting):
+        procs.wait_for(
+            lambda n=node: db_api.get_node(n.id).conductor_affinity == victim_id,
+            60,
+            f"the returning conductor to take node {node.id} back",
+            running,
+        )
+    for node, mac in ((active, ACTIVE_MAC), (waiting, WAITING_MAC)):
+        procs.wait_for(
+            lambda m=mac: not _script(site, survivor, m), 30, f"the survivor to drop {mac}'s script", running
+        )
+        assert not (site.state(survivor) / "dhcp-opts" / node.id).exists()
+        assert not (site.state(survivor) / "httpboot" / node.id).exists()
+        host_files = list((site.state(survivor) / "dhcp-hosts").iterdir())
+        assert [procs.read(f) for f in host_files if mac in procs.read(f)] == [f"{mac},ignore\n"]
+    assert _script(site, victim, ACTIVE_MAC) == disk_script
+    assert f"kiln.node_uuid={waiting.id}" in _script(site, victim, WAITING_MAC)
+    assert "its boot files here are removed" in procs.read(site.tmp / f"{survivor}.log")
