@@ -220,12 +220,16 @@ class DeployInterface(BaseInterface):
         waiting for its agent gets its ramdisk boot files again; other states need nothing. The dead
         conductor's files sit on its own host, out of reach, so nothing is removed here.
         """
-        state = task.node.provision_state
-        if state in TAKEOVER_INSTANCE_STATES:
-            task.driver.boot.prepare_instance(task)
-        elif state in states.AGENT_WAIT_STATES:
-            from agent.conductor import agent_boot  # agent_boot imports this module
+        from agent.conductor import agent_boot, cleaning, servicing  # they import this module
 
+        node = task.node
+        if node.provision_state in TAKEOVER_INSTANCE_STATES or servicing.without_agent(node):
+            task.driver.boot.prepare_instance(task)  # servicing without the agent: the instance boots
+        elif node.provision_state == states.CLEANWAIT and (node.driver_internal_info or {}).get(
+            cleaning.NO_RAMDISK_KEY
+        ):
+            return  # cleaning without the agent: nothing boots from the network
+        elif node.provision_state in states.AGENT_WAIT_STATES:
             task.driver.boot.prepare_ramdisk(task, agent_boot.ramdisk_params(task))
 
     def heartbeat(self, task, status: dict[str, Any]) -> None:

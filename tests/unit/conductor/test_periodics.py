@@ -162,7 +162,7 @@ def test_take_over_nodes_claims_the_rings_nodes_once(db) -> None:
 def test_take_over_nodes_leaves_the_other_conductors_nodes(db) -> None:
     db_api.register_conductor(OTHER, ["fake-hardware"])
     ring = _ring(ME, OTHER)
-    nodes = [_node(f"n{i}", states.ACTIVE, None) for i in range(8)]
+    nodes = [_node(f"n{i}", states.ACTIVE, None) for i in range(24)]  # both own some (but 2**-23)
     taken = set(periodics.take_over_nodes(ME, ring))
     assert taken == {u for u in nodes if ring.get_conductor_for(db_api.get_node(u)) == ME}
     assert 0 < len(taken) < len(nodes)

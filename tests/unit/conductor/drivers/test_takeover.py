@@ -60,10 +60,14 @@ def test_pxe_fallback_boots_the_disk_and_clean_up_removes_it(make_node, acquire,
         (states.DEPLOYWAIT, "kernel --name kernel"),
         (states.CLEANWAIT, "kernel --name kernel"),
         (states.AVAILABLE, None),
+        (states.SERVICEWAIT, "kernel --name kernel"),
+        ((states.SERVICEWAIT, {"service_ramdisk": False}), "exit 0"),
+        ((states.CLEANWAIT, {"clean_without_ramdisk": True}), None),
     ],
 )
 def test_take_over_writes_what_the_state_needs(make_node, acquire, fallback, state, expected) -> None:
-    node = make_node(ports=[(MAC, True)], provision_state=state)
+    state, internal = state if isinstance(state, tuple) else (state, {})
+    node = make_node(ports=[(MAC, True)], provision_state=state, driver_internal_info=internal)
     with acquire(node) as task:
         task.driver.deploy.take_over(task)
     script = fallback["http_root"] / f"{HEXHYP}.ipxe"
