@@ -176,8 +176,20 @@ def refresh_ring(ring: hash_ring.HashRingManager, known: frozenset[str] | None) 
     return live
 
 
-def take_over_nodes(host: str, ring: hash_ring.HashRingManager) -> list[str]:
-    """Take over the nodes the ring now maps to this conductor; their UUIDs.
+def after_ring_change(host: str, ring: hash_ring.HashRingManager) -> bool:
+    """Take over the nodes that came to this conductor, drop the files of those that left; whether any wait.
+
+    kiln-conductor runs this at start and after the live conductors change, and again at each pass
+    while it answers True (a node still locked, or not yet taken over by its new conductor): the
+    query reads the other conductors' nodes too, so it does not run on every pass.
+    """
+    left: list[str] = []
+    take_over_nodes(host, ring, left)
+    return release_moved_nodes(host, ring) or bool(left)
+
+
+def take_over_nodes(host: str, ring: hash_ring.HashRingManager, left: list[str] | None = None) -> list[str]:
+    """Take over the nodes the ring now maps to this conductor; their UUIDs (those skipped go in ``left``).
 
     A node whose conductor_affinity is another conductor's (or unset) has its boot files, if any,
     in that conductor's state path: the deploy interface's take_over writes them again in ours
@@ -192,7 +204,6 @@ def take_over_nodes(host: str, ring: hash_ring.HashRingManager) -> list[str]:
         filters={
             "provision_state_in": sorted(drivers_base.TAKEOVER_STATES),
             "conductor_affinity_not": mine,
-            "reserved": False,
         }
     )
     taken = []
@@ -210,10 +221,16 @@ def take_over_nodes(host: str, ring: hash_ring.HashRingManager) -> list[str]:
                     host,
                 )
                 taken.append(task.node.uuid)
-        except (exception.NodeLocked, exception.NodeNotFound) as exc:
-            LOG.debug("Take-over of node %s skipped: %s", node.uuid, exc)
+        except exception.NodeNotFound:
+            continue
+        except exception.NodeLocked as exc:
+            LOG.debug("Take-over of node %s postponed: %s", node.uuid, exc)
+            if left is not None:
+                left.append(node.uuid)
         except Exception as exc:  # noqa: BLE001 - one node's broken driver must not stop the others
-            LOG.warning("Take-over of node %s by conductor %s failed: %s", node.uuid, host, exc)
+            LOG.warning("Take-over of node %s by conductor %s failed (retried): %s", node.uuid, host, exc)
+            if left is not None:
+                left.append(node.uuid)
     return taken
 
 

@@ -198,13 +198,6 @@ def test_survivor_rewrites_boot_files_and_reboots_the_dead_conductors_node(site)
     )
     victim_id = db_api.get_conductor(victim).id
     survivor_id = db_api.get_conductor(survivor).id
-    for node in (active, waiting):
-        procs.wait_for(
-            lambda n=node: db_api.get_node(n.id).conductor_affinity == victim_id,
-            30,
-            f"node {node.id} to be the victim's",
-            running,
-        )
     assert conn.baremetal.get_node(active.id).conductor == victim
     disk_script = _script(site, victim, ACTIVE_MAC)
     # UEFI (the default boot mode): iPXE exits, and the firmware boots its next device, the disk.

@@ -187,3 +187,17 @@ def test_release_moved_nodes_waits_for_the_new_owner(db, tmp_path) -> None:
     finally:
         CONF.clear_override("optsdir", group="dnsmasq")
         CONF.clear_override("hostsdir", group="dnsmasq")
+
+
+def test_after_ring_change_asks_again_while_a_node_is_locked(db, tmp_path) -> None:
+    CONF.set_override("optsdir", str(tmp_path / "no-opts"), group="dnsmasq")
+    try:
+        other_id = db_api.register_conductor(OTHER, ["fake-hardware"]).id
+        locked = _node("locked", states.ACTIVE, None, conductor_affinity=other_id)
+        db_api.reserve_node("someone", locked)
+        assert periodics.after_ring_change(ME, _ring(ME)) is True
+        db_api.release_node("someone", locked)
+        assert periodics.after_ring_change(ME, _ring(ME)) is False
+        assert db_api.get_node(locked).conductor_affinity == db_api.get_conductor(ME).id
+    finally:
+        CONF.clear_override("optsdir", group="dnsmasq")
