@@ -9,6 +9,8 @@ nodes are picked up by the survivors as soon as the ring drops it.
 from __future__ import annotations
 
 import datetime
+import os
+import re
 from typing import Any
 
 from oslo_log import log as logging
@@ -17,9 +19,12 @@ from agent.common import exception, states
 from agent.common.config import CONF
 from agent.common.utils import utcnow
 from agent.conductor import failures, hash_ring, heartbeats, servicing, task_manager
+from agent.conductor.drivers import base as drivers_base
+from agent.conductor.drivers import ipxe, pxe
 from agent.db import api as db_api
 
 LOG = logging.getLogger(__name__)
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 #: Provision states in which kiln-agent runs on the node and must heartbeat. A node in "enroll"
 #: counts only once its agent has heartbeated (an operator-enrolled node may have no agent yet).
@@ -183,3 +188,100 @@ def refresh_ring(ring: hash_ring.HashRingManager, known: frozenset[str] | None) 
         )
         ring.reset()
     return live
+
+
+def after_ring_change(host: str, ring: hash_ring.HashRingManager) -> bool:
+    """Take over the nodes that came to this conductor, drop the files of those that left; whether any wait.
+
+    kiln-conductor runs this at start and after the live conductors change, and again at each pass
+    while it answers True (a node still locked, or not yet taken over by its new conductor): the
+    query reads the other conductors' nodes too, so it does not run on every pass.
+    """
+    left: list[str] = []
+    take_over_nodes(host, ring, left)
+    return release_moved_nodes(host, ring) or bool(left)
+
+
+def take_over_nodes(host: str, ring: hash_ring.HashRingManager, left: list[str] | None = None) -> list[str]:
+    """Take over the nodes the ring now maps to this conductor; their UUIDs (those skipped go in ``left``).
+
+    A node whose conductor_affinity is another conductor's (or unset) has its boot files, if any,
+    in that conductor's state path: the deploy interface's take_over writes them again in ours
+    (instance boot for an active node, ramdisk boot for one waiting for its agent), then the node's
+    conductor_affinity becomes this conductor's id, so each node is taken over once per move.
+    """
+    try:
+        mine = db_api.get_conductor(host).id
+    except exception.ConductorNotRegistered:
+        return []
+    candidates = db_api.list_nodes(
+        filters={
+            "provision_state_in": sorted(drivers_base.TAKEOVER_STATES),
+            "conductor_affinity_not": mine,
+        }
+    )
+    taken = []
+    for node in ring.nodes_for_conductor(host, candidates):
+        try:
+            with task_manager.acquire({}, node.uuid, purpose="takeover", host=host, retry_attempts=1) as task:
+                if task.node.conductor_affinity == mine:
+                    continue
+                task.driver.deploy.take_over(task)
+                task.update_node({"conductor_affinity": mine})
+                LOG.info(
+                    "Node %s (%s) taken over by conductor %s; its boot files are written here",
+                    task.node.uuid,
+                    task.node.provision_state,
+                    host,
+                )
+                taken.append(task.node.uuid)
+        except exception.NodeNotFound:
+            continue
+        except exception.NodeLocked as exc:
+            LOG.debug("Take-over of node %s postponed: %s", node.uuid, exc)
+            if left is not None:
+                left.append(node.uuid)
+        except Exception as exc:  # noqa: BLE001 - one node's broken driver must not stop the others
+            LOG.warning("Take-over of node %s by conductor %s failed (retried): %s", node.uuid, host, exc)
+            if left is not None:
+                left.append(node.uuid)
+    return taken
+
+
+def release_moved_nodes(host: str, ring: hash_ring.HashRingManager) -> bool:
+    """Remove this conductor's boot files of nodes another conductor has taken over; whether any wait.
+
+    The nodes are those named in [dnsmasq]optsdir. A node the ring maps elsewhere whose
+    conductor_affinity is still this conductor's (or unset) is not taken over yet: its files stay
+    until it is, and the answer is True so that the caller looks again at its next pass.
+    """
+    optsdir = CONF.dnsmasq.optsdir
+    if not optsdir or not os.path.isdir(optsdir):
+        return False
+    names = [entry.name for entry in os.scandir(optsdir) if _UUID.match(entry.name)]
+    if not names:
+        return False
+    try:
+        mine = db_api.get_conductor(host).id
+    except exception.ConductorNotRegistered:
+        return True
+    pending = False
+    for start in range(0, len(names), 500):
+        nodes = db_api.list_nodes(filters={"uuid_in": names[start : start + 500]})
+        for node in nodes:
+            try:
+                if ring.get_conductor_for(node) == host:
+                    continue
+            except exception.ConductorNotFound:
+                continue
+            if node.conductor_affinity in (None, mine):
+                pending = True
+                continue
+            macs = (node.driver_internal_info or {}).get(pxe.WRITTEN_KEY) or []
+            ipxe.forget_node(node.uuid, list(macs))
+            LOG.info(
+                "Node %s is served by conductor id %s now; its boot files here are removed",
+                node.uuid,
+                node.conductor_affinity,
+            )
+    return pending

@@ -76,6 +76,7 @@ class ConductorService:
         self.heartbeat_process: HeartbeatProcess | None = None
         self._threads: list[threading.Thread] = []
         self._live: frozenset[str] | None = None
+        self._moved = True  # at start: take over what the ring gives us; drop what it gave others
 
     def _register(self) -> None:
         types = sorted(driver_factory.hardware_types())
@@ -149,8 +150,12 @@ class ConductorService:
         # Heartbeats are batched in memory: write them before judging who went silent (the
         # heartbeat process writes its own every second).
         self.manager.flush_heartbeats()
-        self._live = periodics.refresh_ring(self.ring, self._live)
+        live = periodics.refresh_ring(self.ring, self._live)
+        self._moved |= live != self._live
+        self._live = live
         periodics.release_dead_conductors(self.host, self.ring)
+        if self._moved:  # nodes came or left: take them over, drop the boot files of those gone
+            self._moved = periodics.after_ring_change(self.host, self.ring)
         periodics.flag_missing_heartbeats(self.host, self.ring)
         timeouts.check_callback_timeouts(self.host, ring=self.ring)
         dnsmasq.prune_tombstones()

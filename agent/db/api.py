@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from oslo_utils import uuidutils
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.engine import Engine
 
 from agent.common import exception
@@ -195,6 +195,7 @@ _NODE_FILTERS: dict[str, Callable] = {
         Node.instance_uuid.is_not(None) if bool_filter(v, "associated") else Node.instance_uuid.is_(None)
     ),
     "conductor_group": equals(Node.conductor_group),
+    "conductor_affinity_not": lambda v: or_(Node.conductor_affinity.is_(None), Node.conductor_affinity != v),
     "driver": equals(Node.driver),
     "fault": equals(Node.fault),
     "instance_uuid": equals(Node.instance_uuid),

@@ -76,4 +76,11 @@ OPTS = [
         min=1,
         help="Seconds iPXE waits for the kernel or ramdisk download before retrying.",
     ),
+    cfg.BoolOpt(
+        "enable_netboot_fallback",
+        default=False,
+        help="Keep a network-boot config for deployed nodes that boots them from their local disk "
+        "(PXELINUX localboot, GRUB and iPXE exit to the next boot device), for BMCs that cannot set "
+        "a persistent boot device. A conductor taking over a node rewrites it in its own state path.",
+    ),
 ]

@@ -186,6 +186,12 @@ class BootInterface(BaseInterface):
         """Undo prepare_instance."""
 
 
+#: Provision states in which a node boots its instance: taking it over prepares the instance's boot.
+TAKEOVER_INSTANCE_STATES = frozenset((states.ACTIVE, states.ADOPTING))
+#: Every provision state whose boot files a conductor that takes the node over writes again.
+TAKEOVER_STATES = TAKEOVER_INSTANCE_STATES | states.AGENT_WAIT_STATES
+
+
 class DeployInterface(BaseInterface):
     """Puts an image on a node and takes it off again."""
 
@@ -207,9 +213,24 @@ class DeployInterface(BaseInterface):
     def clean_up(self, task) -> None:
         """Remove what prepare() and deploy() left behind."""
 
-    @abc.abstractmethod
     def take_over(self, task) -> None:
-        """Take over a node another conductor was managing."""
+        """Take over a node another conductor was managing: write its boot files in this conductor's paths.
+
+        As Ironic does: a deployed (or adopted) node gets its instance boot prepared again, a node
+        waiting for its agent gets its ramdisk boot files again; other states need nothing. The dead
+        conductor's files sit on its own host, out of reach, so nothing is removed here.
+        """
+        from agent.conductor import agent_boot, cleaning, servicing  # they import this module
+
+        node = task.node
+        if node.provision_state in TAKEOVER_INSTANCE_STATES or servicing.without_agent(node):
+            task.driver.boot.prepare_instance(task)  # servicing without the agent: the instance boots
+        elif node.provision_state == states.CLEANWAIT and (node.driver_internal_info or {}).get(
+            cleaning.NO_RAMDISK_KEY
+        ):
+            return  # cleaning without the agent: nothing boots from the network
+        elif node.provision_state in states.AGENT_WAIT_STATES:
+            task.driver.boot.prepare_ramdisk(task, agent_boot.ramdisk_params(task))
 
     def heartbeat(self, task, status: dict[str, Any]) -> None:
         """React to an agent heartbeat while the node waits for its agent (no-op by default)."""

@@ -256,9 +256,6 @@ class DirectDeploy(base.DeployInterface):
         task.driver.boot.clean_up_instance(task)
         agent_commands.clear_operation(task)
 
-    def take_over(self, task) -> None:
-        """Nothing to restore: the deployment's progress is in driver_internal_info."""
-
     # --- cleaning through the agent ---------------------------------------------------------------
 
     def prepare_cleaning(self, task) -> str:

@@ -151,9 +151,6 @@ class FakeDeploy(base.DeployInterface):
     def clean_up(self, task) -> None:
         """Nothing to clean up."""
 
-    def take_over(self, task) -> None:
-        """Nothing to take over."""
-
 
 class FakeInspect(base.InspectInterface):
     """Inspection that finds nothing new and finishes at once."""

@@ -10,8 +10,8 @@ class FakeHardware(hardware_type.AbstractHardwareType):
 
     @property
     def supported_boot_interfaces(self) -> list[str]:
-        """Fake boot."""
-        return ["fake"]
+        """Fake boot, or real boot files (PXE, iPXE) for a node whose power is simulated."""
+        return ["fake", "pxe", "ipxe"]
 
     @property
     def supported_deploy_interfaces(self) -> list[str]:

@@ -8,6 +8,7 @@ ipxe package into [pxe]tftp_root); once iPXE runs (user class "iPXE") it gets
 from __future__ import annotations
 
 import os
+import types
 from typing import Any
 
 from oslo_log import log as logging
@@ -75,6 +76,21 @@ class IPXEBoot(pxe.PXEBoot):
         for mac in macs:
             boot_files.link(root, f"{boot_files.mac_hexhyp(mac)}.ipxe", f"{uuid}/boot.ipxe")
 
+    def _write_disk_files(self, task, uuid: str, macs: list[str]) -> None:
+        """An iPXE script that boots the local disk, linked from each MAC."""
+        ensure_firmware()
+        root = CONF.pxe.http_root
+        boot_files.write_file(
+            root,
+            f"{uuid}/boot.ipxe",
+            boot_files.render("ipxe_disk.j2", node_uuid=uuid, boot_mode=boot_files.boot_mode(task.node)),
+        )
+        boot_files.write_file(
+            root, "boot.ipxe", boot_files.render("boot.ipxe.j2", http_url=CONF.pxe.http_url.rstrip("/"))
+        )
+        for mac in macs:
+            boot_files.link(root, f"{boot_files.mac_hexhyp(mac)}.ipxe", f"{uuid}/boot.ipxe")
+
     def _remove_boot_files(self, uuid: str, macs: list[str]) -> None:
         root = CONF.pxe.http_root
         for mac in macs:
@@ -93,3 +109,17 @@ class IPXEBoot(pxe.PXEBoot):
             if CONF.pxe.tftp_server_v6:
                 lines.append(f"tag:{dnsmasq.port_tag(mac)},tag:ipxe,option6:bootfile-url,{script_url(mac)}")
         return lines + pxe.server_lines(tag, CONF.pxe.ipxe_bootfile_uefi)
+
+
+def forget_node(uuid: str, macs: list[str]) -> None:
+    """Remove what the pxe or ipxe interface wrote here for a node another conductor now serves.
+
+    Only this conductor's files go (boot configs, MAC links, dnsmasq options; host entries become
+    tombstones); the node's record, kept up to date by its new conductor, is left alone.
+    """
+    uuid = boot_files.node_uuid(types.SimpleNamespace(uuid=uuid))
+    pxe.PXEBoot()._remove_boot_files(uuid, macs)
+    IPXEBoot()._remove_boot_files(uuid, macs)
+    dnsmasq.remove_opts(uuid)
+    dnsmasq.remove_hosts(macs)
+    dnsmasq.remove_node_hosts(uuid)

@@ -235,9 +235,35 @@ class PXEBoot(base.BootInterface):
             LOG.info("Node %s: network boot files and host entries removed", task.node.uuid)
 
     def prepare_instance(self, task) -> None:
-        """Switch to local boot: no boot config and no boot options; host entries stay for DHCP."""
-        self._clean_up(task, keep_hosts=self._current_macs(task))
-        LOG.info("Node %s: network boot switched off; the instance boots from disk", task.node.uuid)
+        """Switch to local boot; with [pxe]enable_netboot_fallback, a MAC-keyed config that boots from disk.
+
+        Without the fallback the node gets no boot config and no boot options (its host entries stay
+        for DHCP). A conductor that takes the node over calls this again to write the same files in
+        its own [pxe] and [dnsmasq] directories.
+        """
+        macs = self._current_macs(task)
+        self._clean_up(task, keep_hosts=macs)
+        if not (CONF.pxe.enable_netboot_fallback and macs):
+            LOG.info("Node %s: network boot switched off; the instance boots from disk", task.node.uuid)
+            return
+        uuid = boot_files.node_uuid(task.node)
+        self._write_disk_files(task, uuid, macs)
+        dnsmasq.write_opts(uuid, self.dhcp_options(uuid, macs))
+        dnsmasq.write_hosts(uuid, macs)
+        self._record(task, macs, instance_dhcp=True)
+        LOG.info("Node %s: network boot falls back to the local disk for %s", uuid, ", ".join(macs))
+
+    def _write_disk_files(self, task, uuid: str, macs: list[str]) -> None:
+        """PXELINUX and GRUB configs that boot the local disk, linked from each MAC."""
+        root = CONF.pxe.tftp_root
+        boot_files.write_file(root, f"{uuid}/config", boot_files.render("pxelinux_disk.j2", node_uuid=uuid))
+        for mac in macs:
+            hexhyp = boot_files.mac_hexhyp(mac)
+            boot_files.write_file(
+                root, f"{uuid}/grub-{hexhyp}.cfg", boot_files.render("grub_disk.j2", node_uuid=uuid)
+            )
+            boot_files.link(root, f"pxelinux.cfg/01-{hexhyp}", f"{uuid}/config")
+            boot_files.link(root, f"grub/grub.cfg-01-{hexhyp}", f"{uuid}/grub-{hexhyp}.cfg")
 
     def clean_up_instance(self, task) -> None:
         """Remove everything left for the node, host entries included (any tagged with it, too)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import os
 
 import pytest
 from oslo_config import cfg
@@ -140,3 +141,63 @@ def test_own_locks_are_released_on_shutdown_and_their_work_failed(db) -> None:
     assert db_api.get_node(other).provision_state == states.CLEANING
     assert db_api.get_node(free).last_error is None
     assert periodics.release_own_locks(ME) == 0
+
+
+def test_take_over_nodes_claims_the_rings_nodes_once(db) -> None:
+    other_id = db_api.register_conductor(OTHER, ["fake-hardware"]).id
+    mine = db_api.get_conductor(ME).id
+    moved = _node("moved", states.ACTIVE, None, conductor_affinity=other_id)
+    waiting = _node("waiting", states.DEPLOYWAIT, None)
+    idle = _node("idle", states.AVAILABLE, None, conductor_affinity=other_id)
+    locked = _node("locked", states.ACTIVE, None, conductor_affinity=other_id, reservation=OTHER)
+
+    assert set(periodics.take_over_nodes(ME, _ring(ME))) == {moved, waiting}
+    assert db_api.get_node(moved).conductor_affinity == mine
+    assert db_api.get_node(waiting).conductor_affinity == mine
+    assert db_api.get_node(idle).conductor_affinity == other_id
+    assert db_api.get_node(locked).conductor_affinity == other_id
+    assert periodics.take_over_nodes(ME, _ring(ME)) == []  # once per move
+
+
+def test_take_over_nodes_leaves_the_other_conductors_nodes(db) -> None:
+    db_api.register_conductor(OTHER, ["fake-hardware"])
+    ring = _ring(ME, OTHER)
+    nodes = [_node(f"n{i}", states.ACTIVE, None) for i in range(24)]  # both own some (but 2**-23)
+    taken = set(periodics.take_over_nodes(ME, ring))
+    assert taken == {u for u in nodes if ring.get_conductor_for(db_api.get_node(u)) == ME}
+    assert 0 < len(taken) < len(nodes)
+
+
+def test_release_moved_nodes_waits_for_the_new_owner(db, tmp_path) -> None:
+    optsdir = tmp_path / "opts"
+    optsdir.mkdir()
+    CONF.set_override("optsdir", str(optsdir), group="dnsmasq")
+    CONF.set_override("hostsdir", str(tmp_path / "hosts"), group="dnsmasq")
+    try:
+        other_id = db_api.register_conductor(OTHER, ["fake-hardware"]).id
+        mine = db_api.get_conductor(ME).id
+        node = _node("moving", states.ACTIVE, None, conductor_affinity=mine)
+        (optsdir / node).write_text("tag:x,option:bootfile-name,x\n")
+        (optsdir / "not-a-node").write_text("")
+        assert periodics.release_moved_nodes(ME, _ring(OTHER)) is True  # not taken over yet
+        assert (optsdir / node).exists()
+        db_api.update_node(node, {"conductor_affinity": other_id})
+        assert periodics.release_moved_nodes(ME, _ring(OTHER)) is False
+        assert sorted(os.listdir(optsdir)) == ["not-a-node"]
+    finally:
+        CONF.clear_override("optsdir", group="dnsmasq")
+        CONF.clear_override("hostsdir", group="dnsmasq")
+
+
+def test_after_ring_change_asks_again_while_a_node_is_locked(db, tmp_path) -> None:
+    CONF.set_override("optsdir", str(tmp_path / "no-opts"), group="dnsmasq")
+    try:
+        other_id = db_api.register_conductor(OTHER, ["fake-hardware"]).id
+        locked = _node("locked", states.ACTIVE, None, conductor_affinity=other_id)
+        db_api.reserve_node("someone", locked)
+        assert periodics.after_ring_change(ME, _ring(ME)) is True
+        db_api.release_node("someone", locked)
+        assert periodics.after_ring_change(ME, _ring(ME)) is False
+        assert db_api.get_node(locked).conductor_affinity == db_api.get_conductor(ME).id
+    finally:
+        CONF.clear_override("optsdir", group="dnsmasq")
