@@ -139,7 +139,7 @@ def enroll_kiln(conf: Path, count: int, silent_pct: float) -> list[list]:
 
 def provision_verbs(base: str, count: int) -> dict:
     """``count`` provision verbs on the verb node: ms from PUT to the 202 of each, and failures."""
-    took, failures = [], []
+    took, failures, by_verb = [], [], {}
     url = f"{base}/v1/nodes/{VERB_NODE}"
     for _ in range(count):
         state = settle(url)
@@ -150,9 +150,10 @@ def provision_verbs(base: str, count: int) -> dict:
         started = time.perf_counter()
         status, _ = request("PUT", f"{url}/states/provision", {"target": verb})
         took.append((time.perf_counter() - started) * 1000)
+        by_verb.setdefault(verb, []).append(took[-1])
         if status != 202:
             failures.append(f"{verb}: HTTP {status}")
-    return {"ms": took, "failures": failures}
+    return {"ms": took, "failures": failures, "by_verb": by_verb}
 
 
 def settle(url: str, timeout: float = 60) -> str:
@@ -380,6 +381,8 @@ def report(args: argparse.Namespace, kiln: dict, ironic: dict) -> None:
         f"p99 {p99:.0f} ms; target p99 <= {VERB_TARGET_MS:.0f} ms {_verdict(p99 <= VERB_TARGET_MS)}"
         + (f"; failures: {kiln['verbs']['failures']}" if kiln["verbs"]["failures"] else "")
     )
+    for verb, ms in sorted(kiln["verbs"]["by_verb"].items()):
+        print(f"  {verb:8s} {len(ms):3d}: p50 {percentile(ms, 50):.0f} ms, p99 {percentile(ms, 99):.0f} ms")
     main_mib, children_mib = kiln["rss"]
     print(f"kiln-conductor RSS: {main_mib:.0f} MiB, + {children_mib:.0f} MiB in its heartbeat process")
     print("periodic passes (max / median against the interval):")

@@ -7,7 +7,7 @@ from typing import Any
 import webob
 from oslo_utils import uuidutils
 
-from agent.api import base, dbread, errors, validation, versions, views
+from agent.api import base, dbread, errors, gcpause, validation, versions, views
 from agent.api.router import Router
 from agent.api.validation import BOOL, GROUP, NAME, OBJECT, STRING, UUID
 from agent.common import exception, row_dicts, secrets
@@ -116,6 +116,11 @@ def _filters(req: base.ApiRequest) -> dict[str, Any]:
 
 
 def _list(req: base.ApiRequest, detail: bool, path: str, extra_filters: dict | None = None) -> webob.Response:
+    with gcpause.paused():
+        return _list_page(req, detail, path, extra_filters)
+
+
+def _list_page(req: base.ApiRequest, detail: bool, path: str, extra_filters: dict | None) -> webob.Response:
     if detail and "fields" in req.GET:
         raise errors.HTTPBadRequest("Can not specify ?detail=True and fields in the same request.")
     fields = views.check_fields(req, views.NODE_FIELDS)
