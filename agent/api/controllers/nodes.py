@@ -131,12 +131,11 @@ def _list_page(req: base.ApiRequest, detail: bool, path: str, extra_filters: dic
     filters = {**_filters(req), **(extra_filters or {})}
     marker = req.GET.get("marker")
     try:
-        rows = dbread.list_nodes(
+        dicts = dbread.list_node_dicts(
             req, filters, limit=limit, marker=marker, sort_key=sort_key, sort_dir=sort_dir
         )
     except exception.InvalidParameterValue as exc:
         raise errors.HTTPBadRequest(str(exc)) from None
-    dicts = [row_dicts.node_to_dict(n) for n in rows]
     chassis = db_chassis.chassis_uuids([d.get("chassis_id") for d in dicts])
     for d in dicts:
         d["chassis_uuid"] = chassis.get(d.get("chassis_id"))
