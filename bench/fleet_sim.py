@@ -176,18 +176,19 @@ def periodic_timings(log: Path) -> dict[str, dict]:
     return found
 
 
-def rss_mib(pid: int) -> tuple[float, float]:
-    """RSS (MiB) of process ``pid`` and of its children together."""
+def rss_mib(pid: int) -> tuple[float, float, float]:
+    """RSS (MiB) of process ``pid``, of its children together, and their memory not shared with it (USS)."""
     import psutil
 
     me = psutil.Process(pid)
-    children = 0
+    children = own = 0
     for child in me.children(recursive=True):
         try:
             children += child.memory_info().rss
+            own += child.memory_full_info().uss
         except psutil.Error:
             continue
-    return me.memory_info().rss / 2**20, children / 2**20
+    return me.memory_info().rss / 2**20, children / 2**20, own / 2**20
 
 
 def heartbeat_freshness(interval: float) -> dict:
@@ -391,8 +392,11 @@ def report(args: argparse.Namespace, kiln: dict, ironic: dict) -> None:
     )
     for verb, ms in sorted(kiln["verbs"]["by_verb"].items()):
         print(f"  {verb:8s} {len(ms):3d}: p50 {percentile(ms, 50):.0f} ms, p99 {percentile(ms, 99):.0f} ms")
-    main_mib, children_mib = kiln["rss"]
-    print(f"kiln-conductor RSS: {main_mib:.0f} MiB, + {children_mib:.0f} MiB in its heartbeat process")
+    main_mib, children_mib, own_mib = kiln["rss"]
+    print(
+        f"kiln-conductor RSS: {main_mib:.0f} MiB, + {children_mib:.0f} MiB in its heartbeat process "
+        f"({own_mib:.0f} MiB of it its own, not shared with the parent)"
+    )
     print("periodic passes (max / median against the interval):")
     for name, entry in sorted(kiln["periodics"].items()):
         runs = entry["runs"]
