@@ -11,6 +11,7 @@ from agent.api import base, errors, policy
 from agent.common import exception
 from agent.db import api as db_api
 from agent.db import engine as db_engine
+from agent.db import node_list
 from agent.db.models import Allocation, Node
 
 _CHUNK = 500
@@ -58,15 +59,24 @@ def _project_node_uuids(project: str) -> list[str]:
         return list(sess.scalars(select(Node.uuid).where(or_(Node.owner == project, Node.lessee == project))))
 
 
-def list_nodes(req: base.ApiRequest, filters: dict, **page: Any) -> list[Node]:
-    """db_api.list_nodes restricted to the caller's project."""
+def _scoped(req: base.ApiRequest, filters: dict) -> dict:
     project = scope(req)
     if project is not None:
         allowed = _project_node_uuids(project)
         if "uuid_in" in filters:
             allowed = [u for u in allowed if u in set(filters["uuid_in"])]
         filters = {**filters, "uuid_in": allowed}
-    return db_api.list_nodes(filters=filters, **page)
+    return filters
+
+
+def list_nodes(req: base.ApiRequest, filters: dict, **page: Any) -> list[Node]:
+    """db_api.list_nodes restricted to the caller's project."""
+    return db_api.list_nodes(filters=_scoped(req, filters), **page)
+
+
+def list_node_dicts(req: base.ApiRequest, filters: dict, **page: Any) -> list[dict]:
+    """node_list.list_node_dicts (nodes as node_to_dict makes them) restricted to the caller's project."""
+    return node_list.list_node_dicts(filters=_scoped(req, filters), **page)
 
 
 def node_uuids(ids: Iterable[int | None]) -> dict[int, str]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-_NODE_HIDDEN = frozenset({"agent_token_hash"})
+#: Node columns never shown outside the database layer.
+NODE_HIDDEN = frozenset({"agent_token_hash"})
+_NODE_HIDDEN = NODE_HIDDEN
 
 
 def plain_value(value: Any) -> Any:
@@ -30,6 +32,15 @@ def _row_to_dict(row: Any, hidden: frozenset[str] = frozenset()) -> dict[str, An
         if isinstance(value, datetime.datetime):
             values[key] = plain_value(value)
     return values
+
+
+def values_to_dict(keys: tuple[str, ...], values: Any) -> dict[str, Any]:
+    """``keys`` paired with a row's ``values`` (a Core row), datetimes as UTC ISO strings."""
+    out = dict(zip(keys, values, strict=True))
+    for key, value in out.items():
+        if isinstance(value, datetime.datetime):
+            out[key] = plain_value(value)
+    return out
 
 
 def node_to_dict(node: Any) -> dict[str, Any]:

@@ -75,6 +75,12 @@ def _drop_changed_nodes(session: Session) -> None:
     session.info.pop(_CHANGED_KEY, None)
 
 
+def forget_nodes(uuids: Any) -> None:
+    """Drop ``uuids`` from every recorder of this process (after a change made without the ORM)."""
+    for recorder in list(_RECORDERS):
+        recorder.invalidate(uuids)
+
+
 class HeartbeatRecorder:
     """Agents' heartbeats without a database round trip each.
 

@@ -17,11 +17,11 @@ from oslo_log import log as logging
 
 from agent.common import exception, states
 from agent.common.config import CONF
-from agent.common.utils import utcnow
 from agent.conductor import failures, hash_ring, heartbeats, servicing, task_manager
 from agent.conductor.drivers import base as drivers_base
 from agent.conductor.drivers import ipxe, pxe
 from agent.db import api as db_api
+from agent.db import heartbeats as db_heartbeats
 
 LOG = logging.getLogger(__name__)
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -47,13 +47,6 @@ def _aware(value: datetime.datetime | None) -> datetime.datetime | None:
     return value
 
 
-def _silent_for(node: Any, timeout_s: int, now: datetime.datetime) -> bool:
-    limit = now - datetime.timedelta(seconds=timeout_s)
-    beat = _aware(node.last_heartbeat_at)
-    changed = _aware(node.provision_updated_at)
-    return (beat is None or beat < limit) and (changed is None or changed < limit)
-
-
 def flag_missing_heartbeats(
     host: str, ring: hash_ring.HashRingManager, timeout_s: int | None = None
 ) -> list[str]:
@@ -67,21 +60,16 @@ def flag_missing_heartbeats(
         and not (n.provision_state == states.ENROLL and n.last_heartbeat_at is None)
         and not servicing.without_agent(n)
     ]
-    flagged = []
-    for node in ring.nodes_for_conductor(host, candidates):
-        try:
-            with task_manager.acquire(
-                {}, node.uuid, purpose="heartbeat check", host=host, load_driver=False, retry_attempts=1
-            ) as task:
-                fresh = task.node
-                if fresh.fault == heartbeats.HEARTBEAT_FAULT or not _silent_for(fresh, timeout, utcnow()):
-                    continue
-                message = heartbeats.heartbeat_error(fresh.uuid, timeout, _aware(fresh.last_heartbeat_at))
-                task.update_node({"fault": heartbeats.HEARTBEAT_FAULT, "last_error": message})
-                LOG.warning("Node %s (%s): %s", fresh.uuid, fresh.provision_state, message)
-                flagged.append(fresh.uuid)
-        except (exception.NodeLocked, exception.NodeNotFound) as exc:
-            LOG.debug("Heartbeat check skipped node %s: %s", node.uuid, exc)
+    mine = ring.nodes_for_conductor(host, candidates)
+    messages = {n.id: heartbeats.heartbeat_error(n.uuid, timeout, _aware(n.last_heartbeat_at)) for n in mine}
+    # One transaction, each UPDATE conditional on the node being unlocked and still silent (a
+    # node a task holds is skipped, as it was when its lock could not be taken).
+    flagged_ids = set(db_heartbeats.flag_silent_nodes(messages, heartbeats.HEARTBEAT_FAULT, timeout))
+    flagged = [n.uuid for n in mine if n.id in flagged_ids]
+    heartbeats.forget_nodes(flagged)
+    for node in mine:
+        if node.id in flagged_ids:
+            LOG.warning("Node %s (%s): %s", node.uuid, node.provision_state, messages[node.id])
     return flagged
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import oslo_messaging as messaging
 from oslo_config import cfg
@@ -136,7 +137,25 @@ class ConductorService:
         thread.start()
         self._threads.append(thread)
 
+    def _timed(self, name: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``func(*args, **kwargs)``; with [conductor]periodic_timing_log, log how long it took."""
+        if not self.conf.conductor.periodic_timing_log:
+            return func(*args, **kwargs)
+        started = time.monotonic()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            LOG.info(
+                "Periodic %s took %.4f s (every %d s)",
+                name,
+                time.monotonic() - started,
+                self.conf.conductor.heartbeat_interval,
+            )
+
     def _heartbeat(self) -> None:
+        self._timed("conductor_liveness", self._touch)
+
+    def _touch(self) -> None:
         try:
             db_api.touch_conductor(self.host)
         except exception.ConductorNotRegistered:
@@ -149,16 +168,16 @@ class ConductorService:
             self.heartbeat_process.check(fallback=self._serve_heartbeats)
         # Heartbeats are batched in memory: write them before judging who went silent (the
         # heartbeat process writes its own every second).
-        self.manager.flush_heartbeats()
-        live = periodics.refresh_ring(self.ring, self._live)
+        self._timed("flush_heartbeats", self.manager.flush_heartbeats)
+        live = self._timed("refresh_ring", periodics.refresh_ring, self.ring, self._live)
         self._moved |= live != self._live
         self._live = live
-        periodics.release_dead_conductors(self.host, self.ring)
+        self._timed("dead_conductors", periodics.release_dead_conductors, self.host, self.ring)
         if self._moved:  # nodes came or left: take them over, drop the boot files of those gone
-            self._moved = periodics.after_ring_change(self.host, self.ring)
-        periodics.flag_missing_heartbeats(self.host, self.ring)
-        timeouts.check_callback_timeouts(self.host, ring=self.ring)
-        dnsmasq.prune_tombstones()
+            self._moved = self._timed("ring_change", periodics.after_ring_change, self.host, self.ring)
+        self._timed("heartbeat_timeouts", periodics.flag_missing_heartbeats, self.host, self.ring)
+        self._timed("callback_timeouts", timeouts.check_callback_timeouts, self.host, ring=self.ring)
+        self._timed("dnsmasq_tombstones", dnsmasq.prune_tombstones)
 
     def stop(self) -> None:
         """Unregister, stop RPC and the threads, release the node locks still held; within STOP_WITHIN s."""

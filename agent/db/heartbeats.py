@@ -96,3 +96,34 @@ def list_nodes_updated_since(since: datetime.datetime) -> dict[str, datetime.dat
     with db_engine.session() as sess:
         rows = sess.execute(select(Node.uuid, Node.updated_at).where(Node.updated_at >= since))
         return {uuid: updated for uuid, updated in rows}
+
+
+def flag_silent_nodes(messages: dict[int, str], fault: str, timeout_s: int) -> list[int]:
+    """Set ``fault`` and last_error ``messages[id]`` on each node still silent, unlocked and unflagged.
+
+    One transaction for all of them (the periodic pass once took a lock, a read and a write per
+    node: seconds for fifty nodes while agents report). A node is left alone when a conductor holds
+    its lock, it is in maintenance, it has the fault already, or it heartbeated or changed
+    state within ``timeout_s``: each is a condition of its UPDATE, so nothing changed meanwhile
+    is overwritten. Returns the ids of the nodes flagged.
+    """
+    limit = utcnow() - datetime.timedelta(seconds=timeout_s)
+    flagged: list[int] = []
+    with db_engine.session(write=True) as sess:
+        for node_id, message in sorted(messages.items()):
+            result = sess.execute(
+                update(Node)
+                .where(
+                    Node.id == node_id,
+                    Node.reservation.is_(None),
+                    Node.maintenance.is_(False),
+                    Node.fault.is_(None) | (Node.fault != fault),
+                    Node.last_heartbeat_at.is_(None) | (Node.last_heartbeat_at < limit),
+                    Node.provision_updated_at.is_(None) | (Node.provision_updated_at < limit),
+                )
+                .values(fault=fault, last_error=message)
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount:
+                flagged.append(node_id)
+    return flagged

@@ -7,7 +7,7 @@ from typing import Any
 import webob
 from oslo_utils import uuidutils
 
-from agent.api import base, dbread, errors, policy, validation, versions, views
+from agent.api import base, dbread, errors, gcpause, policy, validation, versions, views
 from agent.api.router import Router
 from agent.api.validation import BOOL, GROUP, NAME, OBJECT, STRING, UUID
 from agent.common import exception, row_dicts, secrets
@@ -114,6 +114,11 @@ def _filters(req: base.ApiRequest) -> dict[str, Any]:
 
 
 def _list(req: base.ApiRequest, detail: bool, path: str, extra_filters: dict | None = None) -> webob.Response:
+    with gcpause.paused():
+        return _list_page(req, detail, path, extra_filters)
+
+
+def _list_page(req: base.ApiRequest, detail: bool, path: str, extra_filters: dict | None) -> webob.Response:
     if detail and "fields" in req.GET:
         raise errors.HTTPBadRequest("Can not specify ?detail=True and fields in the same request.")
     fields = views.check_fields(req, views.NODE_FIELDS)
@@ -124,12 +129,11 @@ def _list(req: base.ApiRequest, detail: bool, path: str, extra_filters: dict | N
     filters = {**_filters(req), **(extra_filters or {})}
     marker = req.GET.get("marker")
     try:
-        rows = dbread.list_nodes(
+        dicts = dbread.list_node_dicts(
             req, filters, limit=limit, marker=marker, sort_key=sort_key, sort_dir=sort_dir
         )
     except exception.InvalidParameterValue as exc:
         raise errors.HTTPBadRequest(str(exc)) from None
-    dicts = [row_dicts.node_to_dict(n) for n in rows]
     chassis = db_chassis.chassis_uuids([d.get("chassis_id") for d in dicts])
     for d in dicts:
         d["chassis_uuid"] = chassis.get(d.get("chassis_id"))

@@ -39,6 +39,12 @@ OPTS = [
     cfg.IntOpt(
         "heartbeat_interval", default=10, min=1, help="Seconds between this conductor's liveness updates."
     ),
+    cfg.BoolOpt(
+        "periodic_timing_log",
+        default=False,
+        help="Log how long each periodic pass took (conductor liveness, heartbeat timeouts, callback "
+        "timeouts, dead conductors, hash ring), at INFO, as 'Periodic <name> took <s> s (every <n> s)'.",
+    ),
     cfg.IntOpt(
         "heartbeat_timeout",
         default=60,

@@ -11,6 +11,7 @@ from oslo_config import cfg
 from agent.common import config, states
 from agent.conductor import hash_ring, heartbeats, periodics
 from agent.db import api as db_api
+from agent.db import heartbeats as db_heartbeats
 from agent.db import migration
 
 CONF = cfg.CONF
@@ -201,3 +202,17 @@ def test_after_ring_change_asks_again_while_a_node_is_locked(db, tmp_path) -> No
         assert db_api.get_node(locked).conductor_affinity == db_api.get_conductor(ME).id
     finally:
         CONF.clear_override("optsdir", group="dnsmasq")
+
+
+def test_locked_nodes_and_nodes_that_beat_meanwhile_are_not_flagged(db) -> None:
+    locked = _node("locked", states.ENROLL, 500, reservation="some-conductor")
+    beat = _node("beat", states.ENROLL, 500)
+    silent = _node("silent2", states.ENROLL, 500)
+    nodes = {u: db_api.get_node(u) for u in (locked, beat, silent)}
+    db_api.update_node(beat, {"last_heartbeat_at": _ago(1)})  # after the pass read its candidates
+    messages = {n.id: f"silent {n.uuid}" for n in nodes.values()}
+    flagged = db_heartbeats.flag_silent_nodes(messages, heartbeats.HEARTBEAT_FAULT, 300)
+    assert flagged == [nodes[silent].id]
+    assert db_api.get_node(silent).last_error == f"silent {silent}"
+    assert db_api.get_node(locked).fault is None and db_api.get_node(beat).fault is None
+    assert db_heartbeats.flag_silent_nodes(messages, heartbeats.HEARTBEAT_FAULT, 300) == []  # once
