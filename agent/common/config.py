@@ -24,6 +24,7 @@ _OPT_MODULES = [
     "agent.common.opts.default",
     "agent.common.opts.deploy",
     "agent.common.opts.dnsmasq",
+    "agent.common.opts.fake",
     "agent.common.opts.inventory",
     "agent.common.opts.ipmi",
     "agent.common.opts.network",

@@ -111,6 +111,14 @@ class NodeLocked(Conflict):
     )
 
 
+class NoFreeConductorWorker(KilnException):
+    code = 503
+    message = (
+        "The conductor has no free worker for this action: all [conductor]workers_pool_size workers are "
+        "busy with other nodes. Retry shortly, raise workers_pool_size, or add conductors."
+    )
+
+
 class NodeNotLocked(KilnException):
     message = "Node %(node)s found not to be locked by host %(host)s on release."
 

@@ -226,7 +226,7 @@ class AgentEndpoints:
         handle_heartbeat(ctxt, self.host, self.heartbeats, node_uuid, agent_token, status)
 
     def step_result(self, ctxt: dict, node_uuid: str, agent_token: str, step: str, result: dict) -> None:
-        """Hand the result of an agent step to the node's deploy interface."""
+        """Hand the result of an agent step to the node's deploy interface, on a conductor worker."""
         node = self._authenticate(node_uuid, agent_token, "step_result")
         if not isinstance(step, str) or not step or not isinstance(result, dict):
             raise exception.InvalidParameterValue(
@@ -236,7 +236,8 @@ class AgentEndpoints:
         with self._acquire(ctxt, node.uuid, f"agent step {step} result") as task:
             LOG.info("Node %s: step %s %s", node.uuid, step, result.get("status"))
             task.agent_token = agent_token  # verified above; the hooks send it to the agent
-            task.driver.deploy.step_result(task, step, result)
+            # The steps that follow run on a conductor worker (lock held), not in this RPC thread.
+            task.queue_after(task.driver.deploy.step_result, task, step, result)
 
 
 expect_kiln_errors(AgentEndpoints, ("lookup", "report_inventory", "heartbeat", "step_result"))

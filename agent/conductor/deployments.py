@@ -157,8 +157,8 @@ def continue_deploy(task) -> None:
         if result == states.DEPLOYWAIT:
             task.process_event("wait")
             return
+        # The next step's record (or clear_operation below) saves the new index in the same write.
         index += 1
-        agent_commands.update_internal(task, **{STEP_INDEX_KEY: index})
     agent_commands.clear_operation(task)
     task.process_event("done")
     LOG.info("Node %s deployed", task.node.uuid)

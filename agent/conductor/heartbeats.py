@@ -4,7 +4,8 @@ Heartbeats have a topic of their own (HeartbeatEndpoint, served with few threads
 heartbeat worker process), so that thousands of them never queue ahead of a lookup, an inventory
 report or a step result. A heartbeat is checked against HeartbeatRecorder's cache (no database
 round trip), its time is written with the others once a second, and the node is locked only when
-a deploy, clean or inspect hook must run or the heartbeat fault must be cleared.
+a deploy, clean or inspect hook must run or the heartbeat fault must be cleared; the hook then
+runs on a conductor worker (agent.conductor.workers), never in the heartbeat topic's threads.
 """
 
 from __future__ import annotations
@@ -268,6 +269,7 @@ def handle_heartbeat(
     The token is checked against ``recorder``'s cache (read again on a miss), the time is written
     with the other heartbeats within HEARTBEAT_FLUSH_INTERVAL, and the node is locked (by ``host``)
     only when a hook must run (deploy, clean, inspect wait) or the heartbeat fault must be cleared.
+    The hook is queued on a conductor worker with the lock held; this returns at once.
     """
     entry = authenticate_heartbeat(recorder, node_uuid, agent_token)
     recorder.record(entry)
@@ -275,8 +277,10 @@ def handle_heartbeat(
         return
     uuid = entry["uuid"]
     try:
+        # One attempt: a locked node is busy (its worker runs or waits), and the next heartbeat comes
+        # anyway; waiting for the lock here would hold one of the topic's few threads.
         with task_manager.acquire(
-            ctxt, uuid, purpose="agent heartbeat", host=host, load_driver=False
+            ctxt, uuid, purpose="agent heartbeat", host=host, load_driver=False, retry_attempts=1
         ) as task:
             if task.node.fault == HEARTBEAT_FAULT:
                 values: dict[str, Any] = {"fault": None}
@@ -287,7 +291,11 @@ def handle_heartbeat(
             if task.node.provision_state in states.AGENT_WAIT_STATES:
                 task.driver = driver_factory.build_driver_for_task(task)
                 task.agent_token = agent_token  # verified above; the hooks send it to the agent
-                task.driver.deploy.heartbeat(task, status if isinstance(status, dict) else {})
+                # The hook (the next deploy or clean step) runs on a worker, lock held, so this
+                # thread is free for the next heartbeat at once.
+                task.queue_after(
+                    task.driver.deploy.heartbeat, task, status if isinstance(status, dict) else {}
+                )
     except exception.NodeLocked as exc:
         LOG.info("Heartbeat of node %s recorded; its handling waits for the next one: %s", uuid, exc)
     except exception.NodeNotFound:

@@ -7,13 +7,14 @@
 An exclusive task reserves the node in the database (``reservation`` = this conductor's host);
 a second conductor, or a second task here, gets NodeLocked naming the holder. A shared task
 takes no lock and may only read. Work handed to ``spawn_after`` (or ``process_event(callback=)``)
-runs in a worker thread after the ``with`` block, and the lock is released when it finishes.
+runs on a worker of the conductor's pool (agent.conductor.workers) after the ``with`` block, and
+the lock is released when it finishes. When no worker is free, ``spawn_after`` work is refused with
+NoFreeConductorWorker (the node's state is rolled back); ``queue_after`` work waits its turn.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,31 +24,12 @@ from oslo_log import log as logging
 
 from agent.common import exception, states
 from agent.common.config import CONF
+from agent.conductor import workers
 from agent.conductor.drivers import driver_factory
 from agent.db import api as db_api
 from agent.metrics import conductor as metrics
 
 LOG = logging.getLogger(__name__)
-
-_executor: concurrent.futures.Executor | None = None
-_executor_lock = threading.Lock()
-
-
-def set_executor(executor: concurrent.futures.Executor | None) -> None:
-    """Use ``executor`` for work spawned by tasks (None: a private pool of workers_pool_size)."""
-    global _executor
-    with _executor_lock:
-        _executor = executor
-
-
-def _get_executor() -> concurrent.futures.Executor:
-    global _executor
-    with _executor_lock:
-        if _executor is None:
-            _executor = concurrent.futures.ThreadPoolExecutor(
-                max_workers=CONF.conductor.workers_pool_size, thread_name_prefix="kiln-task"
-            )
-        return _executor
 
 
 def abandon_spawned_work() -> None:
@@ -89,7 +71,7 @@ class TaskManager:
         self.ports: list[Any] = []
         self._portgroups: list[Any] | None = None
         self.driver: driver_factory.ComposedDriver | None = None
-        self.future: concurrent.futures.Future | None = None
+        self.future: concurrent.futures.Future | None = None  # a workers.Job once spawned
         self._attempts = retry_attempts or CONF.conductor.node_locked_retry_attempts
         self._interval = (
             CONF.conductor.node_locked_retry_interval if retry_interval is None else retry_interval
@@ -98,6 +80,7 @@ class TaskManager:
         self._locked = False
         self._lock_started = 0.0
         self._spawn: tuple[Callable, tuple, dict] | None = None
+        self._spawn_queued = False
         self._on_spawn_error: Callable | None = None
         self._prev_states: tuple[str | None, str | None] | None = None
         try:
@@ -190,9 +173,21 @@ class TaskManager:
         return self._portgroups
 
     def spawn_after(self, func: Callable, *args: Any, **kwargs: Any) -> None:
-        """Run ``func(*args, **kwargs)`` in a worker after the ``with`` block, lock held until it ends."""
+        """Run ``func(*args, **kwargs)`` on a worker after the ``with`` block, lock held until it ends.
+
+        Refused with NoFreeConductorWorker when every worker is busy (an operator's action).
+        """
         self._spawn = (func, args, kwargs)
+        self._spawn_queued = False
         self._prev_states = None
+
+    def queue_after(self, func: Callable, *args: Any, **kwargs: Any) -> None:
+        """As ``spawn_after``, but when every worker is busy the work waits its turn (FIFO), lock held.
+
+        For the next step of an operation under way (an agent's heartbeat or step result).
+        """
+        self.spawn_after(func, *args, **kwargs)
+        self._spawn_queued = True
 
     def set_spawn_error_hook(self, handler: Callable, *args: Any, **kwargs: Any) -> None:
         """Call ``handler(error, *args, **kwargs)`` if the spawned work cannot be started."""
@@ -275,9 +270,14 @@ class TaskManager:
         func, args, kwargs = self._spawn
         self._spawn = None
         try:
-            self.future = _get_executor().submit(self._run_spawned, func, args, kwargs)
+            self.future = workers.get_pool().submit(
+                self._run_spawned, func, args, kwargs, queue=self._spawn_queued
+            )
         except Exception as err:
-            LOG.exception("Node %s: could not start %s: %s", self.node.uuid, self.purpose, err)
+            if isinstance(err, exception.NoFreeConductorWorker):
+                LOG.warning("Node %s: %s refused: no free conductor worker", self.node.uuid, self.purpose)
+            else:
+                LOG.exception("Node %s: could not start %s: %s", self.node.uuid, self.purpose, err)
             try:
                 if self._prev_states is not None:
                     prev_state, prev_target = self._prev_states

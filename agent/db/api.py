@@ -319,6 +319,12 @@ def reserve_node(tag: str, ident: str | int) -> Node:
     if not isinstance(tag, str) or not tag:
         raise exception.InvalidParameterValue(err=f"Invalid reservation tag {tag!r} for node {ident}.")
     where = ident_where(ident)
+    # A read first: a node someone holds is refused without queueing for the write lock (SQLite
+    # has one writer; a busy fleet retries locks often). The UPDATE below still decides.
+    with db_engine.session() as sess:
+        holder = sess.execute(select(Node.reservation).where(where)).one_or_none()
+    if holder is not None and holder[0] is not None:
+        raise exception.NodeLocked(node=ident, host=holder[0])
     for _attempt in range(3):
         with db_engine.session(write=True) as sess:
             result = sess.execute(

@@ -156,7 +156,10 @@ OPTS = [
         "workers_pool_size",
         default=100,
         min=2,
-        help="Threads for background work started by tasks (deploy, clean, power changes).",
+        help="Worker threads of one conductor process: the nodes it deploys, cleans, inspects or "
+        "powers at once (the agents' heartbeats and step results run there too). When all are busy, a "
+        "new provision or power action is refused with HTTP 503 (NoFreeConductorWorker) and the "
+        "node is left as it was; the next step of an operation under way waits its turn instead.",
     ),
     cfg.IntOpt(
         "deploy_callback_timeout",

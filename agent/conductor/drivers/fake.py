@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from agent.common import exception, states
+from agent.common.config import CONF
 from agent.conductor.drivers import base
 
 POWER_KEY = "fake_power_state"
 BOOT_DEVICE_KEY = "fake_boot_device"
 BOOT_MODE_KEY = "fake_boot_mode"
 VMEDIA_KEY = "fake_virtual_media"
+
+
+def _bmc_delay() -> None:
+    """Take [fake]power_delay seconds, as a real BMC takes for a power action."""
+    if CONF.fake.power_delay:
+        time.sleep(CONF.fake.power_delay)
 
 
 def _remember(task, key: str, value: Any) -> None:
@@ -44,10 +52,12 @@ class FakePower(base.PowerInterface):
                 err=f'Node {task.node.uuid}: fake power cannot set power state "{power_state}"; '
                 f"use one of {', '.join(self.get_supported_power_states(task))}."
             )
+        _bmc_delay()
         _remember(task, POWER_KEY, wanted)
 
     def reboot(self, task, timeout: int | None = None) -> None:
         """A reboot ends powered on."""
+        _bmc_delay()
         _remember(task, POWER_KEY, states.POWER_ON)
 
     def get_supported_power_states(self, task) -> list[str]:

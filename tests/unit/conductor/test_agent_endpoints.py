@@ -17,7 +17,7 @@ from oslo_config import cfg
 
 from agent.common import config, exception, rpc, states
 from agent.common.tokens import hash_token
-from agent.conductor import agent_endpoints, heartbeats, inventory_report
+from agent.conductor import agent_endpoints, heartbeats, inventory_report, workers
 from agent.conductor.drivers import fake
 from agent.conductor.manager import ConductorManager
 from agent.db import api as db_api
@@ -521,6 +521,7 @@ def test_a_change_by_another_process_reaches_the_cache_at_the_next_pass(manager,
         )
     manager.flush_heartbeats()  # writes and drops entries whose updated_at moved
     manager.heartbeat({}, node.uuid, "t", {"n": 2})
+    assert workers.get_pool().wait_idle(10)  # the hook runs on a conductor worker
     assert hooks.calls == [("heartbeat", node.uuid, True, {"n": 2})]
 
 
@@ -533,6 +534,7 @@ def test_only_hook_states_and_the_fault_take_the_node_lock(manager, hooks) -> No
     db_api.release_node("someone-else", node.uuid)
     db_api.update_node(node.uuid, {"provision_state": states.CLEANWAIT})
     manager.heartbeat({}, node.uuid, "t", {"n": 3})
+    assert workers.get_pool().wait_idle(10)
     assert hooks.calls == [("heartbeat", node.uuid, True, {"n": 3})]
     assert db_api.get_node(node.uuid).reservation is None
 

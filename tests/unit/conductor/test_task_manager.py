@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 import threading
 
 import pytest
 
 from agent.common import exception, states
-from agent.conductor import task_manager
+from agent.conductor import task_manager, workers
 from agent.conductor.drivers import fake
 from agent.db import api as db_api
 
@@ -233,13 +232,14 @@ def test_no_spawn_when_block_raises(node) -> None:
 
 
 def test_spawn_refused_rolls_back_and_calls_err_handler(node) -> None:
-    refusing = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-    refusing.shutdown()
-    task_manager.set_executor(refusing)
+    pool = workers.WorkerPool(1)
+    release = threading.Event()
+    pool.submit(release.wait, 10)  # the only worker is busy
+    old = workers.set_pool(pool)
     handled: list[tuple] = []
     try:
         db_api.update_node(node.uuid, {"provision_state": "available"})
-        with pytest.raises(RuntimeError, match="shutdown"):
+        with pytest.raises(exception.NoFreeConductorWorker):
             with _acquire(node.uuid) as task:
                 task.process_event(
                     "deploy",
@@ -247,7 +247,9 @@ def test_spawn_refused_rolls_back_and_calls_err_handler(node) -> None:
                     err_handler=lambda t, prev, target: handled.append((prev, target)),
                 )
     finally:
-        task_manager.set_executor(None)
+        release.set()
+        workers.set_pool(old)
+        pool.shutdown()
     stored = db_api.get_node(node.uuid)
     assert (stored.provision_state, stored.target_provision_state, stored.reservation) == (
         "available",
