@@ -34,11 +34,9 @@ LOG = logging.getLogger(__name__)
 
 def abandon_spawned_work() -> None:
     """On shutdown: run no more queued work and stop waiting for what runs (later calls get a new pool)."""
-    global _executor
-    with _executor_lock:
-        executor, _executor = _executor, None
-    if executor is not None:
-        executor.shutdown(wait=False, cancel_futures=True)
+    pool = workers.set_pool(None)
+    if pool is not None:
+        pool.shutdown(wait=False, cancel=True)
 
 
 def _exclusive_required(action: str, node: str) -> exception.KilnException:

@@ -114,9 +114,9 @@ class WorkerPool:
         with self._idle:
             return self._idle.wait_for(lambda: self._outstanding == 0, timeout)
 
-    def shutdown(self, wait: bool = True) -> None:
-        """Take no more work; with ``wait``, let what was submitted finish first."""
-        self._executor.shutdown(wait=wait)
+    def shutdown(self, wait: bool = True, cancel: bool = False) -> None:
+        """Take no more work; ``wait``: let submitted work finish; ``cancel``: drop what is queued."""
+        self._executor.shutdown(wait=wait, cancel_futures=cancel)
 
 
 _pool: WorkerPool | None = None
