@@ -246,7 +246,19 @@ def bench_fleet(counts: list[int], node_image_mib: int, db: str) -> dict[int, fl
         driver_factory.reset()
         workers.set_pool(None)
         shutil.rmtree(work, ignore_errors=True)
+        if db != "sqlite":
+            _drop_database()
     return results
+
+
+def _drop_database() -> None:
+    """Remove the bench's PostgreSQL database: a bench leaves nothing behind."""
+    import sqlalchemy
+
+    admin = sqlalchemy.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {PG_BENCH_DB} WITH (FORCE)")
+    admin.dispose()
 
 
 PG_ADMIN = "postgresql+psycopg2://postgres@127.0.0.1/postgres"
