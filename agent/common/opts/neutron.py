@@ -5,8 +5,12 @@ e.g. ``password`` with ``auth_url``, ``username``, ...); ``auth_type = none`` wi
 Neutron run with ``auth_strategy = noauth``.
 """
 
-from keystoneauth1 import loading as ks_loading
 from oslo_config import cfg
+
+try:  # the conductor has keystoneauth1 (openstacksdk's); the deploy ramdisk's agent does not
+    from keystoneauth1 import loading as ks_loading
+except ImportError:  # pragma: no cover - exercised by the ramdisk build's import check
+    ks_loading = None
 
 GROUP = "neutron"
 
@@ -42,6 +46,6 @@ OPTS = [
         help="Seconds to wait for a bound Neutron port to go ACTIVE (the switch port configured by the "
         "mechanism driver, e.g. networking-generic-switch); 0: do not wait.",
     ),
-    *ks_loading.get_auth_common_conf_options(),
-    *ks_loading.get_session_conf_options(),
+    *(ks_loading.get_auth_common_conf_options() if ks_loading else []),
+    *(ks_loading.get_session_conf_options() if ks_loading else []),
 ]
