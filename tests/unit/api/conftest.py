@@ -14,7 +14,7 @@ from agent.conductor import hash_ring
 from agent.conductor import rpcapi as conductor_rpcapi
 from agent.conductor.manager import ConductorManager
 from agent.db import api as db_api
-from agent.db import migration
+from tests.unit.schema import migrated_db
 
 CONF = cfg.CONF
 HOST = "test-conductor"
@@ -28,8 +28,7 @@ def conductor(tmp_path):
     CONF.set_override("host", HOST, group="conductor")
     CONF.set_override("node_locked_retry_attempts", 2, group="conductor")
     CONF.set_override("node_locked_retry_interval", 0.05, group="conductor")
-    db_api.configure(f"sqlite:///{tmp_path}/kiln.sqlite")
-    migration.upgrade()
+    migrated_db(tmp_path)
     db_api.register_conductor(HOST, ["fake-hardware"])
     transport = rpc.get_transport(CONF, url="kombu+memory:////")
     server = rpc.get_server(transport, rpc.CONDUCTOR_TOPIC, HOST, [ConductorManager(HOST)])

@@ -24,12 +24,12 @@ from agent.conductor.agent_client import AgentClient
 from agent.conductor.drivers import driver_factory
 from agent.conductor.manager import ConductorManager
 from agent.db import api as db_api
-from agent.db import migration
 from agent.inventory.collect import collect
 from agent.node.conductor_client import ConductorClient
 from agent.node.endpoints import AgentEndpoint
 from agent.node.steps.context import StepContext
 from agent.node.steps.runner import StepRunner
+from tests.unit.schema import migrated_db
 
 CONF = cfg.CONF
 HOST = "deploy-conductor"
@@ -142,8 +142,7 @@ class Stack:
         with open(self.disk, "wb") as fh:
             fh.truncate(DISK_SIZE)
         CONF.set_override("disk_map", {"/dev/vdb": self.disk}, group="agent")
-        db_api.configure(f"sqlite:///{tmp_path}/kiln.sqlite")
-        migration.upgrade()
+        migrated_db(tmp_path)
         db_api.register_conductor(HOST, ["fake-hardware"])
         self.transport = rpc.get_transport(CONF, url="kombu+memory:////")
         self.manager = ConductorManager(HOST)

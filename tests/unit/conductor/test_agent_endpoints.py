@@ -21,11 +21,11 @@ from agent.conductor import agent_endpoints, heartbeats, inventory_report, worke
 from agent.conductor.drivers import fake
 from agent.conductor.manager import ConductorManager
 from agent.db import api as db_api
-from agent.db import migration
 from agent.db.models import Node, NodeTrait
 from agent.inventory import lldp
 from agent.inventory.collect import collect
 from agent.node.conductor_client import ConductorClient
+from tests.unit.schema import migrated_db
 
 CONF = cfg.CONF
 HOST = "unit-conductor"
@@ -54,8 +54,7 @@ def conductor(tmp_path):
     }
     for name, value in overrides.items():
         CONF.set_override(name, value, group="conductor")
-    db_api.configure(f"sqlite:///{tmp_path}/kiln.sqlite")
-    migration.upgrade()
+    migrated_db(tmp_path)
     db_api.register_conductor(HOST, ["fake-hardware"])
     transport = rpc.get_transport(CONF, url="kombu+memory:////")
     server = rpc.get_server(transport, rpc.CONDUCTOR_TOPIC, HOST, [ConductorManager(HOST)])
@@ -394,8 +393,7 @@ def manager(tmp_path):
     CONF([], project="kiln")
     CONF.set_override("host", HOST, group="conductor")
     CONF.set_override("node_locked_retry_attempts", 1, group="conductor")
-    db_api.configure(f"sqlite:///{tmp_path}/kiln.sqlite")
-    migration.upgrade()
+    migrated_db(tmp_path)
     db_api.register_conductor(HOST, ["fake-hardware"])
     mgr = ConductorManager(HOST)
     yield mgr

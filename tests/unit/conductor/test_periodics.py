@@ -12,7 +12,7 @@ from agent.common import config, states
 from agent.conductor import hash_ring, heartbeats, periodics
 from agent.db import api as db_api
 from agent.db import heartbeats as db_heartbeats
-from agent.db import migration
+from tests.unit.schema import migrated_db
 
 CONF = cfg.CONF
 ME = "cond-me"
@@ -25,8 +25,7 @@ def db(tmp_path):
     config.register_opts(CONF)
     CONF([], project="kiln")
     CONF.set_override("heartbeat_timeout", 30, group="conductor")
-    db_api.configure(f"sqlite:///{tmp_path}/kiln.sqlite")
-    migration.upgrade()
+    migrated_db(tmp_path)
     db_api.register_conductor(ME, ["fake-hardware"])
     yield
     db_api.dispose()

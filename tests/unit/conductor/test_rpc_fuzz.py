@@ -22,8 +22,8 @@ from agent.common import config, exception
 from agent.conductor.heartbeats import HeartbeatEndpoint
 from agent.conductor.manager import ConductorManager
 from agent.db import api as db_api
-from agent.db import migration
 from agent.inventory.collect import collect
+from tests.unit.schema import migrated_db
 
 CONF = cfg.CONF
 HOST = "fuzz-conductor"
@@ -75,8 +75,7 @@ def agent(tmp_path, inventory):
     CONF.set_override("host", HOST, group="conductor")
     CONF.set_override("node_locked_retry_attempts", 1, group="conductor")
     CONF.set_override("enable_discovery", True, group="conductor")
-    db_api.configure(f"sqlite:///{tmp_path}/kiln.sqlite")
-    migration.upgrade()
+    migrated_db(tmp_path)
     db_api.register_conductor(HOST, ["fake-hardware"])
     manager = ConductorManager(HOST)
     macs = [n["mac_address"] for n in inventory["nics"] if n.get("mac_address")]

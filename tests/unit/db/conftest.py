@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.db import api, migration
+from agent.db import api
+from tests.unit.schema import migrated_db
 
 
 @pytest.fixture
@@ -20,9 +21,9 @@ def empty_db_url(tmp_path) -> str:
 
 
 @pytest.fixture
-def db(db_url):
+def db(db_url, tmp_path):
     """Configure the API on ``db_url`` with the schema at head."""
-    engine = api.configure(db_url)
-    migration.upgrade()
+    engine = migrated_db(tmp_path)
+    assert str(engine.url) == db_url
     yield engine
     api.dispose()

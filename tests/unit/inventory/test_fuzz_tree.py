@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from agent.inventory import base
 from agent.inventory.collect import collect
+from tests.unit.node.conftest import clone_tree
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "sysfs")
 TREES = sorted(
@@ -72,7 +73,17 @@ def _files_read(name: str) -> list[tuple[str, str, str]]:
     return out
 
 
+def _detach(path: str) -> None:
+    """Give ``path`` an inode of its own: the scratch tree hard-links the fixture's files."""
+    with open(path, "rb") as f:
+        data = f.read()
+    os.unlink(path)
+    with open(path, "wb") as f:
+        f.write(data)
+
+
 def _mutate(path: str, action: str, garbage: bytes) -> None:
+    _detach(path)
     if action == "garbage":
         with open(path, "wb") as f:
             f.write(garbage)
@@ -140,7 +151,7 @@ def _work_copy(tree: str) -> str:
         tmp = tempfile.mkdtemp(prefix="kiln-fuzz-")
         atexit.register(shutil.rmtree, tmp, True)
         _WORK[tree] = os.path.join(tmp, tree)
-        shutil.copytree(os.path.join(FIXTURES, tree), _WORK[tree], symlinks=True)
+        clone_tree(os.path.join(FIXTURES, tree), _WORK[tree])
     return _WORK[tree]
 
 
@@ -159,7 +170,7 @@ def _restore(tree: str, relfile: str) -> None:
 def test_device_directory_loop_is_survived(tree: str, tmp_path) -> None:
     """A symlink loop in place of a whole class directory is reported, not followed forever."""
     dst = tmp_path / tree
-    shutil.copytree(os.path.join(FIXTURES, tree), dst, symlinks=True)
+    clone_tree(os.path.join(FIXTURES, tree), str(dst))
     net = dst / "sys" / "class" / "net"
     if net.exists():
         shutil.rmtree(net) if net.is_dir() and not net.is_symlink() else net.unlink()

@@ -7,14 +7,13 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from agent.db import api as db_api
-from agent.db import migration
+from tests.unit.schema import migrated_db
 
 
 @pytest.fixture
 def db(tmp_path):
     """A migrated SQLite database for this test."""
-    engine = db_api.configure(f"sqlite:///{tmp_path}/kiln.sqlite")
-    migration.upgrade()
+    engine = migrated_db(tmp_path)
     yield engine
     db_api.dispose()
 

@@ -20,7 +20,6 @@ import pytest
 from agent.common import exception, rpc
 from agent.conductor.agent_client import AgentClient
 from agent.db import api as db_api
-from agent.db import migration
 from agent.inventory import lldp as lldp_parse
 from agent.inventory.ironic import to_ironic
 from agent.node.credentials import Credentials, TokenStore
@@ -36,6 +35,7 @@ from tests.unit.node.steps.helpers import (
     read_range,
     table,
 )
+from tests.unit.schema import migrated_db
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "sysfs")
 HGX = os.path.join(FIXTURES, "hgx-h100")
@@ -179,8 +179,7 @@ def real_conductor(fast, transport, topic, tmp_path):
     """StepResultsSeen on a fresh SQLite database, served on this test's conductor topic."""
     for name, value in {"host": "node-test-conductor", "node_locked_retry_interval": 0.1}.items():
         fast.override(name, value, "conductor")
-    db_api.configure(f"sqlite:///{tmp_path}/kiln.sqlite")
-    migration.upgrade()
+    migrated_db(tmp_path)
     db_api.register_conductor("node-test-conductor", ["fake-hardware"])
     manager = StepResultsSeen("node-test-conductor")
     srv = rpc.get_server(transport, topic, "node-test-conductor", [manager])

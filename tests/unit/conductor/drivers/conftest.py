@@ -10,7 +10,7 @@ from agent.common.config import CONF
 from agent.conductor import task_manager
 from agent.conductor.drivers import boot_files, driver_factory  # noqa: F401  (registers [pxe], [dnsmasq])
 from agent.db import api as db_api
-from agent.db import migration
+from tests.unit.schema import migrated_db
 
 _OVERRIDES = {
     ("enabled_hardware_types", "conductor"): ["fake-hardware", "redfish", "ipmi"],
@@ -58,8 +58,7 @@ def db(tmp_path):
     for (name, group), value in _OVERRIDES.items():
         CONF.set_override(name, value, group=group)
     driver_factory.reset()
-    engine = db_api.configure(f"sqlite:///{tmp_path}/kiln.sqlite")
-    migration.upgrade()
+    engine = migrated_db(tmp_path)
     yield engine
     db_api.dispose()
     for name, group in _OVERRIDES:
