@@ -50,7 +50,7 @@ def _nodes(count: int) -> list[str]:
 
 def test_a_third_deploy_is_refused_while_two_workers_are_busy(conductor) -> None:
     CONF.set_override("workers_pool_size", 2, group="conductor")
-    CONF.set_override("power_delay", 2.0, group="fake")  # each deploy holds its worker 2 s
+    CONF.set_override("power_delay", 1.0, group="fake")  # each deploy holds its worker 1 s
     first, second, third = _nodes(3)
     conductor.change_provision_state({}, first, "active")
     conductor.change_provision_state({}, second, "active")
