@@ -77,6 +77,8 @@ class Checkpointer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        # Two checkpoints of one log at once: SQLite answers the second SQLITE_BUSY (busy=1).
+        self._pass = threading.Lock()
 
     @property
     def thread(self) -> threading.Thread | None:
@@ -96,11 +98,12 @@ class Checkpointer:
         """Forget the parent's thread and locks (in a forked child; it starts its own thread)."""
         self._thread = None
         self._lock = threading.Lock()
+        self._pass = threading.Lock()
         self._stop = threading.Event()
 
     def run_once(self) -> tuple[int, int, int]:
         """One passive checkpoint: (busy, frames in the log, frames checkpointed), as SQLite says."""
-        with self.engine.connect() as conn:
+        with self._pass, self.engine.connect() as conn:
             busy, log, done = conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
         return int(busy), int(log), int(done)
 

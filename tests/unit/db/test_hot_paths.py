@@ -243,7 +243,7 @@ def test_sqlite_log_is_checkpointed_by_a_background_thread_not_on_commit(db_url)
         background = engine.checkpointer(api.get_engine())
         assert background is not None
         # 30 rounds of 400 kB (current + history row) = 12 MB: without checkpoints the log holds it all.
-        largest = _write_inventories(30, 0.1)
+        largest = _write_inventories(30, 0.05)
         assert largest < 4_000_000, f"the WAL grew to {largest} bytes: nothing checkpointed it"
         assert background.thread is not None and background.thread.is_alive()
         busy, log, done = background.run_once()
