@@ -23,16 +23,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--database-url",
         required=True,
-        help="postgresql+psycopg2://USER:PASS@HOST/DB or mysql+pymysql://USER:PASS@HOST/DB (the database must exist)",
+        help="postgresql+psycopg2://USER:PASS@HOST/DB or mysql+pymysql://USER:PASS@HOST/DB (existing)",
     )
     parser.add_argument("--transport-url", required=True, help="RabbitMQ: rabbit://USER:PASS@HOST:5672/VHOST")
     parser.add_argument("--admin-user", default="admin", help="The first API administrator (default: admin).")
     parser.add_argument(
         "--admin-password",
-        help="Its password; default: generated, and written to admin-openrc. Also read from $KILN_ADMIN_PASSWORD.",
+        help="Its password (or $KILN_ADMIN_PASSWORD); default: generated. admin-openrc holds it.",
     )
-    parser.add_argument("--api-host", default="0.0.0.0", help="Address kiln-api listens on (default: 0.0.0.0).")
-    parser.add_argument("--api-port", type=int, default=6385, help="Port kiln-api listens on (default: 6385).")
+    parser.add_argument(
+        "--api-host", default="0.0.0.0", help="Address kiln-api listens on (default: 0.0.0.0)."
+    )
+    parser.add_argument(
+        "--api-port", type=int, default=6385, help="Port kiln-api listens on (default: 6385)."
+    )
     parser.add_argument(
         "--set",
         dest="options",
@@ -70,7 +74,7 @@ def setup(settings: host.Settings, start: bool = True) -> None:
     _step("systemd-analyze verify: passed")
     units.enable_and_start(start=start)
     _step(("enabled and started: " if start else "enabled: ") + ", ".join(units.SERVICES))
-    _step(f"done; the API is at {settings.api_endpoint}: source {settings.openrc_file}, then baremetal node list")
+    _step(f"done; the API is at {settings.api_endpoint}: source {settings.openrc_file}; baremetal node list")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
 import sysconfig
 from pathlib import Path
@@ -29,12 +30,14 @@ def scripts_dir() -> Path:
 
 
 def shipped_units_dir() -> Path:
-    """Where the unit files shipped with Kiln are: the install prefix's etc/kiln/systemd, else the source tree."""
+    """Where Kiln's shipped units are: the install prefix's etc/kiln/systemd, else the source tree's."""
     for base in (Path(sys.prefix), Path(__file__).resolve().parents[2]):
         candidate = base / "etc" / "kiln" / "systemd"
         if (candidate / "kiln-api.service").is_file():
             return candidate
-    raise SetupError(f"the shipped systemd units (etc/kiln/systemd) are neither under {sys.prefix} nor the source tree")
+    raise SetupError(
+        f"the shipped systemd units (etc/kiln/systemd) are neither under {sys.prefix} nor the source tree"
+    )
 
 
 def render(text: str, bindir: Path, config_file: Path) -> str:
@@ -65,8 +68,21 @@ def install_units(bindir: Path, config_file: Path, unit_dir: Path = UNIT_DIR) ->
 
 
 def verify(units: list[Path]) -> None:
-    """``systemd-analyze verify`` the units; SetupError with its complaints if it finds any."""
-    run(["systemd-analyze", "verify", *map(str, units)], "checking the units (systemd-analyze verify)")
+    """``systemd-analyze verify`` the units; SetupError with its complaints if it finds any.
+
+    verify exits 0 on many problems (an unknown key, a bad value) and only prints them, so any output
+    counts as a failure.
+    """
+    argv = ["systemd-analyze", "verify", "--man=no", *map(str, units)]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    except (FileNotFoundError, subprocess.TimeoutExpired) as exc:
+        raise SetupError(f"checking the units: {' '.join(argv)} failed: {exc}") from None
+    complaints = (done.stderr + done.stdout).strip()
+    if done.returncode != 0 or complaints:
+        raise SetupError(
+            f"systemd-analyze verify found problems in the units (exit {done.returncode}):\n{complaints}"
+        )
 
 
 def enable_and_start(services: tuple[str, ...] = SERVICES, start: bool = True) -> None:
