@@ -24,6 +24,11 @@ from tests.functional import procs
 from tests.functional.install import container
 
 SERVICES = ("kiln-conductor", "kiln-api", "kiln-agent")
+#: The database servers kiln-setup installs on: (server URL, its port, the setup.cfg extra with its driver).
+SERVERS = {
+    "postgresql": (procs.POSTGRES, 5432, "postgresql"),
+    "mysql": ("mysql+pymysql://root@127.0.0.1", 3306, "mysql"),
+}
 
 pytestmark = pytest.mark.slow
 
@@ -40,13 +45,15 @@ def _get(url: str, auth: tuple[str, str] | None = None) -> tuple[int, dict]:
         return exc.code, {}
 
 
-def _databases() -> set[str]:
-    engine = sqlalchemy.create_engine(f"{procs.POSTGRES}/postgres")
-    try:
-        with engine.connect() as conn:
-            return {row[0] for row in conn.exec_driver_sql("SELECT datname FROM pg_database")}
-    finally:
-        engine.dispose()
+def _admin(backend: str) -> sqlalchemy.Engine:
+    database = "postgres" if backend == "postgresql" else ""
+    return sqlalchemy.create_engine(f"{SERVERS[backend][0]}/{database}", isolation_level="AUTOCOMMIT")
+
+
+def _databases(admin: sqlalchemy.Engine) -> set[str]:
+    query = "SELECT datname FROM pg_database" if admin.dialect.name == "postgresql" else "SHOW DATABASES"
+    with admin.connect() as conn:
+        return {row[0] for row in conn.exec_driver_sql(query)}
 
 
 def _vhosts() -> set[str]:
@@ -65,12 +72,16 @@ def _journal(box: container.Container) -> str:
     return done.stdout[-8000:]
 
 
-def test_kiln_setup_installs_and_starts_the_services(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", sorted(SERVERS))
+def test_kiln_setup_installs_and_starts_the_services(tmp_path: Path, backend: str) -> None:
     why = container.missing_tools()
     if why:
         pytest.skip(why)
-    if not procs.reachable(5432) or not procs.reachable(5672) or procs.RABBITMQCTL is None:
-        pytest.skip("PostgreSQL (127.0.0.1:5432) and RabbitMQ (127.0.0.1:5672, rabbitmqctl) are needed")
+    server, server_port, extra = SERVERS[backend]
+    if not procs.reachable(server_port) or not procs.reachable(5672) or procs.RABBITMQCTL is None:
+        pytest.skip(
+            f"{backend} (127.0.0.1:{server_port}) and RabbitMQ (127.0.0.1:5672, rabbitmqctl) are needed"
+        )
     root = container.rootfs()
     wheels = container.wheelhouse()
     dist = tmp_path / "dist"
@@ -81,7 +92,7 @@ def test_kiln_setup_installs_and_starts_the_services(tmp_path: Path) -> None:
     vhost = name
     port = procs.free_port()
     password = secrets.token_urlsafe(12)
-    admin = sqlalchemy.create_engine(f"{procs.POSTGRES}/postgres", isolation_level="AUTOCOMMIT")
+    admin = _admin(backend)
     with admin.connect() as conn:
         conn.exec_driver_sql(f"CREATE DATABASE {database}")
     procs.add_vhost(vhost)
@@ -95,11 +106,11 @@ def test_kiln_setup_installs_and_starts_the_services(tmp_path: Path) -> None:
         box.run("python3 -m venv /opt/kiln")
         box.run(
             "/opt/kiln/bin/pip install -q --no-index --find-links /mnt/wheels"
-            f" '/mnt/dist/{wheel.name}[postgresql]'"
+            f" '/mnt/dist/{wheel.name}[{extra}]'"
         )
         setup = box.run(
             "/opt/kiln/bin/kiln-setup"
-            f" --database-url {procs.POSTGRES}/{database}"
+            f" --database-url {server}/{database}"
             f" --transport-url rabbit://guest:guest@127.0.0.1:5672/{vhost}"
             f" --admin-password {password} --api-host 127.0.0.1 --api-port {port}"
             " --set DEFAULT.debug=true",
@@ -138,17 +149,23 @@ def test_kiln_setup_installs_and_starts_the_services(tmp_path: Path) -> None:
         assert _get(url)[0] == 401
         assert _get(url, ("admin", "wrong-" + password))[0] == 401
         status, body = _get(url, ("admin", password))
-        assert status == 200 and "nodes" in body
+        assert status == 200, status
+        # kiln-agent reports ready once the conductor acknowledged its inventory: discovery (on by
+        # default) enrolled this host as a node.
+        assert len(body["nodes"]) == 1, body
     finally:
         if box is not None:
             box.stop()
         procs.delete_vhost(vhost)
         with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
-        admin.dispose()
+            force = " WITH (FORCE)" if backend == "postgresql" else ""
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {database}{force}")
     # Clean-up removed everything: the container and its processes, the database, the vhost, the port.
     assert box.proc.returncode == 0, box.log.read_text()[-3000:]
     assert not Path(f"/proc/{box.leader}").exists()
-    assert database not in _databases()
+    try:
+        assert database not in _databases(admin)
+    finally:
+        admin.dispose()
     assert vhost not in _vhosts()
     assert not procs.reachable(port)
