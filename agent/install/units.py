@@ -30,8 +30,9 @@ def scripts_dir() -> Path:
 
 
 def shipped_units_dir() -> Path:
-    """Where Kiln's shipped units are: the install prefix's etc/kiln/systemd, else the source tree's."""
-    for base in (Path(sys.prefix), Path(__file__).resolve().parents[2]):
+    """Where Kiln's shipped units are: the source tree's etc/kiln/systemd, else the install prefix's."""
+    # A checkout's own units first: an editable install's prefix may hold copies from an older version.
+    for base in (Path(__file__).resolve().parents[2], Path(sys.prefix)):
         candidate = base / "etc" / "kiln" / "systemd"
         if (candidate / "kiln-api.service").is_file():
             return candidate

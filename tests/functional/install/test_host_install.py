@@ -102,20 +102,20 @@ def test_kiln_setup_installs_and_starts_the_services(tmp_path: Path, backend: st
             name, root, {wheels: "/mnt/wheels", dist: "/mnt/dist"}, tmp_path / "console.log"
         )
         box.wait_booted()
-        # The operator's steps: a venv, Kiln with its PostgreSQL driver, then the one command.
+        # The operator's steps: a venv, Kiln with its database driver, then the one command.
         box.run("python3 -m venv /opt/kiln")
         box.run(
             "/opt/kiln/bin/pip install -q --no-index --find-links /mnt/wheels"
             f" '/mnt/dist/{wheel.name}[{extra}]'"
         )
-        setup = box.run(
+        command = (
             "/opt/kiln/bin/kiln-setup"
             f" --database-url {server}/{database}"
             f" --transport-url rabbit://guest:guest@127.0.0.1:5672/{vhost}"
-            f" --admin-password {password} --api-host 127.0.0.1 --api-port {port}"
-            " --set DEFAULT.debug=true",
-            check=False,
+            f" --api-host 127.0.0.1 --api-port {port}"
+            " --set DEFAULT.debug=true"
         )
+        setup = box.run(f"KILN_ADMIN_PASSWORD={password} {command}", check=False)
         assert setup.returncode == 0, f"kiln-setup failed:\n{setup.stdout}{setup.stderr}\n{_journal(box)}"
         assert "systemd-analyze verify: passed" in setup.stdout
         # verify again from the outside: any output from it is a complaint.
@@ -153,6 +153,14 @@ def test_kiln_setup_installs_and_starts_the_services(tmp_path: Path, backend: st
         # kiln-agent reports ready once the conductor acknowledged its inventory: discovery (on by
         # default) enrolled this host as a node.
         assert len(body["nodes"]) == 1, body
+
+        # Run again with a new password: the same installation, the new password in force.
+        again = box.run(f"{command} --admin-password new-{password}", check=False)
+        assert again.returncode == 0, f"kiln-setup again failed:\n{again.stdout}{again.stderr}"
+        procs.wait_for(all_active, 90, "the services active after kiln-setup ran again")
+        procs.wait_for(lambda: _get(url, ("admin", f"new-{password}"))[0] == 200, 30, "the new password")
+        assert _get(url, ("admin", password))[0] == 401
+        assert box.run("grep -c '^admin:' /etc/kiln/htpasswd").stdout.strip() == "1"
     finally:
         if box is not None:
             box.stop()
