@@ -12,6 +12,7 @@ import base64
 import json
 import secrets
 import subprocess
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -43,6 +44,22 @@ def _get(url: str, auth: tuple[str, str] | None = None) -> tuple[int, dict]:
             return response.status, json.loads(response.read() or b"{}")
     except urllib.error.HTTPError as exc:
         return exc.code, {}
+
+
+class _Phases:
+    """Seconds each phase of the test took (printed with pytest -s)."""
+
+    def __init__(self) -> None:
+        self.start = self.last = time.monotonic()
+        self.seconds: list[str] = []
+
+    def __call__(self, phase: str) -> None:
+        now = time.monotonic()
+        self.seconds.append(f"{phase} {now - self.last:.1f} s")
+        self.last = now
+
+    def __str__(self) -> str:
+        return f"{time.monotonic() - self.start:.1f} s: " + ", ".join(self.seconds)
 
 
 def _admin(backend: str) -> sqlalchemy.Engine:
@@ -82,10 +99,13 @@ def test_kiln_setup_installs_and_starts_the_services(tmp_path: Path, backend: st
         pytest.skip(
             f"{backend} (127.0.0.1:{server_port}) and RabbitMQ (127.0.0.1:5672, rabbitmqctl) are needed"
         )
+    clock = _Phases()
     root = container.rootfs()
     wheels = container.wheelhouse()
+    clock("root filesystem and wheelhouse (cached)")
     dist = tmp_path / "dist"
     wheel = container.build_kiln_wheel(dist)
+    clock("Kiln's wheel")
 
     name = f"kiln-install-{uuid.uuid4().hex[:8]}"
     database = name.replace("-", "_")
@@ -102,12 +122,14 @@ def test_kiln_setup_installs_and_starts_the_services(tmp_path: Path, backend: st
             name, root, {wheels: "/mnt/wheels", dist: "/mnt/dist"}, tmp_path / "console.log"
         )
         box.wait_booted()
+        clock("boot")
         # The operator's steps: a venv, Kiln with its database driver, then the one command.
         box.run("python3 -m venv /opt/kiln")
         box.run(
             "/opt/kiln/bin/pip install -q --no-index --find-links /mnt/wheels"
             f" '/mnt/dist/{wheel.name}[{extra}]'"
         )
+        clock("pip install")
         command = (
             "/opt/kiln/bin/kiln-setup"
             f" --database-url {server}/{database}"
@@ -118,6 +140,7 @@ def test_kiln_setup_installs_and_starts_the_services(tmp_path: Path, backend: st
         setup = box.run(f"KILN_ADMIN_PASSWORD={password} {command}", check=False)
         assert setup.returncode == 0, f"kiln-setup failed:\n{setup.stdout}{setup.stderr}\n{_journal(box)}"
         assert "systemd-analyze verify: passed" in setup.stdout
+        clock("kiln-setup")
         # verify again from the outside: any output from it is a complaint.
         verify = box.run("systemd-analyze verify --man=no /etc/systemd/system/kiln-*.service", check=False)
         assert verify.returncode == 0 and not (verify.stdout + verify.stderr).strip(), verify.stderr
@@ -153,6 +176,7 @@ def test_kiln_setup_installs_and_starts_the_services(tmp_path: Path, backend: st
         # kiln-agent reports ready once the conductor acknowledged its inventory: discovery (on by
         # default) enrolled this host as a node.
         assert len(body["nodes"]) == 1, body
+        clock("services active, API checked")
 
         # Run again with a new password: the same installation, the new password in force.
         again = box.run(f"{command} --admin-password new-{password}", check=False)
@@ -161,6 +185,7 @@ def test_kiln_setup_installs_and_starts_the_services(tmp_path: Path, backend: st
         procs.wait_for(lambda: _get(url, ("admin", f"new-{password}"))[0] == 200, 30, "the new password")
         assert _get(url, ("admin", password))[0] == 401
         assert box.run("grep -c '^admin:' /etc/kiln/htpasswd").stdout.strip() == "1"
+        clock("kiln-setup again")
     finally:
         if box is not None:
             box.stop()
@@ -177,3 +202,5 @@ def test_kiln_setup_installs_and_starts_the_services(tmp_path: Path, backend: st
         admin.dispose()
     assert vhost not in _vhosts()
     assert not procs.reachable(port)
+    clock("clean-up")
+    print(f"\n{backend}: {clock}")
