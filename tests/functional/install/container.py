@@ -56,6 +56,14 @@ def _digest(*parts: str | bytes) -> str:
     return sha.hexdigest()[:12]
 
 
+def _prune(keep: Path) -> None:
+    """Remove the cache's older builds of the same kind as ``keep`` (other package lists, requirements)."""
+    kind = keep.name.rsplit("-", 1)[0]
+    for old in CACHE.glob(f"{kind}-*"):
+        if old != keep and old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+
+
 def rootfs() -> Path:
     """The cached Debian 12 root filesystem (systemd, python3-venv), built on first use (~1-3 min)."""
     path = CACHE / f"debian12-{_digest(SUITE, *PACKAGES)}"
@@ -70,6 +78,7 @@ def rootfs() -> Path:
                 timeout=900,
             )
             partial.rename(path)
+            _prune(path)
     return path
 
 
@@ -99,6 +108,7 @@ def wheelhouse() -> Path:
                 timeout=900,
             )
             partial.rename(path)
+            _prune(path)
     return path
 
 

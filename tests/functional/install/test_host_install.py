@@ -169,7 +169,8 @@ def test_kiln_setup_installs_and_starts_the_services(tmp_path: Path, backend: st
         assert owners[:2] == ["/var/lib/kiln/agent root", "/var/lib/kiln/conductor kiln"]
 
         url = f"http://127.0.0.1:{port}/v1/nodes"
-        assert _get(url)[0] == 401
+        # kiln-api is a Type=exec service: active once started, listening a moment later.
+        procs.wait_for(lambda: _get(url)[0] == 401, 60, f"kiln-api to refuse {url} without credentials")
         assert _get(url, ("admin", "wrong-" + password))[0] == 401
         status, body = _get(url, ("admin", password))
         assert status == 200, status
