@@ -156,7 +156,11 @@ class Container:
         argv += [f"--bind-ro={host}:{inside}" for host, inside in binds.items()]
         with open(log, "ab") as out:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
-        self.leader = self._find_leader(timeout=60)
+        try:
+            self.leader = self._find_leader(timeout=60)
+        except BaseException:
+            self.stop()
+            raise
 
     def _find_leader(self, timeout: float) -> int:
         deadline = time.monotonic() + timeout

@@ -9,6 +9,7 @@ API must answer the admin credential kiln-setup made. Everything is removed at t
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import secrets
 import subprocess
@@ -67,6 +68,12 @@ def _admin(backend: str) -> sqlalchemy.Engine:
     return sqlalchemy.create_engine(f"{SERVERS[backend][0]}/{database}", isolation_level="AUTOCOMMIT")
 
 
+def _drop_database(admin: sqlalchemy.Engine, backend: str, database: str) -> None:
+    force = " WITH (FORCE)" if backend == "postgresql" else ""
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {database}{force}")
+
+
 def _databases(admin: sqlalchemy.Engine) -> set[str]:
     query = "SELECT datname FROM pg_database" if admin.dialect.name == "postgresql" else "SHOW DATABASES"
     with admin.connect() as conn:
@@ -113,14 +120,17 @@ def test_kiln_setup_installs_and_starts_the_services(tmp_path: Path, backend: st
     port = procs.free_port()
     password = secrets.token_urlsafe(12)
     admin = _admin(backend)
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {database}")
-    procs.add_vhost(vhost)
-    box = None
-    try:
+    # Each clean-up step runs, last made first, even when one before it failed.
+    with contextlib.ExitStack() as cleanup:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"CREATE DATABASE {database}")
+        cleanup.callback(_drop_database, admin, backend, database)
+        procs.add_vhost(vhost)
+        cleanup.callback(procs.delete_vhost, vhost)
         box = container.Container(
             name, root, {wheels: "/mnt/wheels", dist: "/mnt/dist"}, tmp_path / "console.log"
         )
+        cleanup.callback(box.stop)
         box.wait_booted()
         clock("boot")
         # The operator's steps: a venv, Kiln with its database driver, then the one command.
@@ -187,13 +197,6 @@ def test_kiln_setup_installs_and_starts_the_services(tmp_path: Path, backend: st
         assert _get(url, ("admin", password))[0] == 401
         assert box.run("grep -c '^admin:' /etc/kiln/htpasswd").stdout.strip() == "1"
         clock("kiln-setup again")
-    finally:
-        if box is not None:
-            box.stop()
-        procs.delete_vhost(vhost)
-        with admin.connect() as conn:
-            force = " WITH (FORCE)" if backend == "postgresql" else ""
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {database}{force}")
     # Clean-up removed everything: the container and its processes, the database, the vhost, the port.
     assert box.proc.returncode == 0, box.log.read_text()[-3000:]
     assert not Path(f"/proc/{box.leader}").exists()
