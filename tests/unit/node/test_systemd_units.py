@@ -115,7 +115,7 @@ def test_agent_unit_is_a_notify_service_with_a_watchdog():
     assert service["NotifyAccess"] == "main"
     assert int(service["WatchdogSec"]) >= 10
     assert service["Restart"] == "on-failure"
-    assert service["StateDirectory"] == "kiln" and service["StateDirectoryMode"] == "0700"
+    assert service["StateDirectory"] == "kiln/agent" and service["StateDirectoryMode"] == "0700"
     assert service["NoNewPrivileges"] == "yes" and service["ProtectSystem"] == "strict"
     families = service["RestrictAddressFamilies"].split()
     assert "AF_NETLINK" in families  # udev monitor

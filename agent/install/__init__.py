@@ -1,0 +1,1 @@
+"""Installing Kiln on a host: system user, configuration, first admin credential, systemd units."""
