@@ -143,6 +143,14 @@ class Unauthorized(KilnException):
 class InvalidAgentToken(Unauthorized):
     message = "Agent token for node %(node)s is missing or wrong; the message was rejected."
 
+    def __init__(self, message: str | None = None, **kwargs) -> None:
+        if message is None and kwargs.get("reason"):
+            message = (
+                f"Agent token for node {kwargs.get('node')} is missing or wrong ({kwargs['reason']}); "
+                "the message was rejected."
+            )
+        super().__init__(message, **kwargs)
+
 
 class DiscoveryDisabled(NotFound):
     message = (
