@@ -303,3 +303,10 @@ class RPCVersionCapped(Conflict):
         "while services of an older release run; retry once every %(option)s runs the new release and "
         "the cap is lifted."
     )
+
+
+class AgentRPCRefused(Unauthorized):
+    message = (
+        "RPC method %(method)s may not be called on the agents' topic %(topic)s: agents may call only "
+        "%(allowed)s. The message was refused and logged."
+    )
