@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
+from typing import Any
 
 import oslo_messaging
 from oslo_config import cfg
@@ -36,6 +37,17 @@ def _reparse_with(argv: list[str], extra_file: str) -> None:
         config.parse_args(argv, default_config_files=[*(CONF.config_file or []), extra_file])
 
 
+def config_public_key(boot: Any) -> Any:
+    """The key kiln.config_url's file must be signed with (kiln.config_key, else the file); or None."""
+    if not boot.config_key and not CONF.agent.config_public_key_file:
+        return None
+    from agent.common import config_signing
+
+    if boot.config_key:
+        return config_signing.parse_public_key(boot.config_key, f"kiln.config_key in {boot.source}")
+    return config_signing.load_public_key(CONF.agent.config_public_key_file)
+
+
 def boot_config(argv: list[str]):
     """Read the kernel command line; without a configured transport_url, take it from there.
 
@@ -51,12 +63,14 @@ def boot_config(argv: list[str]):
     if transport_url_configured():
         return None, boot
     if boot.config_url:
+        public_key = config_public_key(boot)
         path = cmdline.fetch_config(
             boot.config_url,
             CONF.agent.state_dir,
             timeout=CONF.agent.lookup_timeout,
             attempts=CONF.agent.lookup_max_attempts,
             backoff=Backoff(CONF.agent.backoff_initial, CONF.agent.backoff_factor, CONF.agent.backoff_max),
+            public_key=public_key,
         )
         _reparse_with(argv, path)
         if transport_url_configured():

@@ -19,6 +19,7 @@ _OPT_MODULES = [
     "agent.common.opts.agent",
     "agent.common.opts.api",
     "agent.common.opts.auth",
+    "agent.common.opts.broker",
     "agent.common.opts.conductor",
     "agent.common.opts.database",
     "agent.common.opts.default",

@@ -143,6 +143,14 @@ class Unauthorized(KilnException):
 class InvalidAgentToken(Unauthorized):
     message = "Agent token for node %(node)s is missing or wrong; the message was rejected."
 
+    def __init__(self, message: str | None = None, **kwargs) -> None:
+        if message is None and kwargs.get("reason"):
+            message = (
+                f"Agent token for node {kwargs.get('node')} is missing or wrong ({kwargs['reason']}); "
+                "the message was rejected."
+            )
+        super().__init__(message, **kwargs)
+
 
 class DiscoveryDisabled(NotFound):
     message = (
@@ -294,4 +302,11 @@ class RPCVersionCapped(Conflict):
         "%(method)s needs %(topic)s RPC API %(needed)s, but [upgrade_levels]%(option)s caps it at %(cap)s "
         "while services of an older release run; retry once every %(option)s runs the new release and "
         "the cap is lifted."
+    )
+
+
+class AgentRPCRefused(Unauthorized):
+    message = (
+        "RPC method %(method)s may not be called on the agents' topic %(topic)s: agents may call only "
+        "%(allowed)s. The message was refused and logged."
     )

@@ -9,17 +9,16 @@ batched writer and own topic) agent.conductor.heartbeats'.
 
 from __future__ import annotations
 
-import secrets
 import threading
 from typing import Any
 
 from oslo_log import log as logging
 from oslo_utils import uuidutils
 
-from agent.common import exception, rpc, states
+from agent.common import exception, rpc, states, tokens
 from agent.common.config import CONF
 from agent.common.macs import parse_bootif, valid_macs
-from agent.common.tokens import hash_token, token_matches
+from agent.common.tokens import hash_token
 from agent.common.utils import expect_kiln_errors
 from agent.conductor import inventory_report, task_manager
 from agent.conductor.drivers import driver_factory
@@ -95,12 +94,10 @@ class AgentEndpoints:
                 "Rejected %s for unknown node %r: no such node, so no valid agent token", what, node_uuid
             )
             raise exception.InvalidAgentToken(node=node_uuid)
-        if not isinstance(agent_token, str) or not agent_token:
-            LOG.warning("Rejected %s from node %s: the agent sent no token", what, node.uuid)
-            raise exception.InvalidAgentToken(node=node.uuid)
-        if not token_matches(node.agent_token_hash, hash_token(agent_token)):
-            LOG.warning("Rejected %s from node %s: wrong agent token", what, node.uuid)
-            raise exception.InvalidAgentToken(node=node.uuid)
+        why = tokens.refusal(node.uuid, node.agent_token_hash, agent_token)
+        if why is not None:
+            LOG.warning("Rejected %s from node %s: %s", what, node.uuid, why)
+            raise exception.InvalidAgentToken(node=node.uuid, reason=why)
         return node
 
     # --- lookup ---------------------------------------------------------------------------------
@@ -137,7 +134,7 @@ class AgentEndpoints:
         if not node.agent_token_hash:
             with self._acquire(ctxt, node.uuid, "agent token", load_driver=False) as task:
                 if not task.node.agent_token_hash:
-                    token = secrets.token_urlsafe(32)
+                    token = tokens.new_token(node.uuid)
                     values: dict[str, Any] = {"agent_token_hash": hash_token(token)}
                     if sys_uuid and not task.node.system_uuid:
                         values["system_uuid"] = sys_uuid

@@ -22,7 +22,7 @@ from oslo_utils import uuidutils
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from agent.common import exception, states
+from agent.common import exception, states, tokens
 from agent.common.tokens import hash_token, token_matches
 from agent.common.utils import utcnow
 from agent.conductor import task_manager
@@ -252,12 +252,10 @@ def authenticate_heartbeat(recorder: HeartbeatRecorder, node_uuid: Any, agent_to
             "Rejected heartbeat for unknown node %r: no such node, so no valid agent token", node_uuid
         )
         raise exception.InvalidAgentToken(node=node_uuid)
-    if token_hash is None:
-        LOG.warning("Rejected heartbeat from node %s: the agent sent no token", entry["uuid"])
-        raise exception.InvalidAgentToken(node=entry["uuid"])
-    if not token_matches(entry["agent_token_hash"], token_hash):
-        LOG.warning("Rejected heartbeat from node %s: wrong agent token", entry["uuid"])
-        raise exception.InvalidAgentToken(node=entry["uuid"])
+    why = tokens.refusal(entry["uuid"], entry["agent_token_hash"], agent_token)
+    if why is not None:
+        LOG.warning("Rejected heartbeat from node %s: %s", entry["uuid"], why)
+        raise exception.InvalidAgentToken(node=entry["uuid"], reason=why)
     return entry
 
 

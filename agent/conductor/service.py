@@ -1,6 +1,7 @@
 """kiln-conductor: registers itself, serves RPC, heartbeats, runs the periodic work, stops cleanly.
 
-Threads: two RPC servers' (everything on kiln.conductor; agents' heartbeats alone on
+Threads: three RPC servers' (everything on kiln.conductor; the agents' methods alone on
+kiln.conductor.agent, agent.conductor.rpc_guard; agents' heartbeats alone on
 kiln.conductor.heartbeat with [conductor]heartbeat_workers threads, in a forked child process
 when [conductor]heartbeat_process is on and the conductor opens its own transport), one that records this
 conductor's liveness every [conductor]heartbeat_interval seconds (kept apart so slow periodic
@@ -21,7 +22,7 @@ from oslo_log import log as logging
 
 from agent.common import config, exception, rpc
 from agent.common.notify import Notifier
-from agent.conductor import hash_ring, periodics, task_manager, timeouts
+from agent.conductor import hash_ring, periodics, rpc_guard, task_manager, timeouts
 from agent.conductor.drivers import dnsmasq, driver_factory
 from agent.conductor.heartbeat_worker import HeartbeatProcess
 from agent.conductor.heartbeats import HeartbeatEndpoint
@@ -74,6 +75,7 @@ class ConductorService:
         self.stop_event = threading.Event()
         self._server: messaging.rpc.server.RPCServer | None = None
         self._heartbeat_server: messaging.rpc.server.RPCServer | None = None
+        self._agent_server: messaging.rpc.server.RPCServer | None = None
         self.heartbeat_process: HeartbeatProcess | None = None
         self._threads: list[threading.Thread] = []
         self._live: frozenset[str] | None = None
@@ -102,6 +104,11 @@ class ConductorService:
             self.transport = rpc.get_transport(self.conf)
         self._server = rpc.get_server(self.transport, self.topic, self.host, [self.manager])
         self._server.start()
+        gateway_topic = rpc_guard.agent_topic(self.topic)
+        self._agent_server = rpc.get_server(
+            self.transport, gateway_topic, self.host, [rpc_guard.AgentGateway(self.manager, gateway_topic)]
+        )
+        self._agent_server.start()
         if self.heartbeat_process is None:
             self._serve_heartbeats()
         self._spawn(self._heartbeat, self.conf.conductor.heartbeat_interval, "conductor-heartbeat")
@@ -191,7 +198,8 @@ class ConductorService:
         except Exception as exc:  # noqa: BLE001 - shutdown goes on; the others will time it out
             LOG.warning("Could not unregister conductor %s: %s", self.host, exc)
         rpc.stop_servers(
-            [s for s in (self._server, self._heartbeat_server) if s is not None], RPC_STOP_TIMEOUT
+            [s for s in (self._server, self._agent_server, self._heartbeat_server) if s is not None],
+            RPC_STOP_TIMEOUT,
         )
         if self.heartbeat_process is not None:
             self.heartbeat_process.stop(max(0.5, deadline - time.monotonic() - 1.0))

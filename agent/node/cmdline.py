@@ -30,8 +30,9 @@ LOG = logging.getLogger(__name__)
 NODE_UUID = "kiln.node_uuid"
 CONFIG_URL = "kiln.config_url"
 TRANSPORT_URL = "kiln.transport_url"
+CONFIG_KEY = "kiln.config_key"
 BOOTIF = "BOOTIF"
-KNOWN = (NODE_UUID, CONFIG_URL, TRANSPORT_URL, BOOTIF)
+KNOWN = (NODE_UUID, CONFIG_URL, TRANSPORT_URL, CONFIG_KEY, BOOTIF)
 
 FETCHED_CONFIG = "kiln-agent.config-url.conf"
 """The file in the agent's state dir that holds the configuration fetched from kiln.config_url."""
@@ -55,6 +56,7 @@ class BootParams:
     node_uuid: str | None = None
     config_url: str | None = None
     transport_url: str | None = None
+    config_key: str | None = None
     bootif: str | None = None
     source: str = "/proc/cmdline"
 
@@ -104,6 +106,14 @@ def check_config_url(value: str, source: str = "/proc/cmdline") -> str:
     return value
 
 
+def check_config_key(value: str, source: str = "/proc/cmdline") -> str:
+    """Url-safe base64 of a raw 32-byte ed25519 public key (the key the served config is signed with)."""
+    text = value.strip()
+    if not re.fullmatch(r"[A-Za-z0-9_-]{43}=?", text):
+        raise _fail(CONFIG_KEY, value, source, "is not url-safe base64 of a 32-byte ed25519 public key")
+    return text
+
+
 def transport_drivers() -> set[str]:
     """The oslo.messaging driver names installed here (rabbit, kombu, kafka, fake, ...)."""
     return {ep.name for ep in entry_points(group="oslo.messaging.drivers")}
@@ -139,9 +149,16 @@ _CHECKS = {
     NODE_UUID: check_node_uuid,
     CONFIG_URL: check_config_url,
     TRANSPORT_URL: check_transport_url,
+    CONFIG_KEY: check_config_key,
     BOOTIF: check_bootif,
 }
-_FIELDS = {NODE_UUID: "node_uuid", CONFIG_URL: "config_url", TRANSPORT_URL: "transport_url", BOOTIF: "bootif"}
+_FIELDS = {
+    NODE_UUID: "node_uuid",
+    CONFIG_URL: "config_url",
+    TRANSPORT_URL: "transport_url",
+    CONFIG_KEY: "config_key",
+    BOOTIF: "bootif",
+}
 
 
 def parse_boot_params(text: str, source: str = "/proc/cmdline") -> BootParams:
@@ -222,11 +239,14 @@ def fetch_config(
     attempts: int = 0,
     backoff: Backoff | None = None,
     stop: threading.Event | None = None,
+    public_key: object | None = None,
 ) -> str:
     """Download the ini at ``url`` into ``state_dir`` (mode 0600), check it parses; return its path.
 
     Connection failures, timeouts and 5xx answers are retried (``attempts`` 0: until ``stop``);
-    a 4xx answer, an oversized or garbled file fail at once with BootParamError.
+    a 4xx answer, an oversized or garbled file fail at once with BootParamError. With
+    ``public_key`` (an ed25519 public key), the file must carry a valid signature
+    (agent.common.config_signing), else ConfigSignatureError (a ValueError).
     """
     check_config_url(url)
     body = retry(
@@ -237,6 +257,10 @@ def fetch_config(
         attempts=attempts,
         retry_on=(_Transient,),
     )
+    if public_key is not None:
+        from agent.common import config_signing  # cryptography: only when a key asks for it
+
+        body = config_signing.verify_config(body, public_key, f"{CONFIG_URL}={url}")
     os.makedirs(state_dir, mode=0o700, exist_ok=True)
     path = os.path.join(state_dir, FETCHED_CONFIG)
     fd, tmp = tempfile.mkstemp(dir=state_dir, prefix=".kiln-config-")  # mkstemp creates it 0600
@@ -249,5 +273,10 @@ def fetch_config(
         if os.path.lexists(tmp):
             os.unlink(tmp)
         raise
-    LOG.info("Fetched the agent configuration from %s into %s", url, path)
+    LOG.info(
+        "Fetched the agent configuration from %s into %s%s",
+        url,
+        path,
+        " (signature checked)" if public_key else "",
+    )
     return path

@@ -78,4 +78,10 @@ OPTS = [
         min=0.1,
         help="Seconds to wait for the agent's RPC server to stop on shutdown.",
     ),
+    cfg.StrOpt(
+        "config_public_key_file",
+        help="PEM file of the ed25519 public key the configuration fetched from kiln.config_url must be "
+        "signed with (the conductor's [broker]config_signing_key_file). The kernel parameter "
+        "kiln.config_key takes precedence. With neither, the configuration is used unsigned.",
+    ),
 ]

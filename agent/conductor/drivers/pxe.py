@@ -14,6 +14,7 @@ from oslo_log import log as logging
 
 from agent.common import exception
 from agent.common.config import CONF
+from agent.conductor import broker_accounts
 from agent.conductor.drivers import base, boot_files, dnsmasq
 
 LOG = logging.getLogger(__name__)
@@ -73,7 +74,15 @@ class PXEBoot(base.BootInterface):
         base_params = CONF.pxe.kernel_append_params if base_params is None else base_params
         parts = [boot_files.check_cmdline(base_params or "", "kernel_append_params", node)]
         parts.append(f"kiln.node_uuid={node}")
-        if CONF.pxe.agent_config_url:
+        if broker_accounts.per_node():
+            parts.append(
+                "kiln.config_url="
+                + boot_files.check_token(broker_accounts.config_url(node), "config URL", node)
+            )
+            key = broker_accounts.config_key()
+            if key:
+                parts.append(f"kiln.config_key={key}")
+        elif CONF.pxe.agent_config_url:
             parts.append(
                 "kiln.config_url="
                 + boot_files.check_token(CONF.pxe.agent_config_url, "agent_config_url", node)
@@ -101,6 +110,8 @@ class PXEBoot(base.BootInterface):
     def validate(self, task) -> None:
         """Check the node's UUID, images, kernel parameters, boot mode and that it has a PXE-enabled port."""
         boot_files.node_uuid(task.node)
+        if broker_accounts.per_node():
+            broker_accounts.check_per_node(task.node.uuid)
         self._images(task)
         self._cmdline(task, {})
         boot_files.boot_mode(task.node)
@@ -195,6 +206,8 @@ class PXEBoot(base.BootInterface):
         self._remove_boot_files(uuid, stale)
         dnsmasq.remove_hosts(stale)
         self._record(task, sorted(set(macs) | set(self._recorded_macs(task))))
+        if broker_accounts.per_node():
+            broker_accounts.grant_agent_access(uuid)
         self._write_boot_files(task, uuid, macs, ramdisk_params or {})
         dnsmasq.write_opts(uuid, self.dhcp_options(uuid, macs))
         dnsmasq.write_hosts(uuid, macs)
@@ -228,6 +241,8 @@ class PXEBoot(base.BootInterface):
         on the flat network, so its ports' host entries stay (they carry no boot options).
         """
         instance = bool((task.node.driver_internal_info or {}).get(INSTANCE_DHCP_KEY))
+        if broker_accounts.per_node():
+            broker_accounts.revoke_agent_access(boot_files.node_uuid(task.node))
         self._clean_up(task, keep_hosts=self._current_macs(task) if instance else [])
         if instance:
             LOG.info("Node %s: agent boot files removed; host entries kept for the instance", task.node.uuid)

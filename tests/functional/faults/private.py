@@ -30,7 +30,11 @@ def _wait_port(port: int, up: bool, timeout: float, what: str) -> None:
 
 
 class PrivateRabbit:
-    """A RabbitMQ node of its own (no plugins) on a free port; start, stop, restart, remove."""
+    """A RabbitMQ node of its own (no plugins) on a free port; start, stop, restart, remove.
+
+    ``add_file`` puts a file (a certificate) in its directory, readable by the broker, and
+    ``configure`` adds rabbitmq.conf lines (a TLS listener), both before ``start``.
+    """
 
     def __init__(self) -> None:
         if shutil.which("rabbitmq-server") is None:
@@ -58,6 +62,25 @@ class PrivateRabbit:
             "RABBITMQ_CONFIG_FILE": str(conf),
         }
         self.url = f"rabbit://guest:guest@127.0.0.1:{self.port}/"
+
+    def _own(self, path: Path) -> None:
+        if os.geteuid() == 0:
+            pw = pwd.getpwnam("rabbitmq")
+            os.chown(path, pw.pw_uid, pw.pw_gid)
+
+    def add_file(self, name: str, data: bytes) -> Path:
+        """Write ``data`` to ``name`` in the node's directory (mode 0600, owned by the broker's user)."""
+        path = self.dir / name
+        path.write_bytes(data)
+        path.chmod(0o600)
+        self._own(path)
+        return path
+
+    def configure(self, lines: str) -> None:
+        """Append ``lines`` to the node's rabbitmq.conf (before ``start``)."""
+        conf = self.dir / "rabbitmq.conf"
+        with conf.open("a", encoding="utf-8") as f:
+            f.write(lines.rstrip("\n") + "\n")
 
     def _ctl(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
         argv = ["rabbitmqctl", "-n", self.node, *args]
