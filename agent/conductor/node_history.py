@@ -11,6 +11,7 @@ from typing import Any
 
 from oslo_log import log as logging
 
+from agent.common import states
 from agent.common.config import CONF
 from agent.db import history as db_history
 
@@ -31,6 +32,8 @@ _BY_STATE = (
 def event_type_for(provision_state: str | None) -> str:
     """The history event type of a failure in ``provision_state``."""
     state = provision_state or ""
+    if state == states.DEPLOYWAIT:  # "wait call-back"
+        return "deploying"
     for part, kind in _BY_STATE:
         if part in state:
             return kind
