@@ -70,7 +70,7 @@ def _sync_one(host: str, node: Any) -> str | None:
     """Read one node's power and health; the change made ("power", "maintenance", "recovered") or None."""
     try:
         with task_manager.acquire(
-            {}, node.uuid, purpose="power state sync", host=host, retry_attempts=1
+            {}, node.uuid, shared=True, purpose="power state sync", host=host, retry_attempts=1
         ) as task:
             if task.node.target_power_state or task.node.provision_state not in SYNC_STATES:
                 return None
@@ -96,6 +96,7 @@ def _sync_one(host: str, node: Any) -> str | None:
             if faulted:
                 values.update(maintenance=False, maintenance_reason=None, fault=None)
             if values:
+                task.upgrade_lock("power state sync update")
                 task.update_node(values)
             if faulted:
                 message = f"Power state read from the BMC again ({power}); maintenance cleared."
@@ -108,6 +109,7 @@ def _sync_one(host: str, node: Any) -> str | None:
 
 
 def _failed(task, exc: BaseException, faulted: bool) -> str | None:
+    """Count a failed read; at the limit, put the node in maintenance (the task's lock upgraded)."""
     node = task.node
     if faulted:
         LOG.debug("Node %s: power state still unreadable: %s", node.uuid, error_text(exc))
@@ -125,6 +127,7 @@ def _failed(task, exc: BaseException, faulted: bool) -> str | None:
     if count < limit:
         return None
     _failures.pop(node.uuid, None)
+    task.upgrade_lock("power state sync: maintenance")
     reason = (
         f"During sync_power_state, {count} consecutive power state reads of node {node.uuid} failed; "
         f"node put in maintenance. Last error: {error_text(exc)}"
