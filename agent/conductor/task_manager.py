@@ -156,11 +156,16 @@ class TaskManager:
             raise _exclusive_required("Updating", self.node.uuid)
         error = values.get("last_error")
         recorded = bool(error) and error != self.node.last_error
-        state = self.node.provision_state
+        before = self.node
         self.node = db_api.update_node(self.node.uuid, values)
         if recorded:  # a new error: it goes into the node's history, as Ironic's error handlers do
             node_history.record(
-                self.node, error, node_history.event_type_for(state), context=self.context, host=self.host
+                self.node,
+                error,
+                node_history.event_type_for(before.provision_state),
+                context=self.context,
+                host=self.host,
+                before=before,
             )
         return self.node
 

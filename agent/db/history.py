@@ -27,8 +27,12 @@ def record_event(
     severity: str = INFO,
     conductor: str | None = None,
     user: str | None = None,
+    **where: Any,
 ) -> str | None:
-    """Store one event for node ``node_id`` and drop those past the per-node limit; its uuid (None: off)."""
+    """Store one event for node ``node_id`` and drop those past the per-node limit; its uuid (None: off).
+
+    ``where``: project, state, target_provision_state, duration_seconds (the 1.115 fields).
+    """
     if not CONF.conductor.node_history:
         return None
     uuid = uuidutils.generate_uuid()
@@ -43,6 +47,7 @@ def record_event(
                 severity=severity,
                 conductor=conductor,
                 user=user,
+                **where,
             )
         )
         sess.flush()

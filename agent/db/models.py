@@ -268,6 +268,10 @@ class NodeHistory(TimestampMixin, Base):
     severity: Mapped[str | None] = mapped_column(String(255))
     event: Mapped[str | None] = mapped_column(Text)
     user: Mapped[str | None] = mapped_column(String(64))
+    project: Mapped[str | None] = mapped_column(String(255))
+    state: Mapped[str | None] = mapped_column(String(32))
+    target_provision_state: Mapped[str | None] = mapped_column(String(32))
+    duration_seconds: Mapped[int | None] = mapped_column(Integer)
 
 
 class BIOSSetting(TimestampMixin, Base):

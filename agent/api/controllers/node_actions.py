@@ -347,6 +347,7 @@ def get_inventory(req: base.ApiRequest, node_ident: str) -> webob.Response:
 
 _HISTORY_LIST = ("uuid", "created_at", "severity", "event")
 _HISTORY_DETAIL = ("conductor", "event_type", "user")
+_HISTORY_1_115 = ("project", "state", "target_provision_state", "duration_seconds")
 
 
 def _history_events(req: base.ApiRequest, node: Any) -> list[dict[str, Any]]:
@@ -360,6 +361,7 @@ def _history_events(req: base.ApiRequest, node: Any) -> list[dict[str, Any]]:
             "event_type": row["event_type"],
             "conductor": row["conductor"],
             "user": row["user"],
+            **{k: row[k] for k in _HISTORY_1_115},
         }
         for row in db_history.list_events(node.id)
     ]
@@ -374,6 +376,7 @@ def _history_events(req: base.ApiRequest, node: Any) -> list[dict[str, Any]]:
                 "event_type": "inspection",
                 "conductor": None,
                 "user": None,
+                **dict.fromkeys(_HISTORY_1_115),
             }
         )
     events.sort(key=lambda e: (e["created_at"] is None, e["created_at"] or 0))
@@ -389,7 +392,8 @@ def get_history(req: base.ApiRequest, node_ident: str) -> webob.Response:
     node = dbread.get_node(req, node_ident)
     policy.authorize(req, "baremetal:node:history:get", node)
     detail = bool(base.parse_bool(req.GET.get("detail"), "detail"))
-    shown = (*_HISTORY_LIST, *(_HISTORY_DETAIL if detail else ()), "links")
+    more = (*_HISTORY_DETAIL, *(_HISTORY_1_115 if req.at_least(versions.HISTORY_FIELDS) else ()))
+    shown = (*_HISTORY_LIST, *(more if detail else ()), "links")
     events = [{k: e[k] for k in shown} for e in _history_events(req, node)]
     return base.json_response({"history": events})
 
@@ -401,6 +405,9 @@ def get_history_event(req: base.ApiRequest, node_ident: str, event: str) -> webo
     policy.authorize(req, "baremetal:node:history:get", node)
     for found in _history_events(req, node):
         if found["uuid"] == event:
+            if not req.at_least(versions.HISTORY_FIELDS):
+                for key in _HISTORY_1_115:
+                    found.pop(key)
             return base.json_response(found)
     raise errors.HTTPNotFound(f"Node history record {event} could not be found for node {node.uuid}.")
 

@@ -9,6 +9,7 @@ from tests.unit.api.conftest import error_of
 
 V77 = {"HTTP_X_OPENSTACK_IRONIC_API_VERSION": "1.77"}
 V108 = {"HTTP_X_OPENSTACK_IRONIC_API_VERSION": "1.108"}
+V114 = {"HTTP_X_OPENSTACK_IRONIC_API_VERSION": "1.114"}
 
 
 def _node(api, name: str) -> dict:
@@ -18,7 +19,7 @@ def _node(api, name: str) -> dict:
 def test_a_new_last_error_is_recorded_as_an_error_event_once(api):
     node = _node(api, "h1")
     db_api.update_node(node["uuid"], {"provision_state": states.CLEANWAIT})
-    with task_manager.acquire({"user_id": "u-42"}, node["uuid"], purpose="test") as task:
+    with task_manager.acquire({"user_id": "u-42", "project_id": "p-7"}, node["uuid"], purpose="t") as task:
         task.update_node({"last_error": "Cleaning failed: step erase_devices timed out"})
         task.update_node({"last_error": "Cleaning failed: step erase_devices timed out"})  # same: not again
         task.update_node({"last_error": None})
@@ -34,8 +35,19 @@ def test_a_new_last_error_is_recorded_as_an_error_event_once(api):
         "u-42",
         "test-conductor",
     )
+    # 1.115: the state the node was in (and its target), how long it had been there, the project
+    assert (detail["state"], detail["target_provision_state"], detail["project"]) == (
+        "clean wait",
+        None,
+        "p-7",
+    )
+    assert isinstance(detail["duration_seconds"], int) and 0 <= detail["duration_seconds"] < 60
     one = api.get(f"/v1/nodes/h1/history/{event['uuid']}").json
-    assert one["event_type"] == "cleaning" and one["uuid"] == event["uuid"]
+    assert one["event_type"] == "cleaning" and one["uuid"] == event["uuid"] and one["state"] == "clean wait"
+    older = api.get(f"/v1/nodes/h1/history/{event['uuid']}", extra_environ=V114).json
+    assert "state" not in older and "duration_seconds" not in older and older["user"] == "u-42"
+    older = api.get("/v1/nodes/h1/history?detail=True", extra_environ=V114).json["history"][0]
+    assert "project" not in older and older["event_type"] == "cleaning"
 
 
 def test_history_is_gated_at_1_78_and_unknown_events_are_404(api):

@@ -32,6 +32,10 @@ def upgrade() -> None:
         sa.Column("severity", sa.String(length=255), nullable=True),
         sa.Column("event", sa.Text(), nullable=True),
         sa.Column("user", sa.String(length=64), nullable=True),
+        sa.Column("project", sa.String(length=255), nullable=True),
+        sa.Column("state", sa.String(length=32), nullable=True),
+        sa.Column("target_provision_state", sa.String(length=32), nullable=True),
+        sa.Column("duration_seconds", sa.Integer(), nullable=True),
         sa.Column("created_at", _timestamp(), nullable=True),
         sa.Column("updated_at", _timestamp(), nullable=True),
         sa.ForeignKeyConstraint(
