@@ -251,13 +251,11 @@ def test_bios_and_firmware_steps_service_an_active_node(bm, bmc):
     after = {c["component"]: c for c in bm("node", "firmware", "list", node, "-f", "json")}["bios"]
     assert after["current_version"] != before["current_version"]
     assert after["last_version_flashed"] == after["current_version"]
-    # a step the node's interface does not offer is refused before servicing starts
-    raid = [{"interface": "raid", "step": "create_configuration"}]
-    refused = bm("node", "service", node, "--service-steps", json.dumps(raid), ok=False)
-    assert (
-        refused.returncode != 0
-        and "service_steps[0] raid.create_configuration is not offered" in refused.stderr
-    )
+    # bad step arguments are refused before servicing starts, checked against the cached settings
+    turbo = [{"interface": "bios", "step": "apply_configuration",
+              "args": {"settings": [{"name": "ProcTurboMode", "value": "Turbo"}]}}]  # fmt: skip
+    refused = bm("node", "service", node, "--service-steps", json.dumps(turbo), ok=False)
+    assert refused.returncode != 0 and "'Turbo' is not an allowed value of 'ProcTurboMode'" in refused.stderr
     assert bm("node", "show", node, "-f", "json")["provision_state"] == "active"
     bm("node", "maintenance", "set", node)
     bm("node", "delete", node)
