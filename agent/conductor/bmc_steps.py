@@ -70,7 +70,7 @@ def check(task, steps: list[dict[str, Any]], field: str = "clean_steps") -> None
             names = ", ".join(f"{iface_name}.{n}" for n in sorted(offered)) or "none"
             impl = task.driver.interface_names.get(iface_name)
             raise exception.InvalidParameterValue(
-                err=f"{where} is not offered by {iface_name}_interface {impl}; its clean steps: {names}."
+                err=f"{where} is not offered by {iface_name}_interface {impl}; its steps: {names}."
             )
         if found["requires_ramdisk"]:
             raise exception.InvalidParameterValue(
