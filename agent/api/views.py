@@ -75,6 +75,7 @@ NODE_FIELDS: dict[str, int] = {
     "firmware_interface": 86,
     "service_step": 87,
     "instance_name": 104,
+    "health": 109,
 }
 
 NODE_LIST_FIELDS = ("uuid", "instance_uuid", "maintenance", "power_state", "provision_state", "name")

@@ -1,5 +1,5 @@
-"""Clean steps the conductor runs itself through the node's BMC (bios, firmware and raid interfaces),
-and the refresh of the node's cached BIOS settings and firmware components.
+"""Clean and service steps the conductor runs itself through the node's BMC (bios, firmware and raid
+interfaces), and the refresh of the node's cached BIOS settings and firmware components.
 
 Cleaning (agent.conductor.cleaning) hands such steps here instead of to the agent: a manual clean
 made only of them never boots the ramdisk.
@@ -53,15 +53,16 @@ def manual_step(step: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def check(task, steps: list[dict[str, Any]]) -> None:
-    """Refuse, before cleaning starts, a conductor step the node's interface lacks or cannot run,
-    or whose arguments are missing, unknown or malformed; the message names the node and the step."""
+def check(task, steps: list[dict[str, Any]], field: str = "clean_steps") -> None:
+    """Refuse, before cleaning or servicing starts, a conductor step the node's interface lacks or
+    cannot run, or whose arguments are missing, unknown or malformed; the message names the node,
+    the step and where it was asked for (``field``)."""
     node = task.node
     for index, step in enumerate(steps):
         if not is_conductor_step(step):
             continue
         iface_name = step["interface"]
-        where = f"Node {node.uuid}: clean_steps[{index}] {iface_name}.{step['step']}"
+        where = f"Node {node.uuid}: {field}[{index}] {iface_name}.{step['step']}"
         iface = getattr(task.driver, iface_name)
         offered = {s["step"]: s for s in iface.get_clean_steps(task)}
         found = offered.get(step["step"])
@@ -69,7 +70,7 @@ def check(task, steps: list[dict[str, Any]]) -> None:
             names = ", ".join(f"{iface_name}.{n}" for n in sorted(offered)) or "none"
             impl = task.driver.interface_names.get(iface_name)
             raise exception.InvalidParameterValue(
-                err=f"{where} is not offered by {iface_name}_interface {impl}; its clean steps: {names}."
+                err=f"{where} is not offered by {iface_name}_interface {impl}; its steps: {names}."
             )
         if found["requires_ramdisk"]:
             raise exception.InvalidParameterValue(
@@ -92,10 +93,14 @@ def check(task, steps: list[dict[str, Any]]) -> None:
             extra_check(task, args)
 
 
-def run(task, step: dict[str, Any]) -> None:
+def run(task, step: dict[str, Any], what: str = "clean") -> None:
     """Run one conductor step through the node's interface (raises what the step raises)."""
     LOG.info(
-        "Node %s: running clean step %s.%s in the conductor", task.node.uuid, step["interface"], step["step"]
+        "Node %s: running %s step %s.%s in the conductor",
+        task.node.uuid,
+        what,
+        step["interface"],
+        step["step"],
     )
     getattr(task.driver, step["interface"]).execute_clean_step(task, step)
 

@@ -17,7 +17,7 @@ from oslo_log import log as logging
 
 from agent.common import exception, states
 from agent.common.config import CONF
-from agent.conductor import failures, hash_ring, heartbeats, servicing, task_manager
+from agent.conductor import failures, hash_ring, heartbeats, node_history, servicing, task_manager
 from agent.conductor.drivers import base as drivers_base
 from agent.conductor.drivers import ipxe, pxe
 from agent.db import api as db_api
@@ -70,6 +70,7 @@ def flag_missing_heartbeats(
     for node in mine:
         if node.id in flagged_ids:
             LOG.warning("Node %s (%s): %s", node.uuid, node.provision_state, messages[node.id])
+            node_history.record(node, messages[node.id], node_history.event_type_for(node.provision_state))
     return flagged
 
 

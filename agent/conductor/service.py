@@ -22,7 +22,7 @@ from oslo_log import log as logging
 
 from agent.common import config, exception, rpc
 from agent.common.notify import Notifier
-from agent.conductor import hash_ring, periodics, rpc_guard, task_manager, timeouts
+from agent.conductor import hash_ring, periodics, power_sync, rpc_guard, task_manager, timeouts
 from agent.conductor.drivers import dnsmasq, driver_factory
 from agent.conductor.heartbeat_worker import HeartbeatProcess
 from agent.conductor.heartbeats import HeartbeatEndpoint
@@ -113,6 +113,8 @@ class ConductorService:
             self._serve_heartbeats()
         self._spawn(self._heartbeat, self.conf.conductor.heartbeat_interval, "conductor-heartbeat")
         self._spawn(self.run_periodics, self.conf.conductor.heartbeat_interval, "conductor-periodics")
+        if self.conf.conductor.sync_power_state_interval:
+            self._spawn(self.sync_power, self.conf.conductor.sync_power_state_interval, "power-state-sync")
         LOG.info(
             "kiln-conductor %s serving RPC on topic %s, agent heartbeats on %s (%d threads, %s)",
             self.host,
@@ -185,6 +187,10 @@ class ConductorService:
         self._timed("heartbeat_timeouts", periodics.flag_missing_heartbeats, self.host, self.ring)
         self._timed("callback_timeouts", timeouts.check_callback_timeouts, self.host, ring=self.ring)
         self._timed("dnsmasq_tombstones", dnsmasq.prune_tombstones)
+
+    def sync_power(self) -> None:
+        """One power state sync pass (its own thread, every [conductor]sync_power_state_interval)."""
+        self._timed("power_state_sync", power_sync.sync_power_states, self.host, self.ring)
 
     def stop(self) -> None:
         """Unregister, stop RPC and the threads, release the node locks still held; within STOP_WITHIN s."""

@@ -2,10 +2,13 @@
 
 Conductor steps run here at once: ``hold`` parks the node in "service hold" until an operator sends
 "unhold" (or "abort"), and ``power_on``, ``power_off`` and ``reboot`` act on the BMC (Ironic's
-reserved step names, in any interface). Agent steps (deploy.collect_logs, deploy.get_root_device,
-deploy.verify_gpus) need the ramdisk: the instance is powered off, taken off its tenant networks and
-the agent boots on the cleaning network ("service wait"); its steps run one at a time as in cleaning,
-and at the end the node boots its instance from disk again, back on its tenant networks ("active").
+reserved step names, in any interface), and the bios, firmware and raid interfaces' steps
+(bios.apply_configuration, bios.factory_reset, firmware.update, raid.create_configuration,
+raid.delete_configuration) run through the BMC as in cleaning. Agent steps (deploy.collect_logs,
+deploy.get_root_device, deploy.verify_gpus) need the ramdisk: the instance is powered off, taken off
+its tenant networks and the agent boots on the cleaning network ("service wait"); its steps run one at
+a time as in cleaning, and at the end the node boots its instance from disk again, back on its
+tenant networks ("active").
 
 Any failure moves the node to "service failed", never leaving it in "servicing". "abort" from
 "service wait" or "service hold" fails the servicing, then, as from "service failed", returns the
@@ -17,6 +20,7 @@ Progress lives in driver_internal_info:
     service_step_index  index of the next step
     service_step        the step running now (shown as the node's service_step)
     service_ramdisk     true when the agent ramdisk was booted for this servicing
+    service_bmc_steps_run  true once a bios/firmware/raid step ran (their caches are re-read at the end)
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from oslo_log import log as logging
 from agent.common import exception, states
 from agent.common.steps import check_steps
 from agent.common.utils import error_text
-from agent.conductor import agent_boot, agent_commands, failures, gpu_acceptance
+from agent.conductor import agent_boot, agent_commands, bmc_steps, failures, gpu_acceptance
 from agent.conductor.drivers import base
 
 LOG = logging.getLogger(__name__)
@@ -37,7 +41,8 @@ STEPS_KEY = "service_steps"
 INDEX_KEY = "service_step_index"
 STEP_KEY = "service_step"
 RAMDISK_KEY = "service_ramdisk"
-SERVICE_KEYS = (STEPS_KEY, INDEX_KEY, STEP_KEY, RAMDISK_KEY)
+BMC_KEY = "service_bmc_steps_run"
+SERVICE_KEYS = (STEPS_KEY, INDEX_KEY, STEP_KEY, RAMDISK_KEY, BMC_KEY)
 
 HOLD = "hold"
 POWER_STEPS = {"power_on": states.POWER_ON, "power_off": states.POWER_OFF, "reboot": states.REBOOT}
@@ -50,8 +55,10 @@ def check_service_steps(node_uuid: str, steps: list[dict[str, Any]]) -> list[dic
     out = []
     for index, step in enumerate(steps):
         name, iface = step.get("step"), step.get("interface")
-        if name not in RESERVED_STEPS and not (iface == "deploy" and name in AGENT_SERVICE_STEPS):
+        agent_step = iface == "deploy" and name in AGENT_SERVICE_STEPS
+        if name not in RESERVED_STEPS and not agent_step and not bmc_steps.is_conductor_step(step):
             known = [f"<any>.{s}" for s in RESERVED_STEPS] + [f"deploy.{s}" for s in AGENT_SERVICE_STEPS]
+            known += [f"{i}.* (the node's {i}_interface)" for i in bmc_steps.INTERFACES]
             raise exception.InvalidParameterValue(
                 err=f"Node {node_uuid}: service_steps[{index}] {iface}.{name} is not a known service step; "
                 f"known: {', '.join(known)}."
@@ -62,7 +69,7 @@ def check_service_steps(node_uuid: str, steps: list[dict[str, Any]]) -> list[dic
 
 def needs_agent(steps: list[dict[str, Any]]) -> bool:
     """Whether any of ``steps`` runs in the agent ramdisk."""
-    return any(s["step"] not in RESERVED_STEPS for s in steps)
+    return any(s["step"] not in RESERVED_STEPS and not bmc_steps.is_conductor_step(s) for s in steps)
 
 
 def without_agent(node: Any) -> bool:
@@ -82,8 +89,9 @@ def start_service(task, service_steps: Any = None, disable_ramdisk: bool | None 
     steps = check_service_steps(
         node.uuid, check_steps(service_steps, "service_steps", node.uuid, required=True)
     )
+    bmc_steps.check(task, steps, "service_steps")  # bios/firmware/raid: offered, arguments sound
     if needs_agent(steps):
-        names = ", ".join(f"deploy.{s['step']}" for s in steps if s["step"] not in RESERVED_STEPS)
+        names = ", ".join(f"deploy.{s['step']}" for s in steps if needs_agent([s]))
         if disable_ramdisk:
             raise exception.InvalidParameterValue(
                 err=f"Node {node.uuid}: disable_ramdisk cannot be honoured: service step(s) {names} run in "
@@ -147,6 +155,10 @@ def continue_service(task) -> None:
                 _power(task, POWER_STEPS[name])
                 agent_commands.update_internal(task, **{INDEX_KEY: index + 1, STEP_KEY: None})
                 continue
+            if bmc_steps.is_conductor_step(step):
+                bmc_steps.run(task, step, "service")
+                agent_commands.update_internal(task, **{INDEX_KEY: index + 1, STEP_KEY: None, BMC_KEY: True})
+                continue
             done = agent_commands.start_agent_command(task, name, step.get("args") or {}, "service")
         except Exception as exc:  # noqa: BLE001
             fail(
@@ -208,6 +220,8 @@ def _finish(task) -> None:
                 f"Servicing of node {task.node.uuid} failed while booting its instance: {error_text(exc)}",
             )
             return
+    if agent_commands.internal(task).get(BMC_KEY):
+        bmc_steps.refresh_caches(task)  # BIOS settings and firmware versions as they are now
     agent_commands.clear_operation(task, *SERVICE_KEYS)
     task.process_event("done")
     LOG.info("Node %s serviced; now %s", task.node.uuid, task.node.provision_state)

@@ -24,7 +24,7 @@ from oslo_log import log as logging
 
 from agent.common import exception, states
 from agent.common.config import CONF
-from agent.conductor import workers
+from agent.conductor import node_history, workers
 from agent.conductor.drivers import driver_factory
 from agent.db import api as db_api
 from agent.metrics import conductor as metrics
@@ -154,7 +154,19 @@ class TaskManager:
         """Persist ``values`` on the node (exclusive tasks only) and refresh ``task.node``."""
         if self.shared:
             raise _exclusive_required("Updating", self.node.uuid)
+        error = values.get("last_error")
+        recorded = bool(error) and error != self.node.last_error
+        before = self.node
         self.node = db_api.update_node(self.node.uuid, values)
+        if recorded:  # a new error: it goes into the node's history, as Ironic's error handlers do
+            node_history.record(
+                self.node,
+                error,
+                node_history.event_type_for(before.provision_state),
+                context=self.context,
+                host=self.host,
+                before=before,
+            )
         return self.node
 
     def refresh(self) -> None:

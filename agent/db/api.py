@@ -72,6 +72,7 @@ from agent.db.inventory import (  # noqa: F401 - the facade
 from agent.db.models import (
     Allocation,
     Node,
+    NodeHistory,
     NodeInventory,
     NodeInventoryHistory,
     NodeTrait,
@@ -266,10 +267,10 @@ def update_node(ident: str | int, values: dict[str, Any]) -> Node:
 
 
 def destroy_node(ident: str | int) -> None:
-    """Delete the node with its ports, portgroups, traits and inventories; its allocations lose their node."""
+    """Delete the node with its ports, portgroups, traits, inventories and history; allocations lose it."""
     with db_engine.session(write=True) as sess:
         node = load_node(sess, ident)
-        for table in (Port, Portgroup, NodeInventory, NodeInventoryHistory):
+        for table in (Port, Portgroup, NodeInventory, NodeInventoryHistory, NodeHistory):
             sess.execute(delete(table).where(table.node_id == node.id))
         sess.execute(update(Allocation).where(Allocation.node_id == node.id).values(node_id=None))
         sess.delete(node)

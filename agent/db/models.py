@@ -156,6 +156,7 @@ class Node(TimestampMixin, Base):
     firmware_interface: Mapped[str | None] = mapped_column(String(255))
     raid_config: Mapped[dict | None] = mapped_column(JSON, default=dict)
     target_raid_config: Mapped[dict | None] = mapped_column(JSON, default=dict)
+    health: Mapped[str | None] = mapped_column(String(255))
 
     trait_rows: Mapped[list[NodeTrait]] = relationship(
         lazy="selectin", cascade="all, delete-orphan", order_by="NodeTrait.trait"
@@ -250,6 +251,27 @@ class NodeInventoryHistory(Base):
     inventory: Mapped[dict | None] = mapped_column(JSON)
     changes: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime.datetime | None] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class NodeHistory(TimestampMixin, Base):
+    """One event in a node's history (Ironic's node_history): an error, a fault, an inventory."""
+
+    __tablename__ = "node_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), nullable=False, unique=True)
+    node_id: Mapped[int] = mapped_column(
+        ForeignKey("nodes.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    conductor: Mapped[str | None] = mapped_column(String(255))
+    event_type: Mapped[str | None] = mapped_column(String(255))
+    severity: Mapped[str | None] = mapped_column(String(255))
+    event: Mapped[str | None] = mapped_column(Text)
+    user: Mapped[str | None] = mapped_column(String(64))
+    project: Mapped[str | None] = mapped_column(String(255))
+    state: Mapped[str | None] = mapped_column(String(32))
+    target_provision_state: Mapped[str | None] = mapped_column(String(32))
+    duration_seconds: Mapped[int | None] = mapped_column(Integer)
 
 
 class BIOSSetting(TimestampMixin, Base):

@@ -12,6 +12,7 @@ from agent.api.router import Router
 from agent.common import row_dicts, states
 from agent.common.steps import check_steps
 from agent.db import api as db_api
+from agent.db import history as db_history
 from agent.inventory import ironic as ironic_format
 from agent.inventory import plugin_data as plugin_data_mod
 
@@ -344,26 +345,71 @@ def get_inventory(req: base.ApiRequest, node_ident: str) -> webob.Response:
     return base.json_response({"inventory": inventory, "plugin_data": plugin_data})
 
 
+_HISTORY_LIST = ("uuid", "created_at", "severity", "event")
+_HISTORY_DETAIL = ("conductor", "event_type", "user")
+_HISTORY_1_115 = ("project", "state", "target_provision_state", "duration_seconds")
+
+
+def _history_events(req: base.ApiRequest, node: Any) -> list[dict[str, Any]]:
+    """The node's history, oldest first: the conductor's events and one per inventory it reported."""
+    events = [
+        {
+            "uuid": row["uuid"],
+            "created_at": row["created_at"],
+            "severity": row["severity"],
+            "event": row["event"],
+            "event_type": row["event_type"],
+            "conductor": row["conductor"],
+            "user": row["user"],
+            **{k: row[k] for k in _HISTORY_1_115},
+        }
+        for row in db_history.list_events(node.id)
+    ]
+    for entry in db_api.list_inventory_history(node.id):
+        changed = sorted((entry.get("changes") or {}).keys())
+        events.append(
+            {
+                "uuid": f"{node.uuid[:24]}{entry['id']:012d}",
+                "created_at": entry.get("created_at"),
+                "severity": "INFO",
+                "event": "Inventory reported" + (f"; changed: {', '.join(changed)}" if changed else ""),
+                "event_type": "inspection",
+                "conductor": None,
+                "user": None,
+                **dict.fromkeys(_HISTORY_1_115),
+            }
+        )
+    events.sort(key=lambda e: (e["created_at"] is None, e["created_at"] or 0))
+    for event in events:
+        event["created_at"] = row_dicts.plain_value(event["created_at"])
+        event["links"] = base.links(req, "nodes", node.uuid, f"/history/{event['uuid']}")
+    return events
+
+
 def get_history(req: base.ApiRequest, node_ident: str) -> webob.Response:
-    """GET /v1/nodes/{node}/history (1.78): one event per inventory the node reported."""
+    """GET /v1/nodes/{node}/history (1.78): the node's events (errors, faults, inventories)."""
     base.require_version(req, versions.NODE_HISTORY)
     node = dbread.get_node(req, node_ident)
     policy.authorize(req, "baremetal:node:history:get", node)
     detail = bool(base.parse_bool(req.GET.get("detail"), "detail"))
-    events = []
-    for entry in db_api.list_inventory_history(node.id):
-        changed = sorted((entry.get("changes") or {}).keys())
-        event = {
-            "uuid": f"{node.uuid[:24]}{entry['id']:012d}",
-            "created_at": row_dicts.plain_value(entry.get("created_at")),
-            "severity": "INFO",
-            "event": "Inventory reported" + (f"; changed: {', '.join(changed)}" if changed else ""),
-        }
-        if detail:
-            event.update(event_type="inspection", conductor=None, user=None)
-        event["links"] = base.links(req, "nodes", node.uuid, f"/history/{event['uuid']}")
-        events.append(event)
+    more = (*_HISTORY_DETAIL, *(_HISTORY_1_115 if req.at_least(versions.HISTORY_FIELDS) else ()))
+    shown = (*_HISTORY_LIST, *(more if detail else ()), "links")
+    events = [{k: e[k] for k in shown} for e in _history_events(req, node)]
     return base.json_response({"history": events})
+
+
+def get_history_event(req: base.ApiRequest, node_ident: str, event: str) -> webob.Response:
+    """GET /v1/nodes/{node}/history/{event} (1.78): one event with all its fields."""
+    base.require_version(req, versions.NODE_HISTORY)
+    node = dbread.get_node(req, node_ident)
+    policy.authorize(req, "baremetal:node:history:get", node)
+    for found in _history_events(req, node):
+        if found["uuid"] == event:
+            if not req.at_least(versions.HISTORY_FIELDS):
+                for key in _HISTORY_1_115:
+                    found.pop(key)
+            return base.json_response(found)
+    raise errors.HTTPNotFound(f"Node history record {event} could not be found for node {node.uuid}.")
 
 
 def list_node_ports(req: base.ApiRequest, node_ident: str) -> webob.Response:
@@ -401,5 +447,6 @@ def register(router: Router) -> None:
     router.add("GET", f"{n}/validate", validate)
     router.add("GET", f"{n}/inventory", get_inventory)
     router.add("GET", f"{n}/history", get_history)
+    router.add("GET", f"{n}/history/{{event}}", get_history_event)
     router.add("GET", f"{n}/ports", list_node_ports)
     router.add("GET", f"{n}/ports/detail", list_node_ports_detail)

@@ -192,7 +192,34 @@ OPTS = [
         "sync_power_state_interval",
         default=60,
         min=0,
-        help="Seconds between power state syncs with the BMC; 0 disables.",
+        help="Seconds between power state syncs with the BMC (each node not in a transient state, not "
+        "locked: its power state, and with enable_health_monitoring its health, read into the database); "
+        "0 disables.",
+    ),
+    cfg.IntOpt(
+        "power_state_sync_max_retries",
+        default=3,
+        min=1,
+        help="Consecutive failed power state reads after which the power sync puts a node in maintenance "
+        '(fault "power failure"); a later successful read takes it out again.',
+    ),
+    cfg.BoolOpt(
+        "enable_health_monitoring",
+        default=True,
+        help="Whether the power state sync also reads the hardware health the BMC reports (Redfish "
+        "Status.Health) into the node's health field (API 1.109).",
+    ),
+    cfg.BoolOpt(
+        "node_history",
+        default=True,
+        help="Whether the conductor records node history events (errors, power faults and recoveries), "
+        "served at /v1/nodes/{node}/history.",
+    ),
+    cfg.IntOpt(
+        "node_history_max_entries",
+        default=300,
+        min=0,
+        help="History events kept per node (the oldest are dropped first); 0 keeps all.",
     ),
     cfg.PortOpt(
         "metrics_port",

@@ -125,6 +125,10 @@ class ManagementInterface(BaseInterface):
 
     interface_type = "management"
 
+    def get_node_health(self, task) -> str | None:
+        """The hardware health the BMC reports ("OK", "Warning", "Critical"), or None when it reports none."""
+        return None
+
     @abc.abstractmethod
     def get_supported_boot_devices(self, task) -> list[str]:
         """Return the boot devices set_boot_device accepts."""

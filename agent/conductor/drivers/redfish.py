@@ -280,6 +280,12 @@ class RedfishManagement(base.ManagementInterface):
         """Check driver_info (no BMC call)."""
         parse_driver_info(task.node)
 
+    def get_node_health(self, task) -> str | None:
+        """The System's Status.Health (the rollup when the BMC gives only that); None when absent."""
+        status = get_system(task.node).status
+        health = (status.health or status.health_rollup) if status is not None else None
+        return health.value if health is not None else None
+
     def get_supported_boot_devices(self, task) -> list[str]:
         """Those of pxe, disk, cdrom, bios that the system lists as allowed override targets."""
         return _allowed_devices(task.node, get_system(task.node))

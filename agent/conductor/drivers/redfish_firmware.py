@@ -1,5 +1,6 @@
 """Firmware components over Redfish (sushy): the system's BIOS version and the BMC's firmware version
-are cached as the node's ``bios`` and ``bmc`` components (Ironic's), and the clean step
+are cached as the node's ``bios`` and ``bmc`` components (Ironic's), each network adapter's
+controller firmware as ``nic:<adapter Id>`` (shown only: updates of NICs are refused), and the clean step
 ``firmware.update`` flashes an image through the UpdateService's SimpleUpdate action.
 """
 
@@ -21,6 +22,8 @@ LOG = logging.getLogger(__name__)
 BIOS = "bios"
 BMC = "bmc"
 COMPONENTS = (BIOS, BMC)
+#: Network adapters are shown as "nic:<Redfish adapter Id>" (Ironic's names); Kiln does not flash them.
+NIC_PREFIX = "nic:"
 
 _UPDATE_ARGS = {
     "settings": {
@@ -35,8 +38,30 @@ def _manager(system):
     return managers[0] if managers else None
 
 
+def _nic_versions(system) -> dict[str, str]:
+    """{"nic:<adapter Id>": FirmwarePackageVersion} for the network adapters of the system's chassis."""
+    versions: dict[str, str] = {}
+    try:
+        enclosures = system.chassis or []
+    except sushy.exceptions.MissingAttributeError:  # a system that names no chassis
+        return versions
+    for chassis in enclosures:
+        try:
+            adapters = chassis.network_adapters.get_members()
+        except sushy.exceptions.MissingAttributeError:  # a chassis that lists no NetworkAdapters
+            continue
+        for adapter in adapters:
+            found = [
+                c.firmware_package_version for c in adapter.controllers or [] if c.firmware_package_version
+            ]
+            if found:
+                versions[f"{NIC_PREFIX}{adapter.identity}"] = str(found[0])
+    return versions
+
+
 def read_versions(task) -> dict[str, str]:
-    """{"bios": ..., "bmc": ...} as the BMC reports them (a component it does not report is left out)."""
+    """{"bios": ..., "bmc": ..., "nic:<id>": ...} as the BMC reports them (a component it does not
+    report is left out)."""
     system = redfish.get_system(task.node)
     versions = {}
     if system.bios_version:
@@ -44,6 +69,7 @@ def read_versions(task) -> dict[str, str]:
     manager = redfish._call(task.node, "read the BMC manager", _manager, system)
     if manager is not None and manager.firmware_version:
         versions[BMC] = str(manager.firmware_version)
+    versions.update(redfish._call(task.node, "read the network adapters", _nic_versions, system))
     return versions
 
 
@@ -66,8 +92,10 @@ def check_settings(node_uuid: str, settings: Any) -> list[dict[str, Any]]:
                 '{"component": "bios" or "bmc", "url": <http(s) URL>} (optionally "wait").'
             )
         if item["component"] not in COMPONENTS:
+            nic = str(item["component"]).startswith(NIC_PREFIX)
             raise exception.InvalidParameterValue(
-                err=f"{where}: component {item['component']!r} is not one of {', '.join(COMPONENTS)}."
+                err=f"{where}: component {item['component']!r} is not one of {', '.join(COMPONENTS)}"
+                + (" (Kiln shows NIC firmware but does not update it)." if nic else ".")
             )
         if not utils.is_http_url(item["url"]):
             raise exception.InvalidParameterValue(err=f"{where}: url {item['url']!r} is not an http(s) URL.")

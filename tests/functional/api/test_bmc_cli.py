@@ -222,3 +222,40 @@ def test_bios_firmware_and_raid_through_redfish(bm, bmc, tmp_path: Path):
     assert shown["raid_config"]["logical_disks"]  # still what the BMC has
     bm("node", "manage", node)
     bm("node", "delete", node)
+
+
+def test_bios_and_firmware_steps_service_an_active_node(bm, bmc):
+    """`baremetal node service` with bios and firmware steps: run through the BMC, node back to active."""
+    url, system = bmc
+    node = bm(
+        "node", "create", "--driver", "redfish", "--name", "bmc-svc",
+        "--bios-interface", "redfish", "--firmware-interface", "redfish",
+        "--boot-interface", "fake", "--deploy-interface", "fake", "--network-interface", "noop",
+        "--driver-info", f"redfish_address={url}",
+        "--driver-info", f"redfish_system_id=/redfish/v1/Systems/{system}", "-f", "json",
+    )["uuid"]  # fmt: skip
+    bm("node", "manage", node, "--wait", "60")
+    bm("node", "adopt", node, "--wait", "60")
+    before = {c["component"]: c for c in bm("node", "firmware", "list", node, "-f", "json")}["bios"]
+    steps = [
+        {"interface": "bios", "step": "apply_configuration",
+         "args": {"settings": [{"name": "ProcTurboMode", "value": "Disabled"}]}},
+        {"interface": "firmware", "step": "update",
+         "args": {"settings": [{"component": "bios", "url": "http://192.0.2.1/bios-1.2.bin"}]}},
+    ]  # fmt: skip
+    bm("node", "service", node, "--service-steps", json.dumps(steps), "--wait", "120")
+    shown = bm("node", "show", node, "-f", "json")
+    assert (shown["provision_state"], shown["last_error"], shown["service_step"]) == ("active", None, {})
+    assert _bios(bm, node)["ProcTurboMode"] == "Disabled"  # the cache was re-read after servicing
+    assert _get(f"{url}/redfish/v1/Systems/{system}/BIOS")["Attributes"]["ProcTurboMode"] == "Disabled"
+    after = {c["component"]: c for c in bm("node", "firmware", "list", node, "-f", "json")}["bios"]
+    assert after["current_version"] != before["current_version"]
+    assert after["last_version_flashed"] == after["current_version"]
+    # bad step arguments are refused before servicing starts, checked against the cached settings
+    turbo = [{"interface": "bios", "step": "apply_configuration",
+              "args": {"settings": [{"name": "ProcTurboMode", "value": "Turbo"}]}}]  # fmt: skip
+    refused = bm("node", "service", node, "--service-steps", json.dumps(turbo), ok=False)
+    assert refused.returncode != 0 and "'Turbo' is not an allowed value of 'ProcTurboMode'" in refused.stderr
+    assert bm("node", "show", node, "-f", "json")["provision_state"] == "active"
+    bm("node", "maintenance", "set", node)
+    bm("node", "delete", node)

@@ -48,9 +48,15 @@ def test_service_with_a_hold_then_unhold(api):
     resp = _put(api, "sv", {"target": "active", "service_steps": [HOLD]}, status=400)
     assert '"service_steps" is only valid' in error_of(resp)
     resp = _put(
+        api, "sv", {"target": "service", "service_steps": [{"interface": "deploy", "step": "x"}]}, status=400
+    )
+    assert "deploy.x is not a known service step" in error_of(resp)
+    resp = _put(
         api, "sv", {"target": "service", "service_steps": [{"interface": "bios", "step": "x"}]}, status=400
     )
-    assert "bios.x is not a known service step" in error_of(resp)
+    assert "service_steps[0] bios.x is not offered by bios_interface no-bios; its steps: none" in error_of(
+        resp
+    )
     assert api.get("/v1/nodes/sv").json["provision_state"] == "active"
 
     _put(api, "sv", {"target": "service", "service_steps": [HOLD, POWER_OFF]})

@@ -12,6 +12,7 @@ from agent.common import config, states
 from agent.conductor import hash_ring, heartbeats, periodics
 from agent.db import api as db_api
 from agent.db import heartbeats as db_heartbeats
+from agent.db import history as db_history
 from tests.unit.schema import migrated_db
 
 CONF = cfg.CONF
@@ -70,6 +71,9 @@ def test_silent_agents_are_flagged(db) -> None:
     for uuid in (never, fresh, maint, idle):
         assert db_api.get_node(uuid).fault is None
     assert periodics.flag_missing_heartbeats(ME, _ring(ME), timeout_s=300) == []  # flagged once
+    events = db_history.list_events(node.id)  # one history event, the error shown in last_error
+    assert [(e["severity"], e["event"]) for e in events] == [("ERROR", node.last_error)]
+    assert db_history.list_events(db_api.get_node(waiting).id)[0]["event_type"] == "deploying"
 
 
 def test_only_this_conductors_nodes_are_flagged(db) -> None:

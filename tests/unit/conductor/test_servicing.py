@@ -141,9 +141,11 @@ def test_abort_in_service_wait_boots_the_instance_again(stack) -> None:
 
 
 def test_unknown_step_or_missing_steps_are_refused_and_the_node_stays_active(stack) -> None:
-    error = _refused(stack, service_steps=[{"interface": "bios", "step": "apply_configuration"}])
+    error = _refused(stack, service_steps=[{"interface": "deploy", "step": "erase_devices"}])
     assert isinstance(error, exception.InvalidParameterValue)
-    assert "service_steps[0] bios.apply_configuration is not a known service step" in str(error)
+    assert "service_steps[0] deploy.erase_devices is not a known service step" in str(error)
+    error = _refused(stack, service_steps=[{"interface": "bios", "step": "apply_configuration"}])
+    assert "service_steps[0] bios.apply_configuration is not offered by bios_interface no-bios" in str(error)
     assert isinstance(_refused(stack, service_steps=None), exception.MissingParameterValue)
     error = _refused(stack, service_steps=[ROOT_DEVICE], disable_ramdisk=True)
     assert "disable_ramdisk cannot be honoured" in str(error)
