@@ -51,7 +51,12 @@ def _notify_released() -> None:
         _released.notify_all()
 
 
-def _wait_for_release(seen: int, timeout: float) -> None:
+def releases() -> int:
+    """How many node locks tasks of this process have released so far (for ``wait_for_release``)."""
+    return _release_count
+
+
+def wait_for_release(seen: int, timeout: float) -> None:
     """Sleep until a lock of this process is released after ``seen`` releases, or ``timeout`` s pass."""
     with _released:
         _released.wait_for(lambda: _release_count != seen, timeout)
@@ -142,7 +147,7 @@ class TaskManager:
                 if self._sleep is not None:
                     self._sleep(pause)
                 else:
-                    _wait_for_release(seen, pause)
+                    wait_for_release(seen, pause)
                 continue
             self._locked = True
             self._lock_started = time.monotonic()
