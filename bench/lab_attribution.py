@@ -24,6 +24,7 @@ host's cores: no schedule of that work on those cores finishes sooner.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import re
@@ -94,9 +95,16 @@ class Sampler(threading.Thread):
 
 
 def read_samples(path: Path) -> list[dict[str, Any]]:
-    """The rounds of a cpu.jsonl file, in time order."""
-    rounds = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    """The rounds of a cpu.jsonl file (or cpu.jsonl.gz), in time order."""
+    rounds = [json.loads(line) for line in _text(Path(path)).splitlines() if line.strip()]
     return sorted(rounds, key=lambda r: r["t"])
+
+
+def _text(path: Path) -> str:
+    """The text of ``path``, or of ``path``.gz when only that exists (kept logs may be compressed)."""
+    if not path.is_file() and path.with_name(path.name + ".gz").is_file():
+        return gzip.decompress(path.with_name(path.name + ".gz").read_bytes()).decode()
+    return path.read_text()
 
 
 # --- arithmetic -----------------------------------------------------------------------------------
@@ -202,17 +210,19 @@ def attribute(timeline: dict, entries: list[dict], rounds: list[dict]) -> dict[s
         "cores": cores,
         "cpu_lower_bound": many.cpu_all_vms / cores,
         "loadavg": timeline.get("loadavg"),
+        "run_loadavg": {k: timeline["runs"][k].get("loadavg") for k in ("one", "many")},
     }
 
 
 def load(directory: Path) -> dict[str, Any]:
-    """Read timeline.json, waits.jsonl and cpu.jsonl from ``directory`` and attribute."""
+    """Read timeline.json, waits.jsonl and cpu.jsonl (each maybe .gz) from ``directory`` and attribute."""
     directory = Path(directory)
     for name in ("timeline.json", "waits.jsonl", "cpu.jsonl"):
-        if not (directory / name).is_file():
+        if not (directory / name).is_file() and not (directory / (name + ".gz")).is_file():
             raise FileNotFoundError(f"{directory / name} is missing: record it with lab_deploy_bench --logs")
-    timeline = json.loads((directory / "timeline.json").read_text())
-    return attribute(timeline, waits.read(directory / "waits.jsonl"), read_samples(directory / "cpu.jsonl"))
+    timeline = json.loads(_text(directory / "timeline.json"))
+    entries = waits.parse(_text(directory / "waits.jsonl"), str(directory / "waits.jsonl"))
+    return attribute(timeline, entries, read_samples(directory / "cpu.jsonl"))
 
 
 def report(a: dict[str, Any]) -> str:
@@ -233,4 +243,7 @@ def report(a: dict[str, Any]) -> str:
     ]
     if a.get("loadavg"):
         lines.append("host load average at the start: " + " ".join(f"{x:.2f}" for x in a["loadavg"]))
+    for name, load in (a.get("run_loadavg") or {}).items():
+        if load:
+            lines.append(f"  at the {name!r} run's deploy verbs: " + " ".join(f"{x:.2f}" for x in load))
     return "\n".join(lines)

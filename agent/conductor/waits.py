@@ -98,16 +98,21 @@ def heartbeat_taken(node: str) -> None:
 
 
 def read(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """The waits of a wait log, one dict per line (blank lines skipped); ValueError naming a bad line."""
-    waits = []
+    """The waits of a wait log file, one dict per line; ValueError naming a bad line."""
     with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                entry = json.loads(line)
-                float(entry["start"]), float(entry["duration"]), entry["node"], entry["kind"]
-            except (ValueError, KeyError, TypeError) as exc:
-                raise ValueError(f"{path}:{number}: not a wait record ({exc}): {line.strip()[:200]}") from exc
-            waits.append(entry)
-    return waits
+        return parse(f.read(), str(path))
+
+
+def parse(text: str, where: str = "wait log") -> list[dict[str, Any]]:
+    """The waits of a wait log's text (blank lines skipped); ValueError naming ``where`` and a bad line."""
+    entries = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+            float(entry["start"]), float(entry["duration"]), entry["node"], entry["kind"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{where}:{number}: not a wait record ({exc}): {line.strip()[:200]}") from exc
+        entries.append(entry)
+    return entries

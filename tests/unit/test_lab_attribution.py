@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import threading
@@ -41,6 +42,7 @@ def _rounds(start: float, end: float, rates: dict, restart: dict | None = None) 
 
 def _recorded(tmp_path):
     """timeline.json, waits.jsonl, cpu.jsonl of a 1-alone run (90 s) and a 4-at-once run (248 s)."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     timeline = {
         "cores": 2,
         "loadavg": [6.5, 5.0, 4.0],
@@ -97,6 +99,15 @@ def test_attribution_of_recorded_runs(tmp_path) -> None:
     assert a["cpu_lower_bound"] == pytest.approx(248.0)
     text = la.report(a)
     assert "extra 158.0 s" in text and "VM stall" in text and "6.50 5.00 4.00" in text
+
+
+def test_compressed_logs_replay_alike(tmp_path) -> None:
+    plain = la.load(_recorded(tmp_path / "plain"))
+    packed = _recorded(tmp_path / "packed")
+    for name in ("cpu.jsonl", "waits.jsonl"):
+        (packed / (name + ".gz")).write_bytes(gzip.compress((packed / name).read_bytes()))
+        (packed / name).unlink()
+    assert la.load(packed) == plain
 
 
 def test_stall_is_capped_at_the_interval(tmp_path) -> None:
