@@ -8,17 +8,27 @@ after the deploy request: power on (libvirt sees the domain run), DHCP (dnsmasq'
 seconds), ramdisk lookup (the conductor issues the agent token), image written (image and
 configdrive on disk: the conductor moves to prepare_instance_boot), reboot (the domain runs again),
 OS up. The baseline is the one-VM deploy: N at once is compared with N of them one after another.
+
+Then it splits the extra time of N at once over 1 alone (bench.lab_attribution): VM stall, BMC
+calls, waits inside Kiln (the conductor's [conductor]wait_timing_log), and the VMs' CPU lower bound.
+``--logs DIR`` keeps the raw data there (timeline.json, waits.jsonl, cpu.jsonl, the conductor's
+log); ``--replay DIR`` recomputes the attribution from such a directory, without VMs.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import re
 import shutil
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
+
+from bench import lab_attribution
 
 OS_UP = re.compile(rb"kiln-test-os up: hostname=")
 PHASES = ("power_on", "dhcp", "lookup", "image_written", "reboot", "os_up")
@@ -74,8 +84,8 @@ def _phases(lab: Path, node: dict, uuid: str, watch: Watch) -> dict[str, float |
     return {k: None if v is None else round(v - t0, 1) for k, v in found.items()}
 
 
-def _deploy(state, conn, sdk, indexes: list[int], uuids: list[str], image) -> tuple[float, list[dict]]:
-    """Deploy the VMs at ``indexes`` at once; the wall time to the last OS up, and each one's phases."""
+def _deploy(state, conn, sdk, indexes: list[int], uuids: list[str], image) -> tuple[float, list[dict], dict]:
+    """Deploy the VMs at ``indexes`` at once; the wall time to the last OS up, each one's phases, the run."""
     nodes = state.info["nodes"]
     for i in indexes:  # undeploying clears instance_info
         sdk.baremetal.update_node(
@@ -119,9 +129,19 @@ def _deploy(state, conn, sdk, indexes: list[int], uuids: list[str], image) -> tu
                 raise RuntimeError(f"{nodes[i]['name']}: {node.provision_state}: {node.last_error}")
             time.sleep(2)
     wall = max(w.os_up for w in watches) - started
-    return wall, [
-        _phases(state.directory, nodes[i], uuids[i], w) for w, i in zip(watches, indexes, strict=True)
-    ]
+    run = {
+        "started": started,
+        "loadavg": list(os.getloadavg()),
+        "vms": [
+            {"name": nodes[i]["name"], "uuid": uuids[i], "os_up": w.os_up}
+            for w, i in zip(watches, indexes, strict=True)
+        ],
+    }
+    return (
+        wall,
+        [_phases(state.directory, nodes[i], uuids[i], w) for w, i in zip(watches, indexes, strict=True)],
+        run,
+    )
 
 
 def _print(title: str, rows: list[dict], names: list[str]) -> None:
@@ -140,9 +160,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--vms", type=int, default=4, help="VMs deployed at once (default 4)")
     p.add_argument("--firmware", default="bios", help="bios, uefi or a list (bios,uefi)")
     p.add_argument("--keep", action="store_true", help="leave the lab up afterwards")
+    p.add_argument("--logs", type=Path, help="keep the raw data of the attribution in this directory")
+    p.add_argument("--replay", type=Path, help="only recompute the attribution from a --logs directory")
     args = p.parse_args(argv)
+    if args.replay:
+        print(lab_attribution.report(lab_attribution.load(args.replay)))
+        return 0
 
-    state = lab.up(args.vms, args.firmware)
+    logs = (args.logs or Path(tempfile.mkdtemp(prefix="lab-bench-"))).absolute()
+    logs.mkdir(parents=True, exist_ok=True)
+    for name in ("waits.jsonl", "cpu.jsonl"):
+        (logs / name).unlink(missing_ok=True)
+    loadavg = list(os.getloadavg())
+    state = lab.up(
+        args.vms, args.firmware, conf={"conductor": {"wait_timing_log": str(logs / "waits.jsonl")}}
+    )
+    sampler = None
     try:
         image = image_builder.build(state.directory / "http")
         image_mib = image.size / 2**20  # the file goes with the lab
@@ -154,12 +187,22 @@ def main(argv: list[str] | None = None) -> int:
             sdk.baremetal.set_node_provision_state(enrolled.id, "provide", wait=True, timeout=120)
             uuids.append(enrolled.id)
         conn = vms.connect()
-        one, rows = _deploy(state, conn, sdk, [0], uuids, image)
+        sampler = lab_attribution.Sampler(logs / "cpu.jsonl", [n["name"] for n in state.info["nodes"]])
+        sampler.start()
+        one, rows, run_one = _deploy(state, conn, sdk, [0], uuids, image)
         _print(f"one deploy ({args.firmware}, TCG), seconds after the deploy request:", rows, ["vm0"])
         sdk.baremetal.set_node_provision_state(uuids[0], "deleted", wait=True, timeout=600)
-        many, rows = _deploy(state, conn, sdk, list(range(args.vms)), uuids, image)
+        many, rows, run_many = _deploy(state, conn, sdk, list(range(args.vms)), uuids, image)
         _print(f"{args.vms} deploys at once:", rows, [n["name"][-3:] for n in state.info["nodes"]])
+        timeline = {"cores": os.cpu_count(), "loadavg": loadavg, "runs": {"one": run_one, "many": run_many}}
+        (logs / "timeline.json").write_text(json.dumps(timeline, indent=1))
     finally:
+        if sampler is not None:
+            sampler.stop.set()
+            sampler.join()
+        conductor_log = state.directory / "logs" / "kiln-conductor.log"
+        if conductor_log.exists():
+            shutil.copyfile(conductor_log, logs / "kiln-conductor.log")
         if not args.keep:
             lab.down(state.directory)
     print(f"image: {image_mib:.1f} MiB qcow2")
@@ -169,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
         f"one after another would take ~{one * args.vms:.1f} s: "
         f"ratio {many / (one * args.vms):.2f} (baseline: {args.vms} x the 1-VM deploy)"
     )
+    print(lab_attribution.report(lab_attribution.load(logs)))
+    print(f"raw data: {logs} (python -m bench.lab_deploy_bench --replay {logs})")
     return 0
 
 

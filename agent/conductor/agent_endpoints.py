@@ -28,6 +28,10 @@ from agent.db import api as db_api
 
 LOG = logging.getLogger(__name__)
 
+#: Seconds a step result waits for its node's lock (held, often, by the worker that started the step
+#: and has not yet let go): woken at once when it is released, so the result is neither lost nor late.
+STEP_RESULT_LOCK_TIMEOUT = 60.0
+
 _RECORDER_LOCK = threading.Lock()
 # The manager's own attribute (in its __dict__, so that a fork's copy can be dropped).
 _RECORDER_KEY = "_kiln_heartbeats"
@@ -230,7 +234,9 @@ class AgentEndpoints:
                 err=f"step_result from node {node.uuid} needs a step name and a result object; "
                 f"got step={step!r}, result={result!r}."
             )
-        with self._acquire(ctxt, node.uuid, f"agent step {step} result") as task:
+        with self._acquire(
+            ctxt, node.uuid, f"agent step {step} result", lock_timeout=STEP_RESULT_LOCK_TIMEOUT
+        ) as task:
             LOG.info("Node %s: step %s %s", node.uuid, step, result.get("status"))
             task.agent_token = agent_token  # verified above; the hooks send it to the agent
             # The steps that follow run on a conductor worker (lock held), not in this RPC thread.

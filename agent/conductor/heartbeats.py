@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from agent.common import exception, states, tokens
 from agent.common.tokens import hash_token, token_matches
 from agent.common.utils import utcnow
-from agent.conductor import task_manager
+from agent.conductor import task_manager, waits
 from agent.conductor.drivers import driver_factory
 from agent.db import engine as db_engine
 from agent.db import heartbeats as db_heartbeats
@@ -280,6 +280,7 @@ def handle_heartbeat(
         with task_manager.acquire(
             ctxt, uuid, purpose="agent heartbeat", host=host, load_driver=False, retry_attempts=1
         ) as task:
+            waits.heartbeat_taken(uuid)
             if task.node.fault == HEARTBEAT_FAULT:
                 values: dict[str, Any] = {"fault": None}
                 if (task.node.last_error or "").startswith(_heartbeat_error_prefix(uuid)):
@@ -295,6 +296,7 @@ def handle_heartbeat(
                     task.driver.deploy.heartbeat, task, status if isinstance(status, dict) else {}
                 )
     except exception.NodeLocked as exc:
+        waits.heartbeat_skipped(uuid)
         LOG.info("Heartbeat of node %s recorded; its handling waits for the next one: %s", uuid, exc)
     except exception.NodeNotFound:
         recorder.invalidate([uuid])

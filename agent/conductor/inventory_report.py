@@ -21,7 +21,7 @@ from oslo_utils import uuidutils
 
 from agent.common import exception, macs, states
 from agent.common.config import CONF
-from agent.conductor import gpu_acceptance, inspection_rules, task_manager
+from agent.conductor import gpu_acceptance, inspection_rules, task_manager, waits
 from agent.conductor import traits as traits_mod
 from agent.conductor.drivers import driver_factory
 from agent.db import api as db_api
@@ -163,18 +163,27 @@ def receive_report(ctxt: dict, host: str, node: Any, inventory: Any, changes: An
     else:
         # No hook: the one transaction that stores the report stands in for the node lock (it
         # refuses a node another task holds, and holds the row while it writes).
+        # A locked node is tried again as soon as a task of this process lets a lock go (at most
+        # node_locked_retry_interval later, for a lock another conductor holds).
         attempts = max(1, CONF.conductor.node_locked_retry_attempts)
+        start, began = time.time(), time.monotonic()
         for attempt in range(1, attempts + 1):
+            seen = task_manager.releases()
             try:
                 stored = store_report(node, inventory, changes, digest, text, holding_lock=False)
                 break
             except exception.NodeLocked:
                 if attempt == attempts:
+                    waits.record(
+                        node.uuid, "lock", start, time.monotonic() - began, purpose="inventory report"
+                    )
                     raise
-                time.sleep(CONF.conductor.node_locked_retry_interval)
+                task_manager.wait_for_release(seen, CONF.conductor.node_locked_retry_interval)
                 uuid, node = node.uuid, report_state(node.uuid)
                 if node is None:
                     raise exception.NodeNotFound(node=uuid) from None
+        if attempt > 1:
+            waits.record(node.uuid, "lock", start, time.monotonic() - began, purpose="inventory report")
         found = list(stored["traits"])
     metrics.inventory_changes(changes)
     LOG.info("Stored the inventory of node %s (%s)", node.uuid, "with changes" if changes else "full report")

@@ -10,11 +10,18 @@ takes no lock and may only read. Work handed to ``spawn_after`` (or ``process_ev
 runs on a worker of the conductor's pool (agent.conductor.workers) after the ``with`` block, and
 the lock is released when it finishes. When no worker is free, ``spawn_after`` work is refused with
 NoFreeConductorWorker (the node's state is rolled back); ``queue_after`` work waits its turn.
+
+A task waiting for a node's lock is woken as soon as a task of this process releases a lock (no
+fixed sleep); a lock held by another conductor is tried again every node_locked_retry_interval.
+With ``lock_timeout`` the wait lasts that long instead of a number of attempts (the agent's step
+results use it: a result must not be lost because the worker that started the step still holds
+the lock). Lock and worker waits go to the wait log (agent.conductor.waits) when it is set.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -24,12 +31,35 @@ from oslo_log import log as logging
 
 from agent.common import exception, states
 from agent.common.config import CONF
-from agent.conductor import node_history, workers
+from agent.conductor import node_history, waits, workers
 from agent.conductor.drivers import driver_factory
 from agent.db import api as db_api
 from agent.metrics import conductor as metrics
 
 LOG = logging.getLogger(__name__)
+
+
+# Notified whenever a task of this process releases a node's lock: lock waiters try again at once.
+_released = threading.Condition()
+_release_count = 0
+
+
+def _notify_released() -> None:
+    global _release_count
+    with _released:
+        _release_count += 1
+        _released.notify_all()
+
+
+def releases() -> int:
+    """How many node locks tasks of this process have released so far (for ``wait_for_release``)."""
+    return _release_count
+
+
+def wait_for_release(seen: int, timeout: float) -> None:
+    """Sleep until a lock of this process is released after ``seen`` releases, or ``timeout`` s pass."""
+    with _released:
+        _released.wait_for(lambda: _release_count != seen, timeout)
 
 
 def abandon_spawned_work() -> None:
@@ -58,7 +88,8 @@ class TaskManager:
         retry_attempts: int | None = None,
         retry_interval: float | None = None,
         load_driver: bool = True,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
+        lock_timeout: float | None = None,
     ) -> None:
         self.context = context
         self.node_ident = node_ident
@@ -74,7 +105,8 @@ class TaskManager:
         self._interval = (
             CONF.conductor.node_locked_retry_interval if retry_interval is None else retry_interval
         )
-        self._sleep = sleep
+        self._sleep = sleep  # None: wait for a release in this process (at most the interval)
+        self._lock_timeout = lock_timeout
         self._locked = False
         self._lock_started = 0.0
         self._spawn: tuple[Callable, tuple, dict] | None = None
@@ -97,22 +129,41 @@ class TaskManager:
 
     def _lock(self) -> None:
         last: exception.NodeLocked | None = None
-        for attempt in range(1, self._attempts + 1):
+        start, began = time.time(), time.monotonic()
+        deadline = None if self._lock_timeout is None else began + self._lock_timeout
+        attempt = 0
+        while True:
+            attempt += 1
+            seen = _release_count
             try:
                 self.node = db_api.reserve_node(self.host, self.node_ident)
             except exception.NodeLocked as exc:
                 last = exc
-                LOG.debug(
-                    "Attempt %d/%d to lock node %s failed: %s", attempt, self._attempts, self.node_ident, exc
-                )
-                if attempt < self._attempts:
-                    self._sleep(self._interval)
+                LOG.debug("Attempt %d to lock node %s failed: %s", attempt, self.node_ident, exc)
+                left = (self._attempts - attempt) if deadline is None else deadline - time.monotonic()
+                if left <= 0:
+                    break
+                pause = self._interval if deadline is None else min(self._interval or 1.0, left)
+                if self._sleep is not None:
+                    self._sleep(pause)
+                else:
+                    wait_for_release(seen, pause)
                 continue
             self._locked = True
             self._lock_started = time.monotonic()
+            if attempt > 1:
+                waits.record(self.node.uuid, "lock", start, self._lock_started - began, purpose=self.purpose)
             LOG.debug("Node %s locked by %s for %s", self.node.uuid, self.host, self.purpose)
             return
         assert last is not None
+        waits.record(
+            getattr(last, "node", None) or self.node_ident,
+            "lock",
+            start,
+            time.monotonic() - began,
+            purpose=self.purpose,
+            gave_up=True,
+        )
         raise last
 
     def upgrade_lock(self, purpose: str | None = None) -> None:
@@ -135,6 +186,7 @@ class TaskManager:
         except (exception.NodeNotLocked, exception.NodeNotFound) as exc:
             LOG.warning("Releasing node %s after %s: %s", uuid, self.purpose, exc)
         else:
+            _notify_released()
             LOG.debug(
                 "Node %s released by %s after %s (held %.2fs)",
                 uuid,
@@ -279,6 +331,7 @@ class TaskManager:
             return
         func, args, kwargs = self._spawn
         self._spawn = None
+        self._queued_at = (time.time(), time.monotonic())
         try:
             self.future = workers.get_pool().submit(
                 self._run_spawned, func, args, kwargs, queue=self._spawn_queued
@@ -299,6 +352,8 @@ class TaskManager:
             raise
 
     def _run_spawned(self, func: Callable, args: tuple, kwargs: dict) -> Any:
+        start, began = self._queued_at
+        waits.record(self.node.uuid, "worker", start, time.monotonic() - began, purpose=self.purpose)
         try:
             return func(*args, **kwargs)
         except Exception:
@@ -317,7 +372,8 @@ def acquire(
 ) -> TaskManager:
     """Hold node ``node_ident`` (UUID or name) for ``purpose``; exclusive unless ``shared``.
 
-    Retries a locked node [conductor]node_locked_retry_attempts times,
-    node_locked_retry_interval seconds apart, then raises NodeLocked naming the holder.
+    Retries a locked node [conductor]node_locked_retry_attempts times, woken when this process
+    releases a lock and at most node_locked_retry_interval seconds apart (or for ``lock_timeout``
+    seconds when given), then raises NodeLocked naming the holder.
     """
     return TaskManager(context, node_ident, shared=shared, purpose=purpose, **kwargs)

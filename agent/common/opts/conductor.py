@@ -152,6 +152,12 @@ OPTS = [
         min=0,
         help="Seconds between attempts to take a node's lock.",
     ),
+    cfg.StrOpt(
+        "wait_timing_log",
+        help="For benchmarks: append every wait inside Kiln on a node's path (a node's lock, a worker "
+        "of the pool, a heartbeat that found the node locked) and every BMC call, as JSON lines "
+        "{node, kind, start, duration}, to this file. Unset: nothing is timed.",
+    ),
     cfg.IntOpt(
         "workers_pool_size",
         default=100,

@@ -18,6 +18,7 @@ from oslo_utils import strutils
 
 from agent.common import exception, secrets, states
 from agent.common.config import CONF
+from agent.conductor import waits
 from agent.conductor.drivers import base
 
 LOG = logging.getLogger(__name__)
@@ -202,6 +203,7 @@ class RedfishPower(base.PowerInterface):
         """Check driver_info (no BMC call)."""
         parse_driver_info(task.node)
 
+    @waits.bmc_call
     def get_power_state(self, task) -> str:
         """The system's power state (transitional states count as where they come from)."""
         system = get_system(task.node)
@@ -224,6 +226,7 @@ class RedfishPower(base.PowerInterface):
             f'(the BMC reports "{current}" / {system.power_state}).'
         )
 
+    @waits.bmc_call
     def set_power_state(self, task, power_state: str, timeout: int | None = None) -> None:
         """Power on/off (hard or soft) or reboot, and wait until the BMC reports the new state."""
         system = get_system(task.node)
@@ -290,6 +293,7 @@ class RedfishManagement(base.ManagementInterface):
         """Those of pxe, disk, cdrom, bios that the system lists as allowed override targets."""
         return _allowed_devices(task.node, get_system(task.node))
 
+    @waits.bmc_call
     def set_boot_device(self, task, device: str, persistent: bool = False) -> None:
         """Boot from ``device`` next time (or always), keeping the node's current boot mode."""
         if device not in _BOOT_DEVICES:
@@ -321,6 +325,7 @@ class RedfishManagement(base.ManagementInterface):
             "persistent" if persistent else "once",
         )
 
+    @waits.bmc_call
     def get_boot_device(self, task) -> dict[str, Any]:
         """{"boot_device": pxe|disk|cdrom|bios|None, "persistent": bool|None} from the override settings."""
         system = get_system(task.node)
@@ -334,6 +339,7 @@ class RedfishManagement(base.ManagementInterface):
         """uefi and bios."""
         return list(_BOOT_MODES)
 
+    @waits.bmc_call
     def set_boot_mode(self, task, mode: str) -> None:
         """Switch the firmware's boot mode; recorded in driver_internal_info["boot_mode"] too."""
         base.check_boot_mode(task.node, mode, _BOOT_MODES)
@@ -341,6 +347,7 @@ class RedfishManagement(base.ManagementInterface):
         _call(task.node, "set boot mode", system.set_system_boot_options, mode=_BOOT_MODES[mode])
         base.record_boot_mode(task, mode)
 
+    @waits.bmc_call
     def get_boot_mode(self, task) -> str | None:
         """The firmware's boot mode as the BMC reports it."""
         return _BOOT_MODES_BACK.get(get_system(task.node).boot.mode)

@@ -8,6 +8,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 import time
 
 import oslo_messaging as messaging
@@ -17,7 +18,7 @@ from oslo_config import cfg
 
 from agent.common import config, exception, rpc, states, tokens
 from agent.common.tokens import hash_token
-from agent.conductor import agent_endpoints, heartbeats, inventory_report, workers
+from agent.conductor import agent_endpoints, heartbeats, inventory_report, task_manager, workers
 from agent.conductor.drivers import fake
 from agent.conductor.manager import ConductorManager
 from agent.db import api as db_api
@@ -204,6 +205,34 @@ def test_report_stores_inventory_properties_traits_and_name(conductor, hgx_inven
     (entry,) = db_api.list_inventory_history(node.id)
     assert entry["changes"] is None
     assert node.reservation is None
+
+
+def test_report_on_a_locked_node_is_stored_when_the_lock_is_let_go(conductor, hgx_inventory) -> None:
+    # With a 10 s retry interval, only the wake-up at the lock's release stores it within seconds.
+    answer = _lookup(conductor, hgx_inventory)
+    uuid, token = answer["node"]["uuid"], answer["agent_token"]
+    CONF.set_override("node_locked_retry_attempts", 3, group="conductor")
+    CONF.set_override("node_locked_retry_interval", 10.0, group="conductor")
+    held, let_go = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with task_manager.acquire({}, uuid, host=HOST, retry_attempts=1, load_driver=False):
+            held.set()
+            let_go.wait(30)
+            time.sleep(0.5)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert held.wait(30)
+    let_go.set()
+    began = time.monotonic()
+    try:
+        assert conductor.report_inventory({}, uuid, token, hgx_inventory, None)["stored"] is True
+    finally:
+        holder.join()
+    took = time.monotonic() - began
+    assert 0.3 < took < 5.0, f"stored after {took:.2f} s; the lock was let go after 0.5 s"
+    assert db_api.get_node_inventory(db_api.get_node(uuid).id) == hgx_inventory
 
 
 def test_report_keeps_operator_traits_and_replaces_kiln_ones(conductor, hgx_inventory) -> None:
