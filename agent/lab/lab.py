@@ -181,6 +181,7 @@ def down(directory: Path | None = None) -> list[str]:
         names = set(state.items("domains") if state else []) | set(vms.lab_domains(conn))
         removed += vms.destroy(conn, sorted(names))
     removed += net.destroy(state)
+    removed += switch.remove_run_dir()
     if state is not None and state.items("rabbit"):
         removed += rabbit.destroy()
     if directory.exists() and (state is not None or (directory / "nodes.json").exists()):

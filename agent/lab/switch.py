@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -34,6 +35,8 @@ SSH_PORT = 8022
 SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
 SSHD = "/usr/sbin/sshd"
 LLDP_TX_INTERVAL = 5
+# lldpcli drops to the _lldpd user, which must reach lldpd's socket: not under a root-only directory
+LLDPD_RUN = Path("/run/kiln-lab")
 TOOLS = (("ovsdb-server", "openvswitch-switch"), ("ovs-vswitchd", "openvswitch-switch"),
          ("ovs-vsctl", "openvswitch-switch"), ("lldpd", "lldpd"), ("ssh-keygen", "openssh-client"),
          ("ethtool", "ethtool"))  # fmt: skip
@@ -71,8 +74,6 @@ def tag(state: State, port: str) -> int | None:
 
 def check_host() -> None:
     """RuntimeError naming the Debian package of a missing tool."""
-    import shutil
-
     for tool, package in TOOLS:
         if not shutil.which(tool):
             raise RuntimeError(
@@ -181,10 +182,19 @@ def start_sshd(state: State, chassis_mac: str) -> dict[str, str]:
     }
 
 
+def remove_run_dir() -> list[str]:
+    """Remove lldpd's socket directory; what was removed."""
+    if LLDPD_RUN.exists():
+        shutil.rmtree(LLDPD_RUN, ignore_errors=True)
+        return [f"directory {LLDPD_RUN}"]
+    return []
+
+
 def start_lldpd(state: State, ports: list[str]) -> str:
     """lldpd in the namespace sending LLDP on ``ports`` (port id: the port's name); its chassis MAC."""
-    d = directory(state)
-    sock = d / "lldpd.socket"
+    LLDPD_RUN.mkdir(mode=0o755, exist_ok=True)
+    sock = LLDPD_RUN / "lldpd.socket"
+    sock.unlink(missing_ok=True)
     argv = ["ip", "netns", "exec", net.NETNS, "lldpd", "-d", "-u", str(sock), "-I", ",".join(ports)]
     proc = procs.start(state, "lldpd", argv)
     procs.wait_until("lldpd", sock.exists, proc, state.directory / "logs" / "lldpd.log", 15)
@@ -196,7 +206,7 @@ def start_lldpd(state: State, ports: list[str]) -> str:
 
 def chassis_mac(state: State) -> str:
     """The MAC lldpd announces as its chassis id (the switch's ngs_mac_address)."""
-    argv = ["lldpcli", "-u", str(directory(state) / "lldpd.socket"), "show", "chassis", "-f", "json"]
+    argv = ["lldpcli", "-u", str(LLDPD_RUN / "lldpd.socket"), "show", "chassis", "-f", "json"]
     deadline = time.monotonic() + 15
     while True:
         shown = json.loads(_run(argv, state, "lldpcli show chassis"))
