@@ -27,6 +27,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="the VMs' disk buses, comma-separated: virtio, nvme (default virtio)",
     )
     u.add_argument("--no-kiln", action="store_true", help="do not start kiln-conductor and kiln-api")
+    u.add_argument(
+        "--switch",
+        choices=["ovs"],
+        help="put the VMs behind a VLAN switch: Open vSwitch (userspace) driven over SSH, sending LLDP "
+        "(default: a plain Linux bridge)",
+    )
+    u.add_argument(
+        "--nics",
+        default="1",
+        help="NICs per VM, comma-separated, taken in turn: 1,1,2 gives the third VM two (default 1)",
+    )
     sub.add_parser("down", help="remove everything the lab created")
     sub.add_parser("status", help="print the lab's addresses, BMCs and nodes as JSON")
     sub.add_parser("leftovers", help="list what of a lab is on this host (nothing after down)")
@@ -44,6 +55,13 @@ def _print_up(state: State) -> None:
             f"{node['name']}: MAC {node['mac']}, "
             f"Redfish {node['redfish_address']}{node['redfish_system_id']}, "
             f"IPMI {node['ipmi_address']}:{node['ipmi_port']}, console {node['console']}"
+            + (f", switch ports {', '.join(node['switch_ports'])}" if node.get("switch_ports") else "")
+        )
+    if "switch" in info:
+        sw = info["switch"]
+        print(
+            f"switch {sw['name']}: provisioning VLAN {sw['provisioning_vlan']}, "
+            f"parking VLAN {sw['parking_vlan']}"
         )
     print(f"BMC user {info['bmc_username']}, password {info['bmc_password']}")
 
@@ -59,7 +77,16 @@ def main(argv: list[str] | None = None) -> int:
                     f"kiln-lab: --disks {args.disks!r}: use virtio and nvme, comma-separated", file=sys.stderr
                 )
                 return 1
-            _print_up(lab.up(args.vms, args.firmware, buses, kiln=not args.no_kiln))
+            try:
+                nics = tuple(int(n) for n in args.nics.split(",") if n.strip())
+            except ValueError:
+                print(f"kiln-lab: --nics {args.nics!r}: use 1 and 2, comma-separated", file=sys.stderr)
+                return 1
+            _print_up(
+                lab.up(
+                    args.vms, args.firmware, buses, kiln=not args.no_kiln, switch_kind=args.switch, nics=nics
+                )
+            )
         elif args.command == "down":
             for what in lab.down():
                 print(f"removed {what}")

@@ -44,6 +44,9 @@ PACKAGES = (
     "grub-pc-bin",
     "grub-efi-amd64-bin",
     "cloud-init",
+    "ifenslave",  # cloud-init's eni rendering of a network_data.json bond needs ifupdown's bond hooks
+    "iputils-ping",  # the lab's tests probe the tenant networks from the serial console
+    "arping",
 )
 EXCLUDED_PATHS = rootfs.EXCLUDED_PATHS
 GRUB_MODULES = ("part_msdos", "ext2", "fat", "normal", "configfile", "linux", "search", "search_label",
@@ -135,6 +138,7 @@ def _configure(root: Path, version: str) -> None:
     put("99-kiln.cfg", "etc/cloud/cloud.cfg.d/99-kiln.cfg")
     put("kiln-report", "usr/local/sbin/kiln-report", 0o755)
     put("kiln-report.service", "etc/systemd/system/kiln-report.service")
+    put("serial-autologin.conf", "etc/systemd/system/serial-getty@ttyS0.service.d/autologin.conf")
     put("", "etc/fstab", text=f"LABEL={ROOT_LABEL} / ext4 defaults,errors=remount-ro 0 1\n")
     put(
         "",

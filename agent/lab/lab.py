@@ -8,11 +8,12 @@ import secrets
 import shutil
 from pathlib import Path
 
-from agent.lab import bmc, net, procs, rabbit, services, vms
+from agent.lab import bmc, net, procs, rabbit, services, switch, vms
 from agent.lab.state import State, lab_dir
 from agent.ramdisk import builder
 
 IPXE_FILES = ("undionly.kpxe", "snponly.efi")
+LLDP_WAIT = 20  # [agent]lldp_wait of the agents behind the lab's switch (lldpd sends every 5 s)
 
 
 def _check_host() -> None:
@@ -35,17 +36,27 @@ def up(
     kiln: bool = True,
     ramdisk: bool = True,
     conf: dict[str, dict] | None = None,
+    switch_kind: str | None = None,
+    nics: tuple[int, ...] = (1,),
 ) -> State:
     """Bring the lab up; on any failure take down what was made and raise. Return its state.
 
     ``firmware`` is bios, uefi, or a comma-separated list the VMs take in turn ("bios,uefi");
-    ``conf`` adds options to the lab's kiln.conf ({section: {option: value}}).
+    ``conf`` adds options to the lab's kiln.conf ({section: {option: value}}); ``switch_kind``
+    "ovs" puts the VMs behind the lab's Open vSwitch (agent.lab.switch); ``nics``: how many NICs
+    each VM has, taken in turn ((1, 1, 2): the third VM has two).
     """
+    if switch_kind not in (None, "ovs"):
+        raise RuntimeError(f"switch {switch_kind!r}: the lab's only switch is ovs (or none: a Linux bridge)")
+    if not nics or any(n not in (1, 2) for n in nics):
+        raise RuntimeError(f"nics {nics!r}: each VM has 1 or 2 NICs")
     firmwares = [f.strip() for f in firmware.split(",") if f.strip()]
     if not firmwares or any(f not in ("bios", "uefi") for f in firmwares):
         raise RuntimeError(f"firmware {firmware!r}: use bios, uefi, or a comma-separated list of them")
     directory = directory or lab_dir()
     _check_host()
+    if switch_kind:
+        switch.check_host()
     if State.load(directory) is not None:
         raise RuntimeError(f"a lab is recorded in {directory}/state.json already: run kiln-lab down first")
     if directory.exists() and any(directory.iterdir()):
@@ -54,7 +65,7 @@ def up(
     state = State(directory)
     state.add("files", str(directory))
     try:
-        _build(state, conn, count, firmwares, list(disks), kiln, ramdisk, conf or {})
+        _build(state, conn, count, firmwares, list(disks), kiln, ramdisk, conf or {}, switch_kind, list(nics))
     except BaseException:
         down(directory)
         raise
@@ -70,17 +81,21 @@ def _build(
     kiln: bool,
     ramdisk: bool,
     conf: dict[str, dict],
+    switch_kind: str | None = None,
+    nics: list[int] | None = None,
 ) -> None:
     info = state.info
+    nics = nics or [1]
     password = secrets.token_urlsafe(12)
     info.update(rabbit_password=password, bmc_username=bmc.USER, bmc_password=secrets.token_urlsafe(12))
     state.add("rabbit", rabbit.VHOST)
     rabbit.create(password)
-    net.create(state)
+    net.create(state, switch_kind)
     lab_vms = []
     for index in range(count):
-        lower = net.add_vm_link(state, index)
-        lab_vms.append(vms.define(conn, state, index, lower, firmwares[index % len(firmwares)], disks))
+        lowers = [net.add_vm_link(state, index, n, switch_kind) for n in range(nics[index % len(nics)])]
+        firmware = firmwares[index % len(firmwares)]
+        lab_vms.append(vms.define(conn, state, index, lowers, firmware, disks, offloads=switch_kind is None))
     p = services.paths(state)
     p["tftp"].mkdir(parents=True, exist_ok=True)
     for name in IPXE_FILES:
@@ -88,9 +103,11 @@ def _build(
     if ramdisk:
         built = builder.build(p["http"])
         info["ramdisk"] = {"initramfs_bytes": built.initramfs_bytes, "cached": built.cached, "key": built.key}
-    services.start_dnsmasq(state)
+    services.start_dnsmasq(state, switch.PROV_PORT if switch_kind else net.BRIDGE)
     info["http_url"] = services.start_server(state)
     info["transport_url_vms"] = rabbit.transport_url(password, net.HOST_IP)
+    if switch_kind:
+        conf = _switch_conf(state, lab_vms, conf)
     info["redfish_url"] = bmc.start_redfish(state, info["bmc_password"], [vm.uuid for vm in lab_vms])
     ports = bmc.start_ipmi(state, info["bmc_password"], [vm.name for vm in lab_vms])
     info["nodes"] = [
@@ -105,8 +122,11 @@ def _build(
             "redfish_system_id": f"/redfish/v1/Systems/{vm.uuid}",
             "ipmi_address": bmc.ADDRESS,
             "ipmi_port": ports[vm.name],
+            "macs": [nic["mac"] for nic in vm.nics],
+            "console_socket": vm.console_socket,
+            "switch_ports": [net.ns_link(index, n) for n in range(len(vm.nics))] if switch_kind else [],
         }
-        for vm in lab_vms
+        for index, vm in enumerate(lab_vms)
     ]
     if kiln:
         path = services.write_conductor_conf(state, password, info["http_url"], conf)
@@ -114,6 +134,35 @@ def _build(
         info["api_url"] = services.start_kiln(state, path)
     state.save()
     (state.directory / "nodes.json").write_text(json.dumps(info["nodes"], indent=1))
+
+
+def _switch_conf(state: State, lab_vms: list, conf: dict[str, dict]) -> dict[str, dict]:
+    """Start sshd and lldpd; the conductor's switch, provisioning network and agent config on top of ``conf``.
+
+    The agents fetch their config from the lab's HTTP server ([pxe]agent_config_url): the broker
+    URL and [agent]lldp_wait, so inspection reports the switch ports lldpd announces.
+    """
+    info = state.info
+    ports = [net.ns_link(i, n) for i, vm in enumerate(lab_vms) for n in range(len(vm.nics))]
+    chassis = switch.start_lldpd(state, ports)
+    options = switch.start_sshd(state, chassis)
+    agent_conf = services.paths(state)["http"] / "kiln-agent.conf"
+    agent_conf.write_text(
+        f"[DEFAULT]\ntransport_url = {info['transport_url_vms']}\n\n[agent]\nlldp_wait = {LLDP_WAIT}\n"
+    )
+    info["switch"] = {"name": switch.NAME, "provisioning_vlan": switch.PROVISIONING_VLAN,
+                      "parking_vlan": switch.PARKING_VLAN, "chassis_mac": chassis}  # fmt: skip
+    added = {
+        f"genericswitch:{switch.NAME}": options,
+        "network:provisioning": {"vlan_id": switch.PROVISIONING_VLAN, "shared": "true"},
+        "network": {"provisioning_network": "provisioning"},
+        "conductor": {"enabled_network_interfaces": "flat,noop,multitenant"},
+        "pxe": {"agent_config_url": f"{info['http_url']}/kiln-agent.conf"},
+    }
+    merged = {section: dict(options) for section, options in added.items()}
+    for section, options in conf.items():
+        merged.setdefault(section, {}).update(options)
+    return merged
 
 
 def down(directory: Path | None = None) -> list[str]:
@@ -132,6 +181,7 @@ def down(directory: Path | None = None) -> list[str]:
         names = set(state.items("domains") if state else []) | set(vms.lab_domains(conn))
         removed += vms.destroy(conn, sorted(names))
     removed += net.destroy(state)
+    removed += switch.remove_run_dir()
     if state is not None and state.items("rabbit"):
         removed += rabbit.destroy()
     if directory.exists() and (state is not None or (directory / "nodes.json").exists()):

@@ -1,4 +1,4 @@
-"""The lab's provisioning network: namespace, bridge, the host uplink and one veth per VM."""
+"""The lab's provisioning network: namespace, bridge (or OVS switch), the host uplink, a veth per VM NIC."""
 
 from __future__ import annotations
 
@@ -34,21 +34,33 @@ def in_ns(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return ip("-n", NETNS, *args, check=check)
 
 
-def host_link(index: int) -> str:
-    """The host end of VM ``index``'s veth: the lower device of its macvtap NIC."""
-    return f"kl-vm{index}"
+def ns_link(index: int, nic: int = 0) -> str:
+    """The namespace end of VM ``index``'s NIC ``nic`` veth: its switch port (vm0, vm0n1, ...)."""
+    return f"vm{index}" if nic == 0 else f"vm{index}n{nic}"
+
+
+def host_link(index: int, nic: int = 0) -> str:
+    """The host end of VM ``index``'s NIC ``nic`` veth: the lower device of its macvtap NIC."""
+    return "kl-" + ns_link(index, nic)
 
 
 def _sysctl(dev: str, key: str, value: str) -> None:
     Path(f"/proc/sys/net/{key.replace('%s', dev)}").write_text(value)
 
 
-def _isolate_host_end(dev: str) -> None:
-    """No IPv6 (no autoconf chatter into the lab), no forwarding of what arrives from the lab."""
+def _isolate_host_end(dev: str, addressed: bool = False) -> None:
+    """No IPv6 (no autoconf chatter into the lab), no forwarding of what arrives from the lab.
+
+    A VM's host end has no address, but the host's IP stack still sees the broadcasts on it: it
+    answers no ARP there (arp_ignore 8) and drops what fails the reverse path (rp_filter 1), so a
+    VM never reaches the host's addresses except through the uplink (``addressed``: arp_ignore 1).
+    """
     _sysctl(dev, "ipv6/conf/%s/disable_ipv6", "1")
     _sysctl(dev, "ipv4/conf/%s/forwarding", "0")
     _sysctl(dev, "ipv4/conf/%s/accept_redirects", "0")
     _sysctl(dev, "ipv4/conf/%s/send_redirects", "0")
+    _sysctl(dev, "ipv4/conf/%s/arp_ignore", "1" if addressed else "8")
+    _sysctl(dev, "ipv4/conf/%s/rp_filter", "1")
 
 
 def exists() -> bool:
@@ -56,34 +68,51 @@ def exists() -> bool:
     return NETNS in ip("netns", "list").stdout.split()
 
 
-def create(state: State) -> None:
-    """The namespace with its bridge (dnsmasq's address) and the veth to the host (10.99.0.1)."""
+def create(state: State, switch: str | None = None) -> None:
+    """The namespace with its bridge (dnsmasq's address) and the veth to the host (10.99.0.1).
+
+    ``switch`` "ovs": the bridge is the lab's Open vSwitch (agent.lab.switch), dnsmasq's address
+    on its provisioning port; else a Linux bridge.
+    """
     if exists():
         raise NetError(f"network namespace {NETNS} exists already: run kiln-lab down first")
     state.add("netns", NETNS)
     ip("netns", "add", NETNS)
     in_ns("link", "set", "lo", "up")
-    in_ns("link", "add", BRIDGE, "type", "bridge")
-    in_ns("addr", "add", f"{DNSMASQ_IP}/{PREFIX}", "dev", BRIDGE)
-    in_ns("link", "set", BRIDGE, "up")
+    if switch is None:
+        in_ns("link", "add", BRIDGE, "type", "bridge")
+        in_ns("addr", "add", f"{DNSMASQ_IP}/{PREFIX}", "dev", BRIDGE)
+        in_ns("link", "set", BRIDGE, "up")
     state.add("links", HOST_LINK)
     ip("link", "add", HOST_LINK, "type", "veth", "peer", "name", UPLINK, "netns", NETNS)
-    _isolate_host_end(HOST_LINK)
+    _isolate_host_end(HOST_LINK, addressed=True)
     ip("addr", "add", f"{HOST_IP}/{PREFIX}", "dev", HOST_LINK)
     ip("link", "set", HOST_LINK, "up")
-    in_ns("link", "set", UPLINK, "master", BRIDGE)
+    if switch is None:
+        in_ns("link", "set", UPLINK, "master", BRIDGE)
+    else:
+        from agent.lab import switch as ovs
+
+        ovs.offloads_off(HOST_LINK)
+        ovs.start(state)
     in_ns("link", "set", UPLINK, "up")
 
 
-def add_vm_link(state: State, index: int) -> str:
-    """A veth whose namespace end is on the bridge; return the host end (for the VM's macvtap)."""
-    dev = host_link(index)
+def add_vm_link(state: State, index: int, nic: int = 0, switch: str | None = None) -> str:
+    """A veth whose namespace end is a bridge (or switch) port; return the host end (for the macvtap)."""
+    dev, peer = host_link(index, nic), ns_link(index, nic)
     state.add("links", dev)
-    ip("link", "add", dev, "type", "veth", "peer", "name", f"vm{index}", "netns", NETNS)
+    ip("link", "add", dev, "type", "veth", "peer", "name", peer, "netns", NETNS)
     _isolate_host_end(dev)
     ip("link", "set", dev, "up")
-    in_ns("link", "set", f"vm{index}", "master", BRIDGE)
-    in_ns("link", "set", f"vm{index}", "up")
+    if switch is None:
+        in_ns("link", "set", peer, "master", BRIDGE)
+    else:
+        from agent.lab import switch as ovs
+
+        ovs.offloads_off(dev)
+        ovs.add_port(state, peer)
+    in_ns("link", "set", peer, "up")
     return dev
 
 

@@ -37,8 +37,8 @@ def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(REPO), "PYTHONWARNINGS": "ignore"}
 
 
-def start_dnsmasq(state: State) -> None:
-    """dnsmasq on the lab bridge: DHCP for the MACs the conductor wrote, TFTP of the iPXE builds."""
+def start_dnsmasq(state: State, interface: str = net.BRIDGE) -> None:
+    """dnsmasq on the lab bridge (or switch port): DHCP for the MACs the conductor wrote, TFTP of iPXE."""
     p = paths(state)
     for key in ("tftp", "hosts", "opts"):
         p[key].mkdir(parents=True, exist_ok=True)
@@ -46,7 +46,7 @@ def start_dnsmasq(state: State) -> None:
     conf = p["dnsmasq"] / "dnsmasq.conf"
     conf.write_text(
         dnsmasq.render_conf(
-            net.BRIDGE,
+            interface,
             [net.DHCP_RANGE],
             tftp_root=str(p["tftp"]),
             hostsdir=str(p["hosts"]),

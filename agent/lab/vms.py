@@ -31,6 +31,9 @@ class VM:
     vcpus: int = 2
     memory_mib: int = 2048
     disks: list[dict] = field(default_factory=list)
+    nics: list[dict] = field(default_factory=list)  # {"mac", "lower"} of every NIC, the first one too
+    console_socket: str = ""  # the serial console as a unix socket (agent.lab.console); "" for none
+    offloads: bool = True  # False: the guest computes its checksums (behind OVS's userspace datapath)
 
 
 def connect():
@@ -52,9 +55,9 @@ def connect():
         ) from None
 
 
-def mac_of(index: int) -> str:
-    """The MAC of VM ``index``'s NIC."""
-    return f"52:54:00:99:00:{index + 1:02x}"
+def mac_of(index: int, nic: int = 0) -> str:
+    """The MAC of VM ``index``'s NIC ``nic``."""
+    return f"52:54:00:99:{nic:02x}:{index + 1:02x}"
 
 
 def render(vm: VM) -> str:
@@ -90,9 +93,21 @@ def _disks(directory: Path, name: str, buses: list[str], size_gib: int) -> list[
 
 
 def define(
-    conn, state: State, index: int, lower: str, firmware: str, buses: list[str], size_gib: int = 10
+    conn,
+    state: State,
+    index: int,
+    lower: str | list[str],
+    firmware: str,
+    buses: list[str],
+    size_gib: int = 10,
+    offloads: bool = True,
 ) -> VM:
-    """Create VM ``index``'s disks and define its domain (not started: the BMC powers it on)."""
+    """Create VM ``index``'s disks and define its domain (not started: the BMC powers it on).
+
+    ``lower``: the host link of each NIC (one or a list); the serial console is a unix socket
+    beside a log of everything it printed.
+    """
+    lowers = [lower] if isinstance(lower, str) else list(lower)
     name = f"{PREFIX}vm{index}"
     directory = state.directory / "vms"
     directory.mkdir(parents=True, exist_ok=True)
@@ -101,10 +116,13 @@ def define(
         name=name,
         uuid=str(uuidlib.uuid4()),
         mac=mac_of(index),
-        lower=lower,
+        lower=lowers[0],
         console=str(directory / f"{name}.console.log"),
         firmware=firmware,
         disks=_disks(directory, name, buses, size_gib),
+        nics=[{"mac": mac_of(index, n), "lower": dev} for n, dev in enumerate(lowers)],
+        console_socket=str(directory / f"{name}.console.sock"),
+        offloads=offloads,
     )
     conn.defineXML(render(vm))
     return vm

@@ -357,9 +357,22 @@ class Agent:
         self._server.start()
         LOG.info("Serving RPC on topic %s, server %s", topic, creds.node_uuid)
 
+    def _wait_for_lldp(self) -> None:
+        """Listen up to [agent]lldp_wait s for LLDP on every link before the first report."""
+        wait = self.conf.agent.lldp_wait
+        if self.lldp is None or not wait:
+            return
+        self.notifier.status(f"listening for LLDP (up to {wait} s)")
+        silent = self.lldp.wait_heard(wait, self.stop_event)
+        if silent:
+            LOG.warning("LLDP: nothing heard on %s within %s s ([agent]lldp_wait)", ", ".join(silent), wait)
+        else:
+            LOG.info("LLDP heard on every link")
+
     def _lifecycle(self) -> None:
         try:
             self.notifier.status("collecting the inventory")
+            self._wait_for_lldp()
             inventory = self.collect()
             creds = self._register(inventory)
             self.notifier.status(f"reporting the inventory of node {creds.node_uuid}")

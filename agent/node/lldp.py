@@ -148,6 +148,17 @@ class LLDPListener:
                 except Exception:  # noqa: BLE001 - a callback must not stop the listener
                     LOG.exception("LLDP change callback failed")
 
+    def wait_heard(self, timeout: float, stop: threading.Event | None = None) -> list[str]:
+        """Wait up to ``timeout`` s until every link listened on has been heard; return those still silent."""
+        deadline = time.monotonic() + timeout
+        while True:
+            links = self.fixed or physical_links()
+            with self._lock:
+                silent = [name for name in links if name not in self._seen]
+            if not silent or time.monotonic() >= deadline or (stop is not None and stop.is_set()):
+                return silent
+            time.sleep(0.2)
+
     def snapshot(self) -> dict[str, dict]:
         """{ifname: parsed LLDP with "raw"} for every link heard so far."""
         with self._lock:

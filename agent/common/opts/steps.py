@@ -53,4 +53,12 @@ OPTS = [
     cfg.ListOpt(
         "lldp_interfaces", default=[], help="Links to listen on for LLDP (empty: every physical link)."
     ),
+    cfg.IntOpt(
+        "lldp_wait",
+        default=0,
+        min=0,
+        help="Seconds the agent listens for LLDP on every link before it reports its first inventory "
+        "(so inspection finds the switch ports). 0: report at once; set it only where switches send "
+        "LLDP, or every boot waits this long.",
+    ),
 ]

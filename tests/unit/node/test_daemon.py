@@ -410,3 +410,41 @@ def test_gpu_steps_act_only_on_this_machines_own_hardware(fast, transport, hgx_t
     given = Agent(fast, root="/", state_dir=str(tmp_path / "b"), collector=dict, transport=transport)
     own = Agent(fast, root="/", state_dir=str(tmp_path / "c"), transport=transport)
     assert (tree.live, given.live, own.live) == (False, False, True)
+
+
+def test_lldp_wait_puts_the_switch_port_in_the_first_report(fast, transport, conductor, inventory, tmp_path):
+    sender = _raw_socket_on_lo()
+    fast.override("watch", False, "agent")
+    fast.override("lldp_interfaces", ["lo"], "agent")
+    fast.override("lldp_wait", 20, "agent")
+    inventory["nics"].append({"name": "lo", "mac_address": "52:54:00:aa:bb:7f", "pci_address": None})
+    agent = Agent(fast, state_dir=str(tmp_path / "s"), collector=_static(inventory), transport=transport)
+    started = time.monotonic()
+    agent.start()
+    try:
+        while not conductor.of("report_inventory"):
+            assert time.monotonic() - started < 30, "no inventory report"
+            sender.send(_lldp_frame("Ethernet9", "leaf-2"))  # until the listener has its socket open
+            time.sleep(0.2)
+        assert agent.ready.wait(30)
+    finally:
+        agent.shutdown()
+        sender.close()
+    first = conductor.of("report_inventory")[0]["inventory"]
+    assert first["lldp"]["lo"]["switch_port_id"] == "Ethernet9"
+    assert time.monotonic() - started < 20  # it stopped waiting once every link was heard
+
+
+def test_lldp_wait_gives_up_on_a_silent_link(fast, transport, conductor, inventory, tmp_path):
+    fast.override("watch", False, "agent")
+    fast.override("lldp_interfaces", ["lo"], "agent")
+    fast.override("lldp_wait", 1, "agent")
+    agent = Agent(fast, state_dir=str(tmp_path / "s"), collector=_static(inventory), transport=transport)
+    started = time.monotonic()
+    agent.start()
+    try:
+        assert agent.ready.wait(30)
+    finally:
+        agent.shutdown()
+    assert time.monotonic() - started >= 1
+    assert "lo" not in conductor.of("report_inventory")[0]["inventory"]["lldp"]
