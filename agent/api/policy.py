@@ -249,6 +249,18 @@ _NODE = [
     _rule("baremetal:node:inventory:get", SYSTEM_OR_OWNER_READER, "Show inventory.", f"GET {NODE}/inventory"),
     _rule("baremetal:node:vmedia:attach", SYSTEM_OR_PROJECT_MEMBER, "Attach media.", f"POST {NODE}/vmedia"),
     _rule("baremetal:node:vmedia:detach", SYSTEM_OR_PROJECT_MEMBER, "Detach media.", f"DELETE {NODE}/vmedia"),
+    _rule(
+        "baremetal:node:get_console",
+        SYSTEM_MEMBER_OR_OWNER_ADMIN,
+        "Show the console.",
+        f"GET {NODE}/states/console",
+    ),
+    _rule(
+        "baremetal:node:set_console_state",
+        SYSTEM_MEMBER_OR_OWNER_ADMIN,
+        "Enable or disable the console.",
+        f"PUT {NODE}/states/console",
+    ),
     _rule("baremetal:shards:get", SYSTEM_READER, "List shards.", "GET /shards"),
     _rule(
         "kiln:node:owner_action",

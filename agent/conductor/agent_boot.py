@@ -62,9 +62,11 @@ def _power_to(task, target: str) -> None:
 
 
 def boot_agent(task) -> None:
-    """PXE-boot the node into the agent: ramdisk config, one-time PXE boot, power cycle."""
+    """Boot the node into the agent: ramdisk config, one-time boot from the boot interface's device
+    (PXE, or the virtual CD of redfish-virtual-media), power cycle."""
     task.driver.boot.prepare_ramdisk(task, ramdisk_params(task))
-    task.driver.management.set_boot_device(task, base.PXE, persistent=False)
+    device = getattr(task.driver.boot, "ramdisk_boot_device", base.PXE)
+    task.driver.management.set_boot_device(task, device, persistent=False)
     forget_agent_token(task)
     power = task.driver.power
     task.update_node({"target_power_state": states.POWER_ON})

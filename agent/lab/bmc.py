@@ -46,8 +46,12 @@ def _answers(url: str) -> bool:
         return False
 
 
-def start_redfish(state: State, password: str, uuids: list[str]) -> str:
-    """sushy-emulator serving the lab's domains only, with HTTP basic auth; return its URL."""
+def start_redfish(state: State, password: str, uuids: list[str], media_pool: str) -> str:
+    """sushy-emulator serving the lab's domains only, with HTTP basic auth; return its URL.
+
+    Virtual media it inserts are uploaded into the libvirt storage pool ``media_pool`` and attached
+    to the domain as a SATA CD-ROM (sushy-tools' libvirt driver needs a pool for that).
+    """
     directory = state.directory / "bmc"
     directory.mkdir(parents=True, exist_ok=True)
     htpasswd = directory / "redfish.htpasswd"
@@ -58,6 +62,7 @@ def start_redfish(state: State, password: str, uuids: list[str]) -> str:
         f"SUSHY_EMULATOR_ALLOWED_INSTANCES = {uuids!r}\n"
         f"SUSHY_EMULATOR_AUTH_FILE = {str(htpasswd)!r}\n"
         "SUSHY_EMULATOR_IGNORE_BOOT_DEVICE = False\n"
+        f"SUSHY_EMULATOR_STORAGE_POOL = {media_pool!r}\n"
     )
     port = free_port()
     argv = [program("sushy-emulator"), "--config", str(conf), "-i", ADDRESS, "-p", str(port)]

@@ -108,7 +108,8 @@ def _build(
     info["transport_url_vms"] = rabbit.transport_url(password, net.HOST_IP)
     if switch_kind:
         conf = _switch_conf(state, lab_vms, conf)
-    info["redfish_url"] = bmc.start_redfish(state, info["bmc_password"], [vm.uuid for vm in lab_vms])
+    pool = vms.create_media_pool(conn, state)
+    info["redfish_url"] = bmc.start_redfish(state, info["bmc_password"], [vm.uuid for vm in lab_vms], pool)
     ports = bmc.start_ipmi(state, info["bmc_password"], [vm.name for vm in lab_vms])
     info["nodes"] = [
         {
@@ -180,6 +181,7 @@ def down(directory: Path | None = None) -> list[str]:
     if conn is not None:
         names = set(state.items("domains") if state else []) | set(vms.lab_domains(conn))
         removed += vms.destroy(conn, sorted(names))
+        removed += vms.destroy_media_pool(conn)
     removed += net.destroy(state)
     removed += switch.remove_run_dir()
     if state is not None and state.items("rabbit"):
@@ -195,7 +197,9 @@ def leftovers(directory: Path | None = None) -> list[str]:
     directory = directory or lab_dir()
     found = net.leftovers()
     try:
-        found += [f"domain {name}" for name in vms.lab_domains(vms.connect())]
+        conn = vms.connect()
+        found += [f"domain {name}" for name in vms.lab_domains(conn)]
+        found += [f"storage pool {vms.MEDIA_POOL}"] if vms.media_pool_exists(conn) else []
     except RuntimeError:
         pass
     if rabbit.exists():

@@ -21,8 +21,9 @@ def connection(state: State):
     return sdk.Connection(config=region)
 
 
-def enroll(state: State, node: dict, driver: str = "redfish"):
-    """Create the node (redfish or ipmi, ipxe boot, agent inspect) and its PXE port; return it manageable."""
+def enroll(state: State, node: dict, driver: str = "redfish", boot_interface: str = "ipxe"):
+    """Create the node (redfish or ipmi; ipxe boot unless told; agent inspect) and its PXE port; return it
+    manageable."""
     conn = connection(state)
     info = state.info
     if driver == "redfish":
@@ -43,7 +44,7 @@ def enroll(state: State, node: dict, driver: str = "redfish"):
         name=node["name"],
         driver=driver,
         driver_info=driver_info,
-        boot_interface="ipxe",
+        boot_interface=boot_interface,
         inspect_interface="agent",
         deploy_interface="direct",
         network_interface="noop",

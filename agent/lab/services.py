@@ -34,7 +34,9 @@ def paths(state: State) -> dict[str, Path]:
 
 
 def _env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(REPO), "PYTHONWARNINGS": "ignore"}
+    # the caller's PYTHONPATH stays behind the checkout (a directory of entry points, for instance)
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "PYTHONPATH": path, "PYTHONWARNINGS": "ignore"}
 
 
 def start_dnsmasq(state: State, interface: str = net.BRIDGE) -> None:
@@ -106,7 +108,7 @@ def write_conductor_conf(state: State, password: str, http_url: str, extra: dict
         "conductor": {
             "host": "kiln-lab",
             "enabled_hardware_types": "redfish,ipmi",
-            "enabled_boot_interfaces": "ipxe,pxe",
+            "enabled_boot_interfaces": "ipxe,pxe,redfish-virtual-media",
             "enabled_deploy_interfaces": "direct",
             "enabled_management_interfaces": "redfish,ipmi",
             "enabled_power_interfaces": "redfish,ipmi",

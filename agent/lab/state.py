@@ -18,7 +18,7 @@ def lab_dir() -> Path:
 class State:
     """What the lab created, as lists by kind; saved atomically after every change."""
 
-    KINDS = ("netns", "links", "domains", "processes", "rabbit", "files")
+    KINDS = ("netns", "links", "domains", "pools", "processes", "rabbit", "files")
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory

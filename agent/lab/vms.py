@@ -6,6 +6,7 @@ import subprocess
 import uuid as uuidlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from xml.sax.saxutils import escape as xml_escape
 
 import jinja2
 
@@ -149,3 +150,42 @@ def destroy(conn, names: list[str]) -> list[str]:
 def lab_domains(conn) -> list[str]:
     """The names of the lab's domains that libvirt knows (none after down)."""
     return sorted(d.name() for d in conn.listAllDomains() if d.name().startswith(PREFIX))
+
+
+MEDIA_POOL = f"{PREFIX}media"
+"""The libvirt storage pool where sushy-tools puts the virtual media it inserts (a directory pool)."""
+
+
+def create_media_pool(conn, state: State) -> str:
+    """Define, build and start the lab's media pool in <lab>/media; return its name."""
+    path = state.directory / "media"
+    path.mkdir(parents=True, exist_ok=True)
+    state.add("pools", MEDIA_POOL)
+    xml = (
+        f"<pool type='dir'><name>{MEDIA_POOL}</name>"
+        f"<target><path>{xml_escape(str(path))}</path></target></pool>"
+    )
+    pool = conn.storagePoolDefineXML(xml, 0)
+    pool.create(0)
+    return MEDIA_POOL
+
+
+def destroy_media_pool(conn) -> list[str]:
+    """Stop and undefine the lab's media pool (its volumes, files in the lab directory, go with it)."""
+    import libvirt
+
+    try:
+        pool = conn.storagePoolLookupByName(MEDIA_POOL)
+    except libvirt.libvirtError:
+        return []
+    if pool.isActive():
+        for volume in pool.listAllVolumes():
+            volume.delete(0)
+        pool.destroy()
+    pool.undefine()
+    return [f"storage pool {MEDIA_POOL}"]
+
+
+def media_pool_exists(conn) -> bool:
+    """Whether libvirt still knows the lab's media pool."""
+    return MEDIA_POOL in conn.listStoragePools() + conn.listDefinedStoragePools()

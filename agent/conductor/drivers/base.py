@@ -172,6 +172,8 @@ class BootInterface(BaseInterface):
     """How a node boots: the deploy ramdisk, then the instance."""
 
     interface_type = "boot"
+    #: The device the node boots the agent ramdisk from once prepare_ramdisk has run.
+    ramdisk_boot_device = PXE
 
     @abc.abstractmethod
     def prepare_ramdisk(self, task, ramdisk_params: dict[str, Any]) -> None:

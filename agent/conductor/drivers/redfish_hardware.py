@@ -6,9 +6,15 @@ from agent.conductor.drivers import hardware_type
 
 
 class RedfishHardware(hardware_type.BMCHardwareType):
-    """Power and management (boot device and mode) over Redfish; iPXE or PXE boot; direct deploy."""
+    """Power and management (boot device and mode) over Redfish; iPXE, PXE or virtual media boot;
+    direct deploy."""
 
     bmc_interface = "redfish"
+
+    @property
+    def supported_boot_interfaces(self) -> list[str]:
+        """iPXE, PXE, then the ramdisk as an ISO in the BMC's virtual CD, then fake."""
+        return ["ipxe", "pxe", "redfish-virtual-media", "fake"]
 
     @property
     def supported_bios_interfaces(self) -> list[str]:

@@ -64,3 +64,15 @@ def test_shards_and_events(api):
     assert "events[0].event" in error_of(resp)
     resp = api.post_json("/v1/events", {"events": [{**event, "port_id": "p1"}]}, status=400)
     assert "port_id must be a UUID" in error_of(resp)
+
+
+def test_console_answers_not_supported(api):
+    node = _node(api, "con")
+    for resp in (
+        api.get("/v1/nodes/con/states/console", status=400),
+        api.put_json("/v1/nodes/con/states/console", {"enabled": True}, status=400),
+    ):
+        assert f"Node {node['uuid']}: the serial console is not supported" in error_of(resp)
+    resp = api.put_json("/v1/nodes/con/states/console", {"enabled": "yes"}, status=400)
+    assert '{"enabled": true}' in error_of(resp)
+    api.get("/v1/nodes/5c9dcd04-2073-49bc-9618-99ae634d8971/states/console", status=404)
