@@ -199,14 +199,14 @@ def test_hardware_types_compose_their_defaults(make_node, acquire) -> None:
         assert task.driver.interface_names["network"] == "noop"
 
 
-def test_bmc_hardware_types_differ_only_in_protocol() -> None:
-    for hw_type, protocol in (
-        (ipmi_hardware.IPMIHardware(), "ipmi"),
-        (redfish_hardware.RedfishHardware(), "redfish"),
+def test_bmc_hardware_types_differ_in_protocol_and_virtual_media() -> None:
+    for hw_type, protocol, boot in (
+        (ipmi_hardware.IPMIHardware(), "ipmi", ["ipxe", "pxe", "fake"]),
+        (redfish_hardware.RedfishHardware(), "redfish", ["ipxe", "pxe", "redfish-virtual-media", "fake"]),
     ):
         assert hw_type.supported_interfaces("power") == [protocol, "fake"]
         assert hw_type.supported_interfaces("management") == [protocol, "fake"]
-        assert hw_type.supported_interfaces("boot") == ["ipxe", "pxe", "fake"]
+        assert hw_type.supported_interfaces("boot") == boot  # IPMI has no virtual media
         assert hw_type.supported_interfaces("deploy") == ["direct", "fake"]
         assert hw_type.supported_interfaces("network") == ["flat", "noop", "multitenant", "neutron"]
         assert hw_type.supported_interfaces("inspect") == ["agent", "fake", "no-inspect"]
