@@ -13,23 +13,24 @@ _SERVICE = (
     "driver_info {key} names another. Used by the multitenant network interface."
 )
 
+
+def service_network_opts(template: str) -> list[cfg.Opt]:
+    """The four service-network options (provisioning, cleaning, inspection, rescuing) of a group."""
+    other = " (default: the provisioning network)"
+    return [
+        cfg.StrOpt(
+            "provisioning_network", help=template.format(what="deployment", key="provisioning_network")
+        ),
+        cfg.StrOpt("cleaning_network", help=template.format(what="cleaning" + other, key="cleaning_network")),
+        cfg.StrOpt(
+            "inspection_network", help=template.format(what="inspection" + other, key="inspection_network")
+        ),
+        cfg.StrOpt("rescuing_network", help=template.format(what="rescue" + other, key="rescuing_network")),
+    ]
+
+
 OPTS = [
-    cfg.StrOpt(
-        "provisioning_network",
-        help=_SERVICE.format(what="deployment", key="provisioning_network"),
-    ),
-    cfg.StrOpt(
-        "cleaning_network",
-        help=_SERVICE.format(what="cleaning (default: the provisioning network)", key="cleaning_network"),
-    ),
-    cfg.StrOpt(
-        "inspection_network",
-        help=_SERVICE.format(what="inspection (default: the provisioning network)", key="inspection_network"),
-    ),
-    cfg.StrOpt(
-        "rescuing_network",
-        help=_SERVICE.format(what="rescue (default: the provisioning network)", key="rescuing_network"),
-    ),
+    *service_network_opts(_SERVICE),
     cfg.StrOpt(
         "default_portgroup_mode",
         default="active-backup",

@@ -7,6 +7,8 @@ Neutron run with ``auth_strategy = noauth``.
 
 from oslo_config import cfg
 
+from agent.common.opts.network import service_network_opts
+
 try:  # the conductor has keystoneauth1 (openstacksdk's); the deploy ramdisk's agent does not
     from keystoneauth1 import loading as ks_loading
 except ImportError:  # pragma: no cover - exercised by the ramdisk build's import check
@@ -26,19 +28,7 @@ OPTS = [
         help="Neutron's endpoint (e.g. http://neutron:9696). Unset: found in the Keystone catalog.",
     ),
     cfg.StrOpt("region_name", help="Region of Neutron's endpoint in the Keystone catalog."),
-    cfg.StrOpt("provisioning_network", help=_SERVICE.format(what="deployment", key="provisioning_network")),
-    cfg.StrOpt(
-        "cleaning_network",
-        help=_SERVICE.format(what="cleaning (default: the provisioning network)", key="cleaning_network"),
-    ),
-    cfg.StrOpt(
-        "inspection_network",
-        help=_SERVICE.format(what="inspection (default: the provisioning network)", key="inspection_network"),
-    ),
-    cfg.StrOpt(
-        "rescuing_network",
-        help=_SERVICE.format(what="rescue (default: the provisioning network)", key="rescuing_network"),
-    ),
+    *service_network_opts(_SERVICE),
     cfg.IntOpt(
         "port_active_timeout",
         default=60,
