@@ -53,5 +53,5 @@ def downgrade() -> None:
     """Drop nodes.health and node_history."""
     with op.batch_alter_table("nodes") as batch:
         batch.drop_column("health")
-    op.drop_index(op.f("ix_node_history_node_id"), table_name="node_history")
+    # Its index goes with the table (MySQL refuses to drop an index its foreign key needs first).
     op.drop_table("node_history")
