@@ -8,10 +8,8 @@ volumes in a libvirt storage pool of the test's own."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 import urllib.request
 import uuid
 from pathlib import Path
@@ -19,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.functional import procs
+from tests.functional.api.baremetal_cli import runner
 from tests.functional.api_services import conductor_and_api
 
 libvirt = pytest.importorskip("libvirt")
@@ -119,20 +118,7 @@ def kiln(tmp_path_factory, bmc):
 @pytest.fixture(scope="module")
 def bm(kiln):
     """Run `baremetal ...` against kiln-api at the newest microversion; JSON back for -f json."""
-    path = shutil.which("baremetal") or shutil.which("baremetal", path=os.path.dirname(sys.executable))
-    if path is None:
-        pytest.skip("python-ironicclient's baremetal CLI is not installed")
-    env = {**os.environ, "OS_AUTH_TYPE": "none", "OS_ENDPOINT": kiln, "OS_BAREMETAL_API_VERSION": "latest"}
-    env.pop("OS_CLOUD", None)
-
-    def run(*args: str, ok: bool = True):
-        done = subprocess.run([path, *args], env=env, capture_output=True, text=True, timeout=180)
-        if ok:
-            assert done.returncode == 0, done.stderr
-            return json.loads(done.stdout) if "-f" in args and done.stdout.strip() else done.stdout
-        return done
-
-    return run
+    return runner(kiln, timeout=180)
 
 
 def _clean(bm, node: str, steps: list) -> dict:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.functional import procs
+from tests.functional.api.baremetal_cli import runner
 from tests.functional.api_services import conductor_and_api
 
 SYSTEM = "/redfish/v1/Systems/1"
@@ -119,20 +120,7 @@ def kiln(tmp_path_factory, bmc):
 @pytest.fixture(scope="module")
 def bm(kiln):
     """Run `baremetal ...` against kiln-api at the newest microversion; JSON back for -f json."""
-    path = shutil.which("baremetal") or shutil.which("baremetal", path=os.path.dirname(sys.executable))
-    if path is None:
-        pytest.skip("python-ironicclient's baremetal CLI is not installed")
-    env = {**os.environ, "OS_AUTH_TYPE": "none", "OS_ENDPOINT": kiln, "OS_BAREMETAL_API_VERSION": "latest"}
-    env.pop("OS_CLOUD", None)
-
-    def run(*args: str, ok: bool = True):
-        done = subprocess.run([path, *args], env=env, capture_output=True, text=True, timeout=120)
-        if ok:
-            assert done.returncode == 0, done.stderr
-            return json.loads(done.stdout) if "-f" in args and done.stdout.strip() else done.stdout
-        return done
-
-    return run
+    return runner(kiln)
 
 
 def _until(bm, node: str, check, what: str, timeout: float = 30) -> dict:

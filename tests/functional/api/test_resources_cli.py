@@ -5,13 +5,11 @@ over RabbitMQ."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 import time
 
 import pytest
+
+from tests.functional.api.baremetal_cli import runner
 
 STEP = {"interface": "deploy", "step": "erase_devices_metadata", "args": {}}
 
@@ -19,20 +17,7 @@ STEP = {"interface": "deploy", "step": "erase_devices_metadata", "args": {}}
 @pytest.fixture(scope="module")
 def bm(kiln):
     """Run `baremetal ... -f json` (or without output) against kiln-api; returns run(*args, ok=True)."""
-    path = shutil.which("baremetal") or shutil.which("baremetal", path=os.path.dirname(sys.executable))
-    if path is None:
-        pytest.skip("python-ironicclient's baremetal CLI is not installed")
-    env = {**os.environ, "OS_AUTH_TYPE": "none", "OS_ENDPOINT": kiln, "OS_BAREMETAL_API_VERSION": "latest"}
-    env.pop("OS_CLOUD", None)
-
-    def run(*args: str, ok: bool = True):
-        done = subprocess.run([path, *args], env=env, capture_output=True, text=True, timeout=120)
-        if ok:
-            assert done.returncode == 0, done.stderr
-            return json.loads(done.stdout) if "-f" in args and done.stdout.strip() else done.stdout
-        return done
-
-    return run
+    return runner(kiln)
 
 
 def test_chassis_and_node_chassis(bm):
