@@ -8,10 +8,12 @@ Images come from a real http.server on 127.0.0.1 and land in a file that [agent]
 from __future__ import annotations
 
 import copy
+import fcntl
 import os
 import socket
 import stat
 import struct
+import tempfile
 import threading
 import time
 
@@ -293,6 +295,16 @@ def _lldp_frame(port: str, system: str) -> bytes:
     return lldp_parse.LLDP_MULTICAST + chassis + struct.pack("!H", lldp_parse.ETH_P_LLDP) + payload
 
 
+@pytest.fixture
+def lo_to_ourselves():
+    """Hold lo's LLDP to this test: every process on the host hears frames sent on lo."""
+    # pytest-xdist workers (and a second test run on the host) would otherwise hear each other's
+    # frames: one host-wide lock, taken for the test's whole run.
+    with open(os.path.join(tempfile.gettempdir(), "kiln-test-lldp-on-lo.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def _raw_socket_on_lo() -> socket.socket:
     try:
         sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
@@ -314,6 +326,7 @@ def test_lldp_runs_only_where_the_links_are_this_inventorys(fast, transport, inv
     assert Agent(fast, root=hgx_tree, state_dir=str(tmp_path / "d"), transport=transport).lldp is None
 
 
+@pytest.mark.usefixtures("lo_to_ourselves")
 def test_lldp_heard_on_a_link_is_reported_as_a_change(fast, transport, conductor, inventory, tmp_path):
     sender = _raw_socket_on_lo()
     fast.override("watch", False, "agent")
@@ -412,6 +425,7 @@ def test_gpu_steps_act_only_on_this_machines_own_hardware(fast, transport, hgx_t
     assert (tree.live, given.live, own.live) == (False, False, True)
 
 
+@pytest.mark.usefixtures("lo_to_ourselves")
 def test_lldp_wait_puts_the_switch_port_in_the_first_report(fast, transport, conductor, inventory, tmp_path):
     sender = _raw_socket_on_lo()
     fast.override("watch", False, "agent")
@@ -435,6 +449,7 @@ def test_lldp_wait_puts_the_switch_port_in_the_first_report(fast, transport, con
     assert time.monotonic() - started < 20  # it stopped waiting once every link was heard
 
 
+@pytest.mark.usefixtures("lo_to_ourselves")
 def test_lldp_wait_gives_up_on_a_silent_link(fast, transport, conductor, inventory, tmp_path):
     fast.override("watch", False, "agent")
     fast.override("lldp_interfaces", ["lo"], "agent")
