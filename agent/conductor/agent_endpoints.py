@@ -136,7 +136,10 @@ class AgentEndpoints:
         token = None
         self.heartbeats.invalidate([node.uuid])  # an agent that looks up has (re)started: read it afresh
         if not node.agent_token_hash:
-            with self._acquire(ctxt, node.uuid, "agent token", load_driver=False) as task:
+            # One attempt, no wait: a task holding the node may be power-cycling it, and a lookup that
+            # waited for its end would hand this boot's one token to an agent the task has since
+            # killed (the new boot's agent then gets none). Locked: the agent retries after its backoff.
+            with self._acquire(ctxt, node.uuid, "agent token", load_driver=False, retry_attempts=1) as task:
                 if not task.node.agent_token_hash:
                     token = tokens.new_token(node.uuid)
                     values: dict[str, Any] = {"agent_token_hash": hash_token(token)}

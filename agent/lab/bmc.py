@@ -63,6 +63,7 @@ def start_redfish(state: State, password: str, uuids: list[str], media_pool: str
         f"SUSHY_EMULATOR_AUTH_FILE = {str(htpasswd)!r}\n"
         "SUSHY_EMULATOR_IGNORE_BOOT_DEVICE = False\n"
         f"SUSHY_EMULATOR_STORAGE_POOL = {media_pool!r}\n"
+        f"SUSHY_EMULATOR_STATE_DIR = {str(directory / 'state')!r}\n"  # not sushy-tools' shared /tmp one
     )
     port = free_port()
     argv = [program("sushy-emulator"), "--config", str(conf), "-i", ADDRESS, "-p", str(port)]

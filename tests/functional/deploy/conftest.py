@@ -225,6 +225,9 @@ class Emulator:
             )
             + f"\nEXTERNAL_NOTIFICATION_URL = {notify_url!r}\n"
             + f"SUSHY_EMULATOR_AUTH_FILE = {str(htpasswd)!r}\n"
+            # Its own state: sushy-tools keeps every --fake system in one SQLite file under /tmp by
+            # default, so emulators of other tests (same system UUID) would share power and boot device.
+            + f"SUSHY_EMULATOR_STATE_DIR = {str(tmp / 'bmc-state')!r}\n"
         )
         self.log = tmp / "emulator.log"
         self.proc: subprocess.Popen | None = None

@@ -20,11 +20,13 @@ PASSWORD = "redfish-pw-9f2e"
 
 
 @pytest.fixture(scope="module")
-def emulator():
-    """sushy-emulator --fake on a free port; yields (base URL, system path)."""
+def emulator(tmp_path_factory):
+    """sushy-emulator --fake on a free port, with state of its own; yields (base URL, system path)."""
     port = free_port()
+    conf = tmp_path_factory.mktemp("redfish-emulator") / "emulator.conf"
+    conf.write_text(f"SUSHY_EMULATOR_STATE_DIR = {str(conf.parent / 'state')!r}\n")
     proc = subprocess.Popen(
-        ["sushy-emulator", "--fake", "-i", "127.0.0.1", "-p", str(port)],
+        ["sushy-emulator", "--fake", "-i", "127.0.0.1", "-p", str(port), "--config", str(conf)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )

@@ -123,6 +123,23 @@ def test_token_is_issued_once(conductor, hgx_inventory) -> None:
     assert len(db_api.list_nodes()) == 1
 
 
+def test_lookup_on_a_held_node_issues_no_token_until_the_task_ends(conductor, hgx_inventory) -> None:
+    """A task may be rebooting the node: the token waits for its end, and the agent asks again."""
+    uuid = _lookup(conductor, hgx_inventory)["node"]["uuid"]
+    db_api.update_node(uuid, {"agent_token_hash": None})  # what a reboot does before power-cycling
+    CONF.set_override("node_locked_retry_attempts", 5, group="conductor")
+    CONF.set_override("node_locked_retry_interval", 1.0, group="conductor")
+    with task_manager.acquire({}, uuid, host=HOST, retry_attempts=1, load_driver=False):
+        began = time.monotonic()
+        with pytest.raises(exception.NodeLocked) as refused:
+            _lookup(conductor, hgx_inventory)
+        assert time.monotonic() - began < 1.0  # answered at once, not after the retries
+        assert HOST in str(refused.value)
+        assert db_api.get_node(uuid).agent_token_hash is None
+    token = _lookup(conductor, hgx_inventory)["agent_token"]
+    assert token and db_api.get_node(uuid).agent_token_hash == hash_token(token)
+
+
 def test_lookup_matches_an_enrolled_node_by_mac(conductor) -> None:
     node = db_api.create_node({"name": "rack1-n1", "driver": "fake-hardware"})
     db_api.create_port({"address": "52:54:00:12:34:56", "node_id": node.id})
