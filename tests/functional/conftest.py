@@ -1,4 +1,4 @@
-"""The functional run's own RabbitMQ vhost: made before the first test, removed after the last."""
+"""The functional run's own RabbitMQ vhost (one per pytest-xdist worker), and how files go to workers."""
 
 from __future__ import annotations
 
@@ -18,3 +18,21 @@ def rabbit_vhost():
         yield procs.RABBIT_VHOST
     finally:
         procs.delete_vhost(procs.RABBIT_VHOST)
+
+
+# Tests that share something outside their own temporary directory run on one worker, one after
+# another, under pytest-xdist: kiln-broker's accounts (kiln-conductor, kiln-api, kiln-agent) are
+# fixed names on the shared RabbitMQ. Every other file is a unit of its own (its module fixtures).
+SHARED_SCOPES = ("tests/functional/broker/",)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """pytest-xdist: hand out whole files, and the directories of SHARED_SCOPES whole."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class _FileScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return next((scope for scope in SHARED_SCOPES if path.startswith(scope)), path)
+
+    return _FileScheduling(config, log)

@@ -141,8 +141,8 @@ def wait_for_log(path: Path, text: str, proc: subprocess.Popen, timeout: float =
         raise AssertionError(f"{exc}\n--- {path}\n{read(path)[-2000:]}") from None
 
 
-def rabbit_transport() -> messaging.Transport:
-    """Register Kiln's options on the global CONF (parsed once, no arguments); a transport to RabbitMQ."""
+def rabbit_transport(url: str = RABBIT_URL) -> messaging.Transport:
+    """Register Kiln's options on the global CONF (parsed once, no arguments); a transport to ``url``."""
     from agent.common import config, rpc
 
     config.register_opts(cfg.CONF)
@@ -150,7 +150,7 @@ def rabbit_transport() -> messaging.Transport:
         cfg.CONF([], project="kiln")
     except cfg.Error:
         pass  # parsed already by an earlier test
-    return rpc.get_transport(cfg.CONF, url=RABBIT_URL)
+    return rpc.get_transport(cfg.CONF, url=url)
 
 
 def rabbitmqctl(*args: str) -> None:

@@ -1,9 +1,10 @@
-"""kiln-agent in its own process against the machine's real RabbitMQ.
+"""kiln-agent in its own process against a real RabbitMQ node of this test's own.
 
 The conductor side is a recording test endpoint (tests.unit.node.recorder) in this process,
-on a topic of this test only. Midway RabbitMQ is stopped (rabbitmqctl stop_app) while the
-hardware changes, then started again: the agent reconnects by itself and the change report
-still arrives.
+on a topic of this test only. Midway the RabbitMQ node is stopped while the hardware changes,
+then started again: the agent reconnects by itself and the change report still arrives. The
+node is private (tests.functional.faults.private) so that the machine's shared broker, which
+other tests use at the same time, never stops.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 from agent.common import exception, rpc
 from agent.conductor.agent_client import AgentClient
 from tests.functional import procs
+from tests.functional.faults.private import PrivateRabbit
 from tests.unit.node.agent_process import start_agent, write_config
 from tests.unit.node.conftest import clone_tree, replace_file
 from tests.unit.node.recorder import RecordingConductor
@@ -26,10 +28,23 @@ HGX = os.path.join(os.path.dirname(__file__), "..", "fixtures", "sysfs", "hgx-h1
 
 
 @pytest.fixture
-def transport():
-    if not procs.reachable(5672):
-        pytest.skip("RabbitMQ is not listening on 127.0.0.1:5672 (start it: rabbitmq-server -detached)")
-    t = procs.rabbit_transport()
+def rabbit():
+    """A RabbitMQ node of this test's own, started; removed afterwards."""
+    try:
+        node = PrivateRabbit()
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
+    try:
+        node.start()
+        yield node
+    finally:
+        node.remove()
+
+
+@pytest.fixture
+def transport(rabbit):
+    """The test's transport on the private node."""
+    t = procs.rabbit_transport(rabbit.url)
     yield t
     t.cleanup()
 
@@ -45,8 +60,7 @@ def _ping_within(api: AgentClient, conductor: RecordingConductor, seconds: float
 
 
 @pytest.mark.skipif(not os.path.isdir(HGX), reason=f"fixture tree {HGX} is missing")
-@pytest.mark.skipif(procs.RABBITMQCTL is None, reason="rabbitmqctl is not installed")
-def test_agent_survives_a_broker_restart_without_losing_a_report(transport, tmp_path):
+def test_agent_survives_a_broker_restart_without_losing_a_report(rabbit, transport, tmp_path):
     topic = f"kiln.conductor.ft-{uuid.uuid4().hex[:8]}"
     conductor = RecordingConductor(str(uuid.uuid4()), f"token-{uuid.uuid4().hex}", heartbeat_interval=1)
     server = rpc.get_server(transport, topic, "test-conductor", [conductor])
@@ -54,7 +68,7 @@ def test_agent_survives_a_broker_restart_without_losing_a_report(transport, tmp_
     root = clone_tree(HGX, str(tmp_path / "root"))
     conf = write_config(
         str(tmp_path / "kiln.conf"),
-        procs.RABBIT_URL,
+        rabbit.url,
         {
             "root": root,
             "state_dir": tmp_path / "state",
@@ -86,7 +100,7 @@ def test_agent_survives_a_broker_restart_without_losing_a_report(transport, tmp_
             api.ping({}, conductor.node_uuid, "forged")
 
         # Broker down; meanwhile a NIC loses its link. The report must wait and be re-sent.
-        procs.rabbitmqctl("stop_app")
+        rabbit.stop()
         broker_stopped = True
         replace_file(os.path.join(root, "sys", "class", "net", "enp25s0np0", "carrier"), "0\n")
         beats_before = len(conductor.of("heartbeat"))
@@ -95,7 +109,7 @@ def test_agent_survives_a_broker_restart_without_losing_a_report(transport, tmp_
             while "report_inventory failed" not in f.read():
                 assert proc.poll() is None, procs.read(log)
                 conductor.wait_for(lambda r: False, 0.5)
-        procs.rabbitmqctl("start_app")
+        rabbit.start()
         broker_stopped = False
 
         def changed(r) -> bool:
@@ -115,7 +129,7 @@ def test_agent_survives_a_broker_restart_without_losing_a_report(transport, tmp_
         assert "kiln-agent stopped" in procs.read(log)
     finally:
         if broker_stopped:
-            procs.rabbitmqctl("start_app")
+            rabbit.start()
         if proc.poll() is None:
             proc.kill()
             proc.wait()

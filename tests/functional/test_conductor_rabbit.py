@@ -1,7 +1,8 @@
 """kiln-conductor and kiln-agent as separate processes over the real RabbitMQ and PostgreSQL.
 
-Each test gets a throwaway PostgreSQL database and its own RabbitMQ exchange. The agent reads a
-copy of the hgx-h100 fixture tree, which the tests edit to make the hardware change.
+Each test gets a throwaway PostgreSQL database and its own RabbitMQ exchange; the test that stops
+RabbitMQ stops a node of its own, never the shared one. The agent reads a copy of the hgx-h100
+fixture tree, which the tests edit to make the hardware change.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from agent.conductor import rpcapi as conductor_rpcapi
 from agent.db import api as db_api
 from agent.node.conductor_client import ConductorClient
 from tests.functional import procs
+from tests.functional.faults.private import PrivateRabbit
 from tests.unit.node.conftest import clone_tree, replace_file
 
 CONF = cfg.CONF
@@ -36,9 +38,10 @@ pytestmark = [
 class Cluster:
     """One test's database, exchange, config files and processes."""
 
-    def __init__(self, tmp: Path, db_url: str) -> None:
+    def __init__(self, tmp: Path, db_url: str, transport_url: str) -> None:
         self.tmp = tmp
         self.db_url = db_url
+        self.transport_url = transport_url
         self.exchange = f"kiln-ft-{uuid.uuid4().hex[:8]}"
         self.procs: list = []
         self.root = clone_tree(str(HGX), str(tmp / "root"))
@@ -46,7 +49,7 @@ class Cluster:
     def _common(self) -> dict:
         return {
             "DEFAULT": {
-                "transport_url": procs.RABBIT_URL,
+                "transport_url": self.transport_url,
                 "control_exchange": self.exchange,
                 "state_path": self.tmp,
             },
@@ -110,14 +113,36 @@ class Cluster:
 
 
 @pytest.fixture
-def cluster(tmp_path):
-    """A Cluster on a throwaway database; the test process reads the same database."""
+def private_rabbit():
+    """A RabbitMQ node of the test's own, for a test that stops it (the shared one serves other tests)."""
+    try:
+        node = PrivateRabbit()
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
+    try:
+        node.start()
+        yield node
+    finally:
+        node.remove()
+
+
+@pytest.fixture
+def cluster(tmp_path, request):
+    """A Cluster on a throwaway database; the test process reads the same database.
+
+    Its RabbitMQ is the shared one, or the test's own when the test also asks for private_rabbit.
+    """
     config.register_opts(CONF)
     CONF([], project="kiln")
     CONF.set_override("heartbeat_timeout", 4, group="conductor")  # as the conductors: the ring agrees
+    rabbit_url = (
+        request.getfixturevalue("private_rabbit").url
+        if "private_rabbit" in request.fixturenames
+        else procs.RABBIT_URL
+    )
     with procs.throwaway_postgres() as url:
         db_api.configure(url)
-        c = Cluster(tmp_path, url)
+        c = Cluster(tmp_path, url, rabbit_url)
         try:
             yield c
         finally:
@@ -129,9 +154,9 @@ def cluster(tmp_path):
 @pytest.fixture
 def transport(cluster):
     """A RabbitMQ transport of the test process on the cluster's exchange."""
-    rpc.get_transport(CONF, url=procs.RABBIT_URL).cleanup()  # registers control_exchange
+    rpc.get_transport(CONF, url=cluster.transport_url).cleanup()  # registers control_exchange
     CONF.set_override("control_exchange", cluster.exchange)
-    t = rpc.get_transport(CONF, url=procs.RABBIT_URL)
+    t = rpc.get_transport(CONF, url=cluster.transport_url)
     yield t
     t.cleanup()
     CONF.clear_override("control_exchange")
@@ -158,8 +183,7 @@ def _carrier_change(node, nic: str):
     return None
 
 
-@pytest.mark.skipif(procs.RABBITMQCTL is None, reason="rabbitmqctl is not installed")
-def test_agent_and_conductor_over_rabbitmq_and_postgresql(cluster, transport) -> None:
+def test_agent_and_conductor_over_rabbitmq_and_postgresql(private_rabbit, cluster, transport) -> None:
     conductor, _ = cluster.conductor("ft-cond-a")
     agent, agent_log = cluster.agent()
     live = (conductor, agent)
@@ -201,7 +225,7 @@ def test_agent_and_conductor_over_rabbitmq_and_postgresql(cluster, transport) ->
     assert change == {"old": True, "new": False}
 
     # RabbitMQ stops; meanwhile another NIC loses its carrier. After the restart the report arrives.
-    procs.rabbitmqctl("stop_app")
+    private_rabbit.stop()
     try:
         replace_file(os.path.join(cluster.root, "sys", "class", "net", "enp43s0np0", "carrier"), "0\n")
         procs.wait_for(
@@ -211,7 +235,7 @@ def test_agent_and_conductor_over_rabbitmq_and_postgresql(cluster, transport) ->
             live,
         )
     finally:
-        procs.rabbitmqctl("start_app")
+        private_rabbit.start()
     change = procs.wait_for(
         lambda: _carrier_change(node, "enp43s0np0"), 180, "the report after the restart", live
     )
