@@ -25,3 +25,11 @@ def turnover_key(tmp_path_factory):
     cfg.CONF.set_override("signing_key_file", str(path), group="turnover")
     yield path
     cfg.CONF.clear_override("signing_key_file", group="turnover")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def quick_bmc_retries():
+    """A BMC that cannot be reached is retried after 10 ms, not a second: unit tests wait on nothing."""
+    cfg.CONF.set_override("connection_retry_interval", 0.01, group="redfish")
+    yield
+    cfg.CONF.clear_override("connection_retry_interval", group="redfish")

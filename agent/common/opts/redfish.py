@@ -24,6 +24,19 @@ OPTS = [
         help="Seconds to wait for the BMC to answer one HTTP request.",
     ),
     cfg.IntOpt(
+        "connection_attempts",
+        default=2,
+        min=1,
+        help="Attempts of one HTTP request to the BMC when it cannot be reached or drops the "
+        "connection, the first included.",
+    ),
+    cfg.FloatOpt(
+        "connection_retry_interval",
+        default=1.0,
+        min=0.01,
+        help="Seconds between two attempts of one HTTP request to the BMC.",
+    ),
+    cfg.IntOpt(
         "connection_cache_size",
         default=100,
         min=0,

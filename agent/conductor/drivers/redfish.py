@@ -142,8 +142,8 @@ class _Connections:
             verify=params["verify"],
             read_timeout=CONF.redfish.connection_timeout,
             connect_timeout=CONF.redfish.connection_timeout,
-            server_side_retries=2,
-            server_side_retries_delay=1,
+            server_side_retries=CONF.redfish.connection_attempts,
+            server_side_retries_delay=CONF.redfish.connection_retry_interval,
         )
         size = CONF.redfish.connection_cache_size
         if size:
