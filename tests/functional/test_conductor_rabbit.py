@@ -38,7 +38,7 @@ pytestmark = [
 class Cluster:
     """One test's database, exchange, config files and processes."""
 
-    def __init__(self, tmp: Path, db_url: str, transport_url: str) -> None:
+    def __init__(self, tmp: Path, db_url: str, transport_url: str = procs.RABBIT_URL) -> None:
         self.tmp = tmp
         self.db_url = db_url
         self.transport_url = transport_url
