@@ -212,7 +212,7 @@ class Stack:
             if node.reservation is None and self.agent is not None:
                 self.agent.heartbeat()
 
-        return self._rest_in(wanted, timeout, 0.5, beat)
+        return self._rest_in(wanted, timeout, 0.1, beat)
 
     def close(self) -> None:
         """Stop everything and undo the option overrides."""
