@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.functional import procs
+from tests.functional.faults.private import PrivateRabbit
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -18,6 +19,23 @@ def rabbit_vhost():
         yield procs.RABBIT_VHOST
     finally:
         procs.delete_vhost(procs.RABBIT_VHOST)
+
+
+@pytest.fixture
+def private_rabbit():
+    """A RabbitMQ node of the test's own, started, for a test that stops it; removed afterwards.
+
+    The shared broker serves the other tests (and workers) meanwhile: no test stops that one.
+    """
+    try:
+        node = PrivateRabbit()
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
+    try:
+        node.start()
+        yield node
+    finally:
+        node.remove()
 
 
 # Tests that share something outside their own temporary directory run on one worker, one after

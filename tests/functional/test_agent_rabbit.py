@@ -19,7 +19,6 @@ import pytest
 from agent.common import exception, rpc
 from agent.conductor.agent_client import AgentClient
 from tests.functional import procs
-from tests.functional.faults.private import PrivateRabbit
 from tests.unit.node.agent_process import start_agent, write_config
 from tests.unit.node.conftest import clone_tree, replace_file
 from tests.unit.node.recorder import RecordingConductor
@@ -28,23 +27,9 @@ HGX = os.path.join(os.path.dirname(__file__), "..", "fixtures", "sysfs", "hgx-h1
 
 
 @pytest.fixture
-def rabbit():
-    """A RabbitMQ node of this test's own, started; removed afterwards."""
-    try:
-        node = PrivateRabbit()
-    except RuntimeError as exc:
-        pytest.skip(str(exc))
-    try:
-        node.start()
-        yield node
-    finally:
-        node.remove()
-
-
-@pytest.fixture
-def transport(rabbit):
+def transport(private_rabbit):
     """The test's transport on the private node."""
-    t = procs.rabbit_transport(rabbit.url)
+    t = procs.rabbit_transport(private_rabbit.url)
     yield t
     t.cleanup()
 
@@ -60,7 +45,7 @@ def _ping_within(api: AgentClient, conductor: RecordingConductor, seconds: float
 
 
 @pytest.mark.skipif(not os.path.isdir(HGX), reason=f"fixture tree {HGX} is missing")
-def test_agent_survives_a_broker_restart_without_losing_a_report(rabbit, transport, tmp_path):
+def test_agent_survives_a_broker_restart_without_losing_a_report(private_rabbit, transport, tmp_path):
     topic = f"kiln.conductor.ft-{uuid.uuid4().hex[:8]}"
     conductor = RecordingConductor(str(uuid.uuid4()), f"token-{uuid.uuid4().hex}", heartbeat_interval=1)
     server = rpc.get_server(transport, topic, "test-conductor", [conductor])
@@ -68,7 +53,7 @@ def test_agent_survives_a_broker_restart_without_losing_a_report(rabbit, transpo
     root = clone_tree(HGX, str(tmp_path / "root"))
     conf = write_config(
         str(tmp_path / "kiln.conf"),
-        rabbit.url,
+        private_rabbit.url,
         {
             "root": root,
             "state_dir": tmp_path / "state",
@@ -100,7 +85,7 @@ def test_agent_survives_a_broker_restart_without_losing_a_report(rabbit, transpo
             api.ping({}, conductor.node_uuid, "forged")
 
         # Broker down; meanwhile a NIC loses its link. The report must wait and be re-sent.
-        rabbit.stop()
+        private_rabbit.stop()
         broker_stopped = True
         replace_file(os.path.join(root, "sys", "class", "net", "enp25s0np0", "carrier"), "0\n")
         beats_before = len(conductor.of("heartbeat"))
@@ -109,7 +94,7 @@ def test_agent_survives_a_broker_restart_without_losing_a_report(rabbit, transpo
             while "report_inventory failed" not in f.read():
                 assert proc.poll() is None, procs.read(log)
                 conductor.wait_for(lambda r: False, 0.5)
-        rabbit.start()
+        private_rabbit.start()
         broker_stopped = False
 
         def changed(r) -> bool:
@@ -129,7 +114,7 @@ def test_agent_survives_a_broker_restart_without_losing_a_report(rabbit, transpo
         assert "kiln-agent stopped" in procs.read(log)
     finally:
         if broker_stopped:
-            rabbit.start()
+            private_rabbit.start()
         if proc.poll() is None:
             proc.kill()
             proc.wait()

@@ -21,7 +21,6 @@ from agent.conductor import rpcapi as conductor_rpcapi
 from agent.db import api as db_api
 from agent.node.conductor_client import ConductorClient
 from tests.functional import procs
-from tests.functional.faults.private import PrivateRabbit
 from tests.unit.node.conftest import clone_tree, replace_file
 
 CONF = cfg.CONF
@@ -110,20 +109,6 @@ class Cluster:
         """Stop every process still running."""
         for proc in self.procs:
             procs.stop(proc, 15)
-
-
-@pytest.fixture
-def private_rabbit():
-    """A RabbitMQ node of the test's own, for a test that stops it (the shared one serves other tests)."""
-    try:
-        node = PrivateRabbit()
-    except RuntimeError as exc:
-        pytest.skip(str(exc))
-    try:
-        node.start()
-        yield node
-    finally:
-        node.remove()
 
 
 @pytest.fixture

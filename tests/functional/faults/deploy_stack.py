@@ -86,9 +86,40 @@ def driver_info(bmc_url: str) -> dict:
     }
 
 
+class ImageGate:
+    """Holds the image server's answers to image downloads while closed (a fault mid-deploy)."""
+
+    def __init__(self) -> None:
+        self._open = threading.Event()
+        self._open.set()
+        self.asked = threading.Event()  # an image download arrived
+
+    def close(self) -> None:
+        """Hold the next image downloads until ``release``."""
+        self.asked.clear()
+        self._open.clear()
+
+    def release(self) -> None:
+        """Answer the held downloads and every later one."""
+        self._open.set()
+
+    def wait_open(self) -> None:
+        """What a download does: note that it came, then wait (at most WAIT s) for the gate to open."""
+        self.asked.set()
+        self._open.wait(WAIT)
+
+
+class _GatedImages(_Quiet):
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        if self.path.endswith(".raw"):
+            self.server.gate.wait_open()  # type: ignore[attr-defined]
+        super().do_GET()
+
+
 @contextmanager
 def deploy_stack(tmp: Path, transport_url: str, db_url: str, conductors: tuple[str, ...]) -> Iterator[dict]:
-    """Everything running; yields conn, bmc, node (SimNode), tmp, image (URL, sha256), conductors, conf."""
+    """Everything running; yields conn, bmc, node (SimNode), tmp, image (URL, sha256), image_gate,
+    conductors, conf."""
     if shutil.which("sushy-emulator") is None:
         pytest.skip("sushy-emulator (sushy-tools) is not installed")
     started = time.monotonic()
@@ -105,8 +136,9 @@ def deploy_stack(tmp: Path, transport_url: str, db_url: str, conductors: tuple[s
         images = tmp / "images"
         images.mkdir()
         image_http = http.server.ThreadingHTTPServer(
-            ("127.0.0.1", 0), functools.partial(_Quiet, directory=str(images))
+            ("127.0.0.1", 0), functools.partial(_GatedImages, directory=str(images))
         )
+        image_http.gate = ImageGate()  # type: ignore[attr-defined]
         servers.append(image_http)
         threading.Thread(target=image_http.serve_forever, daemon=True).start()
         image_url = f"http://127.0.0.1:{image_http.server_address[1]}"
@@ -134,6 +166,7 @@ def deploy_stack(tmp: Path, transport_url: str, db_url: str, conductors: tuple[s
             "node": node,
             "tmp": tmp,
             "image": (f"{image_url}/disk.raw", sha),
+            "image_gate": image_http.gate,  # type: ignore[attr-defined]
             "conductors": running,
             "conf": conf,
             "started_in": time.monotonic() - started,

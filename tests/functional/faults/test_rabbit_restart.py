@@ -9,27 +9,18 @@ import pytest
 
 from tests.functional import procs
 from tests.functional.faults.deploy_stack import WAIT, deploy_stack, enroll, logs
-from tests.functional.faults.private import PrivateRabbit
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def stack(tmp_path):
+def stack(tmp_path, private_rabbit):
     """The deploy stack on a private RabbitMQ node (yielded as stack["rabbit"]), SQLite database."""
-    try:
-        rabbit = PrivateRabbit()
-    except RuntimeError as exc:
-        pytest.skip(str(exc))
-    try:
-        rabbit.start()
-        with deploy_stack(
-            tmp_path, rabbit.url, f"sqlite:///{tmp_path}/kiln.sqlite", ("conductor-r",)
-        ) as stack:
-            stack["rabbit"] = rabbit
-            yield stack
-    finally:
-        rabbit.remove()
+    with deploy_stack(
+        tmp_path, private_rabbit.url, f"sqlite:///{tmp_path}/kiln.sqlite", ("conductor-r",)
+    ) as stack:
+        stack["rabbit"] = private_rabbit
+        yield stack
 
 
 def test_rabbit_restarted_during_deploy(stack) -> None:
@@ -45,17 +36,20 @@ def test_rabbit_restarted_during_deploy(stack) -> None:
         ],
     )
     bm.set_node_provision_state(node, "provide", wait=True, timeout=WAIT)
+    # The image download is held: the agent is connected and in the middle of write_image when
+    # RabbitMQ goes down, and the deploy cannot end before the restart.
+    gate = stack["image_gate"]
+    gate.close()
     bm.set_node_provision_state(node, "active")
-    procs.wait_for(
-        lambda: stack["node"].agent_running() and bm.get_node(node.id).provision_state == "wait call-back",
-        WAIT,
-        "the agent to run on the node",
-    )
-    started = time.monotonic()
-    rabbit.stop()
-    time.sleep(3)
-    rabbit.start()
-    down = time.monotonic() - started
+    try:
+        assert gate.asked.wait(WAIT), f"the agent never downloaded the image{logs(stack)}"
+        started = time.monotonic()
+        rabbit.stop()
+        time.sleep(3)
+        rabbit.start()
+        down = time.monotonic() - started
+    finally:
+        gate.release()
     try:
         deployed = bm.wait_for_nodes_provision_state(
             [node], "active", timeout=WAIT, abort_on_failed_state=False
