@@ -103,8 +103,9 @@ def start_ipmi(state: State, password: str, domains: list[str]) -> dict[str, int
     ports = {}
     for name in domains:
         ports[name] = free_port(socket.SOCK_DGRAM)
+        # --password=...: a password that starts with "-" (token_urlsafe makes those) is no option.
         _vbmc(env, "add", name, "--port", str(ports[name]), "--address", ADDRESS, "--username", USER,
-              "--password", password, "--libvirt-uri", URI)  # fmt: skip
+              f"--password={password}", "--libvirt-uri", URI)  # fmt: skip
         _vbmc(env, "start", name)
     return ports
 

@@ -9,11 +9,13 @@ VHOST = "kiln-lab"
 USER = "kiln-lab"
 
 
-def _ctl(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+def _ctl(*args: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess:
     ctl = shutil.which("rabbitmqctl")
     if not ctl:
         raise RuntimeError("rabbitmqctl is not installed: apt-get install -y rabbitmq-server")
-    proc = subprocess.run([ctl, "-q", *args], capture_output=True, text=True, check=False, timeout=120)
+    proc = subprocess.run(
+        [ctl, "-q", *args], input=stdin, capture_output=True, text=True, check=False, timeout=120
+    )
     if check and proc.returncode != 0:
         raise RuntimeError(
             f"rabbitmqctl {args[0]} failed: {proc.stderr.strip() or proc.stdout.strip()}; "
@@ -25,7 +27,9 @@ def _ctl(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 def create(password: str) -> None:
     """The vhost, and a user with all rights on it and no other."""
     _ctl("add_vhost", VHOST)
-    _ctl("add_user", USER, password)
+    # On standard input: a password on the command line is visible to every user, and one that
+    # starts with "-" (token_urlsafe makes those) would be read as an option.
+    _ctl("add_user", USER, stdin=password + "\n")
     _ctl("set_permissions", "-p", VHOST, USER, ".*", ".*", ".*")
 
 
